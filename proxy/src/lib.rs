@@ -1,0 +1,1 @@
+//! Sluice: an Envoy-compatible edge proxy on io_uring, thread-per-core.
