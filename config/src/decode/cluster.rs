@@ -1,0 +1,728 @@
+//! `Cluster`, its load-balancer configs and `ClusterLoadAssignment`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::bootstrap::{AddressUse, address, locality};
+use super::{Cx, Msg};
+use crate::model::{
+    Cluster, ClusterLoadAssignment, CommonLbConfig, DiscoveryType, HashFunction, HealthStatus,
+    LbEndpoint, LbPolicy, LbSubsetConfig, Loc, LocalityLbEndpoints, SelectorFallbackPolicy,
+    SlowStartConfig, SubsetFallbackPolicy, SubsetSelector, ZoneAwareLbConfig,
+};
+use crate::schema;
+use crate::tree::Node as TNode;
+
+/// Envoy's default `connect_timeout`.
+const CONNECT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
+/// Envoy's default `per_connection_buffer_limit_bytes`: 1 MiB.
+const BUFFER_LIMIT_BYTES_DEFAULT: u32 = 1024 * 1024;
+/// Envoy's largest ring (and default maximum): 8M entries.
+const RING_SIZE_MAX: u64 = 8 * 1024 * 1024;
+/// Envoy's default minimum ring size.
+const RING_SIZE_MIN_DEFAULT: u64 = 1024;
+/// Envoy's default Maglev table size.
+const MAGLEV_TABLE_SIZE_DEFAULT: u64 = 65537;
+/// Envoy's largest Maglev table size.
+const MAGLEV_TABLE_SIZE_MAX: u64 = 5_000_011;
+/// Envoy's default overprovisioning factor (percent).
+const OVERPROVISIONING_FACTOR_DEFAULT: u32 = 140;
+
+/// A decoded cluster with the positions the whole-document checks need.
+#[derive(Debug)]
+pub(super) struct Decoded {
+    pub(super) cluster: Cluster,
+    pub(super) path: String,
+    pub(super) name_loc: Loc,
+}
+
+pub(super) fn cluster(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded> {
+    let m = cx.message(n, path, &schema::CLUSTER)?;
+    let name = match m.get("name") {
+        Some(v) => cx.string(v, &m.path("name")).filter(|s| {
+            if s.is_empty() {
+                cx.error(v.loc, &m.path("name"), "a cluster name must not be empty");
+            }
+            !s.is_empty()
+        }),
+        None => {
+            cx.missing(&m, "name");
+            None
+        }
+    };
+    if let Some(name) = &name {
+        cx.cluster_names.push(name.clone());
+    }
+    let discovery = match m.get("type") {
+        Some(v) => {
+            let p = m.path("type");
+            match cx.enumeration(
+                v,
+                &p,
+                &[
+                    ("STATIC", 0),
+                    ("STRICT_DNS", 1),
+                    ("LOGICAL_DNS", 2),
+                    ("EDS", 3),
+                    ("ORIGINAL_DST", 4),
+                ],
+            ) {
+                Some("STATIC") => Some(DiscoveryType::Static),
+                Some(other) => {
+                    cx.error(
+                        v.loc,
+                        &p,
+                        format!("cluster type `{other}` is not supported yet"),
+                    );
+                    None
+                }
+                None => None,
+            }
+        }
+        None => Some(DiscoveryType::Static),
+    };
+    let connect_timeout = match m.get("connect_timeout") {
+        Some(v) => {
+            let p = m.path("connect_timeout");
+            cx.duration(v, &p).filter(|d| {
+                if d.is_zero() {
+                    cx.error(v.loc, &p, "`connect_timeout` must be greater than 0");
+                }
+                !d.is_zero()
+            })
+        }
+        None => Some(CONNECT_TIMEOUT_DEFAULT),
+    };
+    let per_connection_buffer_limit_bytes = match m.get("per_connection_buffer_limit_bytes") {
+        Some(v) => cx.u32_in(v, &m.path("per_connection_buffer_limit_bytes"), 0, u32::MAX),
+        None => Some(BUFFER_LIMIT_BYTES_DEFAULT),
+    };
+    let lb_policy = lb_policy(cx, &m);
+    let common_lb_config = match m.get("common_lb_config") {
+        Some(v) => common_lb_config(cx, v, &m.path("common_lb_config")),
+        None => Some(default_common_lb_config()),
+    };
+    let lb_subset_config = match m.get("lb_subset_config") {
+        Some(v) => lb_subset_config(cx, v, &m.path("lb_subset_config")).map(Some),
+        None => Some(None),
+    };
+    let load_assignment = match m.get("load_assignment") {
+        Some(v) => load_assignment(cx, v, &m.path("load_assignment")),
+        None => Some(ClusterLoadAssignment {
+            endpoints: Vec::new(),
+            overprovisioning_factor: OVERPROVISIONING_FACTOR_DEFAULT,
+        }),
+    };
+    let name_loc = m.entry("name").map_or(m.loc, |e| e.value.loc);
+    Some(Decoded {
+        cluster: Cluster {
+            name: name?,
+            discovery: discovery?,
+            connect_timeout: connect_timeout?,
+            per_connection_buffer_limit_bytes: per_connection_buffer_limit_bytes?,
+            lb_policy: lb_policy?,
+            common_lb_config: common_lb_config?,
+            lb_subset_config: lb_subset_config?,
+            load_assignment: load_assignment?,
+            loc: m.loc,
+        },
+        path: path.to_owned(),
+        name_loc,
+    })
+}
+
+const LB_CONFIGS: &[(&str, &str)] = &[
+    ("ROUND_ROBIN", "round_robin_lb_config"),
+    ("LEAST_REQUEST", "least_request_lb_config"),
+    ("RING_HASH", "ring_hash_lb_config"),
+    ("MAGLEV", "maglev_lb_config"),
+    ("", "original_dst_lb_config"),
+];
+
+fn lb_policy(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<LbPolicy> {
+    let policy = match m.get("lb_policy") {
+        Some(v) => {
+            let p = m.path("lb_policy");
+            let policy = cx.enumeration(
+                v,
+                &p,
+                &[
+                    ("ROUND_ROBIN", 0),
+                    ("LEAST_REQUEST", 1),
+                    ("RING_HASH", 2),
+                    ("RANDOM", 3),
+                    ("MAGLEV", 5),
+                    ("CLUSTER_PROVIDED", 6),
+                    ("LOAD_BALANCING_POLICY_CONFIG", 7),
+                ],
+            )?;
+            if matches!(policy, "CLUSTER_PROVIDED" | "LOAD_BALANCING_POLICY_CONFIG") {
+                cx.error(
+                    v.loc,
+                    &p,
+                    format!("lb_policy `{policy}` is not supported yet"),
+                );
+                return None;
+            }
+            policy
+        }
+        None => "ROUND_ROBIN",
+    };
+    let names: Vec<&str> = LB_CONFIGS.iter().map(|(_, c)| *c).collect();
+    let set = m.set_of(&names);
+    if let Some(second) = set.get(1) {
+        cx.error(
+            m.key_loc(second),
+            &m.path(second),
+            format!(
+                "only one load balancer config may be set; `{}` is already set",
+                set[0]
+            ),
+        );
+        return None;
+    }
+    let config_field = LB_CONFIGS
+        .iter()
+        .find(|(p, _)| *p == policy)
+        .map(|(_, c)| *c);
+    if let Some(other) = set.first()
+        && Some(*other) != config_field
+    {
+        cx.warn(
+            m.key_loc(other),
+            &m.path(other),
+            format!("`{other}` is ignored because lb_policy is {policy}"),
+        );
+    }
+    let config = config_field.and_then(|f| m.get(f).map(|v| (v, m.path(f))));
+    let config = config.as_ref().map(|(v, p)| (*v, p.as_str()));
+    match policy {
+        "ROUND_ROBIN" => {
+            let slow_start = match config {
+                Some((v, p)) => {
+                    let c = cx.message(v, p, &schema::ROUND_ROBIN_LB_CONFIG)?;
+                    slow_start_of(cx, &c)?
+                }
+                None => None,
+            };
+            Some(LbPolicy::RoundRobin { slow_start })
+        }
+        "LEAST_REQUEST" => {
+            let (mut choice_count, mut active_request_bias, mut slow_start) = (2, 1.0, None);
+            if let Some((v, p)) = config {
+                let c = cx.message(v, p, &schema::LEAST_REQUEST_LB_CONFIG)?;
+                if let Some(n) = c.get("choice_count") {
+                    choice_count = cx.u32_in(n, &c.path("choice_count"), 2, u32::MAX)?;
+                }
+                if let Some(n) = c.get("active_request_bias") {
+                    active_request_bias = runtime_double(cx, n, &c.path("active_request_bias"))?;
+                    if active_request_bias < 0.0 {
+                        cx.error(
+                            n.loc,
+                            &c.path("active_request_bias"),
+                            "must not be negative",
+                        );
+                        return None;
+                    }
+                }
+                slow_start = slow_start_of(cx, &c)?;
+            }
+            Some(LbPolicy::LeastRequest {
+                choice_count,
+                active_request_bias,
+                slow_start,
+            })
+        }
+        "RANDOM" => Some(LbPolicy::Random),
+        "RING_HASH" => {
+            let (mut min, mut max, mut hash_function) =
+                (RING_SIZE_MIN_DEFAULT, RING_SIZE_MAX, HashFunction::XxHash);
+            if let Some((v, p)) = config {
+                let c = cx.message(v, p, &schema::RING_HASH_LB_CONFIG)?;
+                let mut ok = true;
+                if let Some(n) = c.get("minimum_ring_size") {
+                    match cx.u64_in(n, &c.path("minimum_ring_size"), 1, RING_SIZE_MAX) {
+                        Some(x) => min = x,
+                        None => ok = false,
+                    }
+                }
+                if let Some(n) = c.get("maximum_ring_size") {
+                    match cx.u64_in(n, &c.path("maximum_ring_size"), 1, RING_SIZE_MAX) {
+                        Some(x) => max = x,
+                        None => ok = false,
+                    }
+                }
+                if let Some(n) = c.get("hash_function") {
+                    match cx.enumeration(
+                        n,
+                        &c.path("hash_function"),
+                        &[("XX_HASH", 0), ("MURMUR_HASH_2", 1)],
+                    ) {
+                        Some("MURMUR_HASH_2") => hash_function = HashFunction::MurmurHash2,
+                        Some(_) => hash_function = HashFunction::XxHash,
+                        None => ok = false,
+                    }
+                }
+                if ok && min > max {
+                    cx.error(
+                        c.loc,
+                        p,
+                        format!(
+                            "minimum_ring_size ({min}) is greater than maximum_ring_size ({max})"
+                        ),
+                    );
+                    ok = false;
+                }
+                if !ok {
+                    return None;
+                }
+            }
+            Some(LbPolicy::RingHash {
+                minimum_ring_size: min,
+                maximum_ring_size: max,
+                hash_function,
+            })
+        }
+        _ => {
+            let mut table_size = MAGLEV_TABLE_SIZE_DEFAULT;
+            if let Some((v, p)) = config {
+                let c = cx.message(v, p, &schema::MAGLEV_LB_CONFIG)?;
+                if let Some(n) = c.get("table_size") {
+                    let tp = c.path("table_size");
+                    table_size = cx.u64_in(n, &tp, 1, u64::MAX)?;
+                    if table_size > MAGLEV_TABLE_SIZE_MAX || !is_prime(table_size) {
+                        cx.error(
+                            n.loc,
+                            &tp,
+                            format!(
+                                "Maglev table_size must be a prime number no greater than {MAGLEV_TABLE_SIZE_MAX}, got {table_size}"
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            Some(LbPolicy::Maglev { table_size })
+        }
+    }
+}
+
+/// Trial division: table sizes are at most a few million.
+pub(crate) fn is_prime(n: u64) -> bool {
+    if n < 2 {
+        return false;
+    }
+    if n.is_multiple_of(2) {
+        return n == 2;
+    }
+    let mut d = 3u64;
+    while d.saturating_mul(d) <= n {
+        if n.is_multiple_of(d) {
+            return false;
+        }
+        d += 2;
+    }
+    true
+}
+
+/// `config.core.v3.RuntimeDouble`: the `default_value` (runtime overrides are not supported).
+fn runtime_double(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<f64> {
+    let m = cx.message(n, path, &schema::RUNTIME_DOUBLE)?;
+    match m.get("default_value") {
+        Some(v) => cx.float(v, &m.path("default_value")),
+        None => {
+            if !m.written("default_value") {
+                cx.missing(&m, "default_value");
+            }
+            None
+        }
+    }
+}
+
+/// The optional `slow_start_config` of a round-robin or least-request config.
+fn slow_start_of(cx: &mut Cx<'_>, parent: &Msg<'_>) -> Option<Option<SlowStartConfig>> {
+    let Some(n) = parent.get("slow_start_config") else {
+        return Some(None);
+    };
+    let path = parent.path("slow_start_config");
+    let m = cx.message(n, &path, &schema::SLOW_START_CONFIG)?;
+    let window = match m.get("slow_start_window") {
+        Some(v) => cx.duration(v, &m.path("slow_start_window")),
+        None => {
+            cx.missing(&m, "slow_start_window");
+            None
+        }
+    };
+    let aggression = match m.get("aggression") {
+        Some(v) => {
+            let p = m.path("aggression");
+            runtime_double(cx, v, &p).filter(|a| {
+                if *a <= 0.0 {
+                    cx.error(v.loc, &p, "aggression must be greater than 0");
+                }
+                *a > 0.0
+            })
+        }
+        None => Some(1.0),
+    };
+    let min_weight_percent = match m.get("min_weight_percent") {
+        Some(v) => cx.percent(v, &m.path("min_weight_percent")),
+        None => Some(10.0),
+    };
+    Some(Some(SlowStartConfig {
+        slow_start_window: window?,
+        aggression: aggression?,
+        min_weight_percent: min_weight_percent?,
+    }))
+}
+
+fn default_common_lb_config() -> CommonLbConfig {
+    CommonLbConfig {
+        healthy_panic_threshold: 50.0,
+        locality_weighted: false,
+        zone_aware: default_zone_aware(),
+    }
+}
+
+fn default_zone_aware() -> ZoneAwareLbConfig {
+    ZoneAwareLbConfig {
+        routing_enabled: 100.0,
+        min_cluster_size: 6,
+        fail_traffic_on_panic: false,
+    }
+}
+
+fn common_lb_config(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<CommonLbConfig> {
+    let m = cx.message(n, path, &schema::COMMON_LB_CONFIG)?;
+    let mut out = default_common_lb_config();
+    let mut ok = true;
+    if let Some(v) = m.get("healthy_panic_threshold") {
+        match cx.percent(v, &m.path("healthy_panic_threshold")) {
+            Some(p) => out.healthy_panic_threshold = p,
+            None => ok = false,
+        }
+    }
+    let set = m.set_of(&["zone_aware_lb_config", "locality_weighted_lb_config"]);
+    if set.len() > 1 {
+        cx.error(
+            m.key_loc(set[1]),
+            &m.path(set[1]),
+            "only one of `zone_aware_lb_config` and `locality_weighted_lb_config` may be set",
+        );
+        ok = false;
+    }
+    if let Some(v) = m.get("locality_weighted_lb_config") {
+        let _ = cx.message(
+            v,
+            &m.path("locality_weighted_lb_config"),
+            &schema::LOCALITY_WEIGHTED_LB_CONFIG,
+        );
+        out.locality_weighted = true;
+    }
+    if let Some(v) = m.get("zone_aware_lb_config") {
+        let zpath = m.path("zone_aware_lb_config");
+        match cx.message(v, &zpath, &schema::ZONE_AWARE_LB_CONFIG) {
+            Some(z) => {
+                if let Some(r) = z.get("routing_enabled") {
+                    match cx.percent(r, &z.path("routing_enabled")) {
+                        Some(p) => out.zone_aware.routing_enabled = p,
+                        None => ok = false,
+                    }
+                }
+                if let Some(r) = z.get("min_cluster_size") {
+                    match cx.u64_in(r, &z.path("min_cluster_size"), 0, u64::MAX) {
+                        Some(s) => out.zone_aware.min_cluster_size = s,
+                        None => ok = false,
+                    }
+                }
+                if let Some(r) = z.get("fail_traffic_on_panic") {
+                    match cx.boolean(r, &z.path("fail_traffic_on_panic")) {
+                        Some(b) => out.zone_aware.fail_traffic_on_panic = b,
+                        None => ok = false,
+                    }
+                }
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn lb_subset_config(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<LbSubsetConfig> {
+    let m = cx.message(n, path, &schema::LB_SUBSET_CONFIG)?;
+    let mut ok = true;
+    let fallback_policy = match m.get("fallback_policy") {
+        Some(v) => match cx.enumeration(
+            v,
+            &m.path("fallback_policy"),
+            &[
+                ("NO_FALLBACK", 0),
+                ("ANY_ENDPOINT", 1),
+                ("DEFAULT_SUBSET", 2),
+            ],
+        ) {
+            Some("ANY_ENDPOINT") => SubsetFallbackPolicy::AnyEndpoint,
+            Some("DEFAULT_SUBSET") => SubsetFallbackPolicy::DefaultSubset,
+            Some(_) => SubsetFallbackPolicy::NoFallback,
+            None => {
+                ok = false;
+                SubsetFallbackPolicy::NoFallback
+            }
+        },
+        None => SubsetFallbackPolicy::NoFallback,
+    };
+    let default_subset: BTreeMap<String, serde_json::Value> = match m.get("default_subset") {
+        Some(v) => match cx.json_struct(v, &m.path("default_subset")) {
+            Some(map) => map.into_iter().collect(),
+            None => {
+                ok = false;
+                BTreeMap::new()
+            }
+        },
+        None => BTreeMap::new(),
+    };
+    let mut subset_selectors = Vec::new();
+    if let Some(list) = m.get("subset_selectors") {
+        for (s, p) in cx.list(list, &m.path("subset_selectors")) {
+            match subset_selector(cx, s, &p) {
+                Some(sel) => subset_selectors.push(sel),
+                None => ok = false,
+            }
+        }
+    }
+    let mut flag = |field: &str| -> bool {
+        match m.get(field) {
+            Some(v) => cx.boolean(v, &m.path(field)).unwrap_or_else(|| {
+                ok = false;
+                false
+            }),
+            None => false,
+        }
+    };
+    let locality_weight_aware = flag("locality_weight_aware");
+    let scale_locality_weight = flag("scale_locality_weight");
+    let panic_mode_any = flag("panic_mode_any");
+    let list_as_any = flag("list_as_any");
+    ok.then_some(LbSubsetConfig {
+        fallback_policy,
+        default_subset,
+        subset_selectors,
+        locality_weight_aware,
+        scale_locality_weight,
+        panic_mode_any,
+        list_as_any,
+    })
+}
+
+fn subset_selector(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<SubsetSelector> {
+    let m = cx.message(n, path, &schema::LB_SUBSET_SELECTOR)?;
+    let keys = m
+        .get("keys")
+        .map(|v| cx.strings(v, &m.path("keys")))
+        .unwrap_or_default();
+    let single_host_per_subset = match m.get("single_host_per_subset") {
+        Some(v) => cx.boolean(v, &m.path("single_host_per_subset"))?,
+        None => false,
+    };
+    let fallback_policy = match m.get("fallback_policy") {
+        Some(v) => match cx.enumeration(
+            v,
+            &m.path("fallback_policy"),
+            &[
+                ("NOT_DEFINED", 0),
+                ("NO_FALLBACK", 1),
+                ("ANY_ENDPOINT", 2),
+                ("DEFAULT_SUBSET", 3),
+                ("KEYS_SUBSET", 4),
+            ],
+        )? {
+            "NO_FALLBACK" => SelectorFallbackPolicy::NoFallback,
+            "ANY_ENDPOINT" => SelectorFallbackPolicy::AnyEndpoint,
+            "DEFAULT_SUBSET" => SelectorFallbackPolicy::DefaultSubset,
+            "KEYS_SUBSET" => SelectorFallbackPolicy::KeysSubset,
+            _ => SelectorFallbackPolicy::NotDefined,
+        },
+        None => SelectorFallbackPolicy::NotDefined,
+    };
+    let fallback_keys_subset = m
+        .get("fallback_keys_subset")
+        .map(|v| cx.strings(v, &m.path("fallback_keys_subset")))
+        .unwrap_or_default();
+    if fallback_policy == SelectorFallbackPolicy::KeysSubset {
+        if fallback_keys_subset.is_empty() {
+            cx.error(
+                m.loc,
+                path,
+                "fallback_policy KEYS_SUBSET needs a non-empty `fallback_keys_subset`",
+            );
+            return None;
+        }
+        if let Some(k) = fallback_keys_subset.iter().find(|k| !keys.contains(k)) {
+            cx.error(
+                m.key_loc("fallback_keys_subset"),
+                &m.path("fallback_keys_subset"),
+                format!("`{k}` is not one of the selector's `keys`; fallback_keys_subset must be a subset of keys"),
+            );
+            return None;
+        }
+    }
+    if single_host_per_subset && keys.is_empty() {
+        cx.error(m.loc, path, "single_host_per_subset needs at least one key");
+        return None;
+    }
+    Some(SubsetSelector {
+        keys,
+        single_host_per_subset,
+        fallback_policy,
+        fallback_keys_subset,
+    })
+}
+
+fn load_assignment(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<ClusterLoadAssignment> {
+    let m = cx.message(n, path, &schema::CLUSTER_LOAD_ASSIGNMENT)?;
+    let mut ok = true;
+    match m.get("cluster_name") {
+        Some(v) => {
+            if cx.string(v, &m.path("cluster_name")).is_none() {
+                ok = false;
+            }
+        }
+        None => {
+            cx.missing(&m, "cluster_name");
+            ok = false;
+        }
+    }
+    let mut overprovisioning_factor = OVERPROVISIONING_FACTOR_DEFAULT;
+    if let Some(p) = m.get("policy") {
+        match cx.message(p, &m.path("policy"), &schema::CLA_POLICY) {
+            Some(pm) => {
+                if let Some(v) = pm.get("overprovisioning_factor") {
+                    match cx.u32_in(v, &pm.path("overprovisioning_factor"), 1, u32::MAX) {
+                        Some(f) => overprovisioning_factor = f,
+                        None => ok = false,
+                    }
+                }
+            }
+            None => ok = false,
+        }
+    }
+    let mut endpoints = Vec::new();
+    if let Some(list) = m.get("endpoints") {
+        for (e, p) in cx.list(list, &m.path("endpoints")) {
+            match locality_lb_endpoints(cx, e, &p) {
+                Some(l) => endpoints.push(l),
+                None => ok = false,
+            }
+        }
+    }
+    ok.then_some(ClusterLoadAssignment {
+        endpoints,
+        overprovisioning_factor,
+    })
+}
+
+/// Envoy's highest priority level.
+const PRIORITY_MAX: u32 = 128;
+
+fn locality_lb_endpoints(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<LocalityLbEndpoints> {
+    let m = cx.message(n, path, &schema::LOCALITY_LB_ENDPOINTS)?;
+    let mut ok = true;
+    let locality = match m.get("locality") {
+        Some(v) => locality(cx, v, &m.path("locality")),
+        None => Some(Default::default()),
+    };
+    let load_balancing_weight = match m.get("load_balancing_weight") {
+        Some(v) => cx
+            .u32_in(v, &m.path("load_balancing_weight"), 1, u32::MAX)
+            .map(Some),
+        None => Some(None),
+    };
+    let priority = match m.get("priority") {
+        Some(v) => cx.u32_in(v, &m.path("priority"), 0, PRIORITY_MAX),
+        None => Some(0),
+    };
+    let mut lb_endpoints = Vec::new();
+    if let Some(list) = m.get("lb_endpoints") {
+        for (e, p) in cx.list(list, &m.path("lb_endpoints")) {
+            match lb_endpoint(cx, e, &p) {
+                Some(l) => lb_endpoints.push(l),
+                None => ok = false,
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(LocalityLbEndpoints {
+        locality: locality?,
+        lb_endpoints,
+        load_balancing_weight: load_balancing_weight?,
+        priority: priority?,
+    })
+}
+
+fn lb_endpoint(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<LbEndpoint> {
+    let m = cx.message(n, path, &schema::LB_ENDPOINT)?;
+    let health_status = match m.get("health_status") {
+        Some(v) => match cx.enumeration(
+            v,
+            &m.path("health_status"),
+            &[
+                ("UNKNOWN", 0),
+                ("HEALTHY", 1),
+                ("UNHEALTHY", 2),
+                ("DRAINING", 3),
+                ("TIMEOUT", 4),
+                ("DEGRADED", 5),
+            ],
+        ) {
+            Some("HEALTHY") => Some(HealthStatus::Healthy),
+            Some("UNHEALTHY") => Some(HealthStatus::Unhealthy),
+            Some("DRAINING") => Some(HealthStatus::Draining),
+            Some("TIMEOUT") => Some(HealthStatus::Timeout),
+            Some("DEGRADED") => Some(HealthStatus::Degraded),
+            Some(_) => Some(HealthStatus::Unknown),
+            None => None,
+        },
+        None => Some(HealthStatus::Unknown),
+    };
+    let load_balancing_weight = match m.get("load_balancing_weight") {
+        Some(v) => cx.u32_in(v, &m.path("load_balancing_weight"), 1, u32::MAX),
+        None => Some(1),
+    };
+    let lb_metadata = m
+        .get("metadata")
+        .map(|v| cx.lb_metadata(v, &m.path("metadata")))
+        .unwrap_or_default();
+    let endpoint = match m.get("endpoint") {
+        Some(v) => endpoint(cx, v, &m.path("endpoint")),
+        None => {
+            if !m.written("endpoint_name") {
+                cx.missing(&m, "endpoint");
+            }
+            None
+        }
+    };
+    let (address, hostname) = endpoint?;
+    Some(LbEndpoint {
+        address,
+        hostname,
+        health_status: health_status?,
+        load_balancing_weight: load_balancing_weight?,
+        lb_metadata,
+    })
+}
+
+fn endpoint(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(std::net::SocketAddr, String)> {
+    let m = cx.message(n, path, &schema::ENDPOINT)?;
+    let hostname = m
+        .get("hostname")
+        .and_then(|v| cx.string(v, &m.path("hostname")))
+        .unwrap_or_default();
+    let Some(a) = m.get("address") else {
+        cx.missing(&m, "address");
+        return None;
+    };
+    let (addr, _) = address(cx, a, &m.path("address"), AddressUse::Endpoint)?;
+    Some((addr, hostname))
+}

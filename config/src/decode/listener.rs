@@ -1,0 +1,458 @@
+//! `Listener`, `FilterChain`, network filters (`http_connection_manager`, `tcp_proxy`) and
+//! HTTP filters, including how a filter's implementation is picked from its `@type` or name.
+
+use std::time::Duration;
+
+use super::bootstrap::{AddressUse, address};
+use super::{ClusterRef, Cx, route};
+use crate::model::{
+    CodecType, FilterChain, HttpConnectionManager, HttpFilter, Listener, Loc, NetworkFilter,
+    TcpProxy,
+};
+use crate::schema;
+use crate::tree::{Node as TNode, Value};
+
+/// A decoded listener with the positions the whole-document checks need.
+#[derive(Debug)]
+pub(super) struct Decoded {
+    pub(super) listener: Listener,
+    pub(super) path: String,
+    pub(super) name_loc: Loc,
+    pub(super) address_loc: Loc,
+}
+
+pub(super) fn listener(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded> {
+    let m = cx.message(n, path, &schema::LISTENER)?;
+    let addr = match m.get("address") {
+        Some(a) => address(cx, a, &m.path("address"), AddressUse::Listen),
+        None => {
+            if !m.written("address") {
+                cx.missing(&m, "address");
+            }
+            None
+        }
+    };
+    let name = m.get("name").and_then(|v| cx.string(v, &m.path("name")));
+
+    let mut chains = Vec::new();
+    match m.get("filter_chains") {
+        Some(list) => {
+            let items = cx.list(list, &m.path("filter_chains"));
+            if items.is_empty() {
+                cx.error(
+                    list.loc,
+                    &m.path("filter_chains"),
+                    "a listener needs a filter chain",
+                );
+            }
+            for (i, (c, cpath)) in items.into_iter().enumerate() {
+                if i == 1 {
+                    cx.error(
+                        c.loc,
+                        &cpath,
+                        "more than one filter chain per listener is not supported yet (it needs `filter_chain_match`)",
+                    );
+                }
+                if let Some(chain) = filter_chain(cx, c, &cpath) {
+                    chains.push(chain);
+                }
+            }
+        }
+        None => {
+            if !m.written("filter_chains") {
+                cx.missing(&m, "filter_chains");
+            }
+        }
+    }
+    let (address, address_loc) = addr?;
+    let name = name
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| address.to_string());
+    Some(Decoded {
+        listener: Listener {
+            name,
+            address,
+            filter_chains: chains,
+            loc: m.loc,
+        },
+        path: path.to_owned(),
+        name_loc: m.entry("name").map_or(m.loc, |e| e.value.loc),
+        address_loc,
+    })
+}
+
+fn filter_chain(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<FilterChain> {
+    let m = cx.message(n, path, &schema::FILTER_CHAIN)?;
+    let name = m
+        .get("name")
+        .and_then(|v| cx.string(v, &m.path("name")))
+        .unwrap_or_default();
+    let Some(list) = m.get("filters") else {
+        if !m.written("filters") {
+            cx.missing(&m, "filters");
+        }
+        return None;
+    };
+    let fpath = m.path("filters");
+    let items = cx.list(list, &fpath);
+    let mut terminal = None;
+    let count = items.len();
+    for (i, (f, p)) in items.into_iter().enumerate() {
+        let decoded = network_filter(cx, f, &p);
+        if decoded.is_some() && i + 1 < count {
+            cx.error(
+                f.loc,
+                &p,
+                "this filter is terminal and must be the last in the chain (other network filters are not supported yet)",
+            );
+        }
+        terminal = decoded.or(terminal);
+    }
+    if count == 0 {
+        cx.error(
+            list.loc,
+            &fpath,
+            "a filter chain needs a terminal filter (http_connection_manager or tcp_proxy)",
+        );
+    }
+    Some(FilterChain {
+        name,
+        terminal: terminal?,
+    })
+}
+
+/// An extension Sluice implements: the names and the `@type` it is known by.
+struct Known {
+    names: &'static [&'static str],
+    type_name: &'static str,
+}
+
+const HCM_TYPE: &str =
+    "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
+const TCP_PROXY_TYPE: &str = "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
+const ROUTER_TYPE: &str = "envoy.extensions.filters.http.router.v3.Router";
+
+const NETWORK_FILTERS: &[Known] = &[
+    Known {
+        names: &[
+            "envoy.filters.network.http_connection_manager",
+            "envoy.http_connection_manager",
+        ],
+        type_name: HCM_TYPE,
+    },
+    Known {
+        names: &["envoy.filters.network.tcp_proxy", "envoy.tcp_proxy"],
+        type_name: TCP_PROXY_TYPE,
+    },
+];
+
+const HTTP_FILTERS: &[Known] = &[Known {
+    names: &["envoy.filters.http.router", "envoy.router"],
+    type_name: ROUTER_TYPE,
+}];
+
+/// The v3 type that replaced a v2 one, for the "use the v3 type" hint.
+const V2_TO_V3: &[(&str, &str)] = &[
+    (
+        "envoy.config.filter.network.http_connection_manager.v2.HttpConnectionManager",
+        HCM_TYPE,
+    ),
+    (
+        "envoy.config.filter.network.tcp_proxy.v2.TcpProxy",
+        TCP_PROXY_TYPE,
+    ),
+    ("envoy.config.filter.http.router.v2.Router", ROUTER_TYPE),
+];
+
+fn is_v2_type(type_name: &str) -> bool {
+    type_name.starts_with("envoy.api.v2")
+        || type_name.starts_with("envoy.config.filter.")
+        || type_name.contains(".v2.")
+        || type_name.contains(".v2alpha")
+}
+
+/// Picks the implementation of a filter: by its `typed_config`'s `@type` when there is one (as
+/// Envoy does), else by its name. Reports v2 types and anything Sluice does not implement.
+fn resolve(
+    cx: &mut Cx<'_>,
+    name: Option<(&str, Loc)>,
+    typed_config: Option<&TNode>,
+    tc_path: &str,
+    table: &[Known],
+) -> Option<usize> {
+    let type_entry = typed_config.and_then(|tc| match &tc.value {
+        Value::Map(entries) => entries.iter().find(|e| e.key == "@type"),
+        _ => None,
+    });
+    if let Some(te) = type_entry {
+        let tpath = format!("{tc_path}.@type");
+        let url = cx.string(&te.value, &tpath)?;
+        let type_name = url.rsplit('/').next().unwrap_or(&url);
+        if let Some(i) = table.iter().position(|k| k.type_name == type_name) {
+            return Some(i);
+        }
+        if is_v2_type(type_name) {
+            let hint = V2_TO_V3
+                .iter()
+                .find(|(v2, _)| *v2 == type_name)
+                .map_or_else(
+                    || "use the filter's v3 type".to_owned(),
+                    |(_, v3)| format!("use the v3 type `type.googleapis.com/{v3}`"),
+                );
+            cx.error(
+                te.value.loc,
+                &tpath,
+                format!("`{url}` is a v2 API type; v2 API is not supported; {hint}"),
+            );
+            return None;
+        }
+        let what = name.map_or(type_name, |(n, _)| n);
+        cx.error(
+            te.value.loc,
+            &tpath,
+            format!("filter `{what}` (`{url}`) is not supported yet"),
+        );
+        return None;
+    }
+    let (name, loc) = name?;
+    let name_path = tc_path
+        .strip_suffix(".typed_config")
+        .map(|p| format!("{p}.name"));
+    let name_path = name_path.unwrap_or_default();
+    let Some(i) = table.iter().position(|k| k.names.contains(&name)) else {
+        cx.error(
+            loc,
+            &name_path,
+            format!("filter `{name}` is not supported yet"),
+        );
+        return None;
+    };
+    if let Some(tc) = typed_config
+        && !matches!(tc.value, Value::Null)
+    {
+        cx.warn(
+            tc.loc,
+            tc_path,
+            format!(
+                "`typed_config` has no `@type`; taken as `type.googleapis.com/{}` from the filter name",
+                table[i].type_name
+            ),
+        );
+    }
+    Some(i)
+}
+
+fn network_filter(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<NetworkFilter> {
+    let m = cx.message(n, path, &schema::FILTER)?;
+    let name = m
+        .get("name")
+        .and_then(|v| cx.string(v, &m.path("name")).map(|s| (s, v.loc)));
+    let tc = m.get("typed_config");
+    let tc_path = m.path("typed_config");
+    if name.is_none() && !m.written("name") {
+        cx.missing(&m, "name");
+    }
+    if m.written("config") || m.written("config_discovery") {
+        return None;
+    }
+    let kind = resolve(
+        cx,
+        name.as_ref().map(|(s, l)| (s.as_str(), *l)),
+        tc,
+        &tc_path,
+        NETWORK_FILTERS,
+    )?;
+    let Some(tc) = tc else {
+        cx.error(
+            m.loc,
+            path,
+            format!(
+                "missing `typed_config` (with `@type: type.googleapis.com/{}`)",
+                NETWORK_FILTERS[kind].type_name
+            ),
+        );
+        return None;
+    };
+    match kind {
+        0 => http_connection_manager(cx, tc, &tc_path)
+            .map(|h| NetworkFilter::HttpConnectionManager(Box::new(h))),
+        _ => tcp_proxy(cx, tc, &tc_path).map(NetworkFilter::TcpProxy),
+    }
+}
+
+fn required_string(cx: &mut Cx<'_>, m: &super::Msg<'_>, field: &str) -> Option<String> {
+    match m.get(field) {
+        Some(v) => {
+            let s = cx.string(v, &m.path(field))?;
+            if s.is_empty() {
+                cx.error(
+                    v.loc,
+                    &m.path(field),
+                    format!("`{field}` must not be empty"),
+                );
+                return None;
+            }
+            Some(s)
+        }
+        None => {
+            if !m.written(field) {
+                cx.missing(m, field);
+            }
+            None
+        }
+    }
+}
+
+fn http_connection_manager(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+) -> Option<HttpConnectionManager> {
+    let m = cx.message_any(n, path, &schema::HTTP_CONNECTION_MANAGER, true)?;
+    let stat_prefix = required_string(cx, &m, "stat_prefix");
+    let codec_type = match m.get("codec_type") {
+        Some(v) => {
+            let p = m.path("codec_type");
+            match cx.enumeration(
+                v,
+                &p,
+                &[("AUTO", 0), ("HTTP1", 1), ("HTTP2", 2), ("HTTP3", 3)],
+            ) {
+                Some("HTTP1") => Some(CodecType::Http1),
+                Some("HTTP2") => Some(CodecType::Http2),
+                Some("HTTP3") => {
+                    cx.error(v.loc, &p, "codec_type HTTP3 is not supported yet");
+                    None
+                }
+                Some(_) => Some(CodecType::Auto),
+                None => None,
+            }
+        }
+        None => Some(CodecType::Auto),
+    };
+    let route_config = match m.get("route_config") {
+        Some(rc) => route::route_configuration(cx, rc, &m.path("route_config")),
+        None => {
+            if !m.written("rds") && !m.written("scoped_routes") {
+                cx.missing(&m, "route_config");
+            }
+            None
+        }
+    };
+    let http_filters = match m.get("http_filters") {
+        Some(list) => http_filters(cx, list, &m.path("http_filters")),
+        // Envoy installs the router when no HTTP filter is configured.
+        None => Some(vec![HttpFilter::Router]),
+    };
+    let use_remote_address = match m.get("use_remote_address") {
+        Some(v) => cx.boolean(v, &m.path("use_remote_address")),
+        None => Some(false),
+    };
+    let generate_request_id = match m.get("generate_request_id") {
+        Some(v) => cx.boolean(v, &m.path("generate_request_id")),
+        None => Some(true),
+    };
+    let server_name = match m.get("server_name") {
+        Some(v) => cx.string(v, &m.path("server_name")),
+        None => Some("envoy".to_owned()),
+    };
+    Some(HttpConnectionManager {
+        stat_prefix: stat_prefix?,
+        codec_type: codec_type?,
+        route_config: route_config?,
+        http_filters: http_filters?,
+        use_remote_address: use_remote_address?,
+        generate_request_id: generate_request_id?,
+        server_name: server_name?,
+    })
+}
+
+fn http_filters(cx: &mut Cx<'_>, list: &TNode, path: &str) -> Option<Vec<HttpFilter>> {
+    let items = cx.list(list, path);
+    if items.is_empty() {
+        // An empty list behaves like an absent one.
+        return Some(vec![HttpFilter::Router]);
+    }
+    let count = items.len();
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, (f, p)) in items.into_iter().enumerate() {
+        let Some(m) = cx.message(f, &p, &schema::HTTP_FILTER) else {
+            ok = false;
+            continue;
+        };
+        let name = m
+            .get("name")
+            .and_then(|v| cx.string(v, &m.path("name")).map(|s| (s, v.loc)));
+        if name.is_none() && !m.written("name") {
+            cx.missing(&m, "name");
+        }
+        if m.written("config") || m.written("config_discovery") {
+            ok = false;
+            continue;
+        }
+        let tc = m.get("typed_config");
+        let tc_path = m.path("typed_config");
+        let Some(_router) = resolve(
+            cx,
+            name.as_ref().map(|(s, l)| (s.as_str(), *l)),
+            tc,
+            &tc_path,
+            HTTP_FILTERS,
+        ) else {
+            ok = false;
+            continue;
+        };
+        if let Some(tc) = tc {
+            // Every Router option is "not supported yet"; this reports any that are written.
+            let _ = cx.message_any(tc, &tc_path, &schema::ROUTER, true);
+        }
+        if i + 1 < count {
+            cx.error(
+                f.loc,
+                &p,
+                "the router is a terminal HTTP filter and must be the last in `http_filters`",
+            );
+            ok = false;
+        }
+        out.push(HttpFilter::Router);
+    }
+    ok.then_some(out)
+}
+
+/// Envoy's default `idle_timeout` for tcp_proxy: one hour.
+const TCP_IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(3600);
+
+fn tcp_proxy(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<TcpProxy> {
+    let m = cx.message_any(n, path, &schema::TCP_PROXY, true)?;
+    let stat_prefix = required_string(cx, &m, "stat_prefix");
+    let cluster = match m.get("cluster") {
+        Some(v) => {
+            let p = m.path("cluster");
+            let name = cx.string(v, &p);
+            if let Some(name) = &name {
+                cx.cluster_refs.push(ClusterRef {
+                    name: name.clone(),
+                    loc: v.loc,
+                    path: p,
+                });
+            }
+            name
+        }
+        None => {
+            if !m.written("weighted_clusters") && !m.written("cluster") {
+                cx.missing(&m, "cluster");
+            }
+            None
+        }
+    };
+    let idle_timeout = match m.get("idle_timeout") {
+        Some(v) => cx.duration(v, &m.path("idle_timeout")),
+        None => Some(TCP_IDLE_TIMEOUT_DEFAULT),
+    };
+    Some(TcpProxy {
+        stat_prefix: stat_prefix?,
+        cluster: cluster?,
+        idle_timeout: idle_timeout?,
+    })
+}

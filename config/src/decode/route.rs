@@ -1,0 +1,620 @@
+//! `RouteConfiguration`, `VirtualHost`, `Route` and the route actions.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::{ClusterRef, Cx, Msg};
+use crate::model::{
+    DirectResponse, ForwardAction, HashPolicy, HashPolicyKind, Loc, PathMatch, Redirect,
+    RedirectPath, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
+};
+use crate::schema;
+use crate::tree::Node as TNode;
+
+/// Envoy's default route timeout.
+const ROUTE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(15);
+
+/// Envoy's default `max_direct_response_body_size_bytes`.
+const DIRECT_RESPONSE_BODY_BYTES_MAX: usize = 4096;
+
+pub(super) fn route_configuration(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+) -> Option<RouteConfiguration> {
+    let m = cx.message(n, path, &schema::ROUTE_CONFIGURATION)?;
+    let name = m
+        .get("name")
+        .and_then(|v| cx.string(v, &m.path("name")))
+        .unwrap_or_default();
+    let mut virtual_hosts = Vec::new();
+    let mut ok = true;
+    let mut domains: HashMap<String, Loc> = HashMap::new();
+    if let Some(list) = m.get("virtual_hosts") {
+        for (v, p) in cx.list(list, &m.path("virtual_hosts")) {
+            match virtual_host(cx, v, &p, &mut domains) {
+                Some(vh) => virtual_hosts.push(vh),
+                None => ok = false,
+            }
+        }
+    }
+    ok.then_some(RouteConfiguration {
+        name,
+        virtual_hosts,
+    })
+}
+
+fn virtual_host(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+    seen: &mut HashMap<String, Loc>,
+) -> Option<VirtualHost> {
+    let m = cx.message(n, path, &schema::VIRTUAL_HOST)?;
+    let name = match m.get("name") {
+        Some(v) => cx.string(v, &m.path("name")),
+        None => {
+            cx.missing(&m, "name");
+            None
+        }
+    };
+    let domains = match m.get("domains") {
+        Some(v) => {
+            let dpath = m.path("domains");
+            let list = cx.strings(v, &dpath);
+            if list.is_empty() {
+                cx.error(
+                    v.loc,
+                    &dpath,
+                    "a virtual host needs at least one domain (`*` matches all)",
+                );
+            }
+            for d in &list {
+                let key = d.to_ascii_lowercase();
+                if let Some(first) = seen.get(&key) {
+                    cx.error(
+                        v.loc,
+                        &dpath,
+                        format!(
+                            "domain `{d}` is already used by the virtual host at line {}:{}; each domain may appear once per route configuration",
+                            first.line, first.column
+                        ),
+                    );
+                } else {
+                    seen.insert(key, m.loc);
+                }
+            }
+            Some(list)
+        }
+        None => {
+            cx.missing(&m, "domains");
+            None
+        }
+    };
+    let mut routes = Vec::new();
+    let mut ok = true;
+    if let Some(list) = m.get("routes") {
+        for (r, p) in cx.list(list, &m.path("routes")) {
+            match route(cx, r, &p) {
+                Some(r) => routes.push(r),
+                None => ok = false,
+            }
+        }
+    }
+    let domains = domains.filter(|d| !d.is_empty())?;
+    ok.then_some(VirtualHost {
+        name: name?,
+        domains,
+        routes,
+    })
+}
+
+fn route(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Route> {
+    let m = cx.message(n, path, &schema::ROUTE)?;
+    let name = m
+        .get("name")
+        .and_then(|v| cx.string(v, &m.path("name")))
+        .unwrap_or_default();
+    let matcher = match m.get("match") {
+        Some(v) => route_match(cx, v, &m.path("match")),
+        None => {
+            cx.missing(&m, "match");
+            None
+        }
+    };
+    const ACTIONS: &[&str] = &[
+        "route",
+        "redirect",
+        "direct_response",
+        "filter_action",
+        "non_forwarding_action",
+    ];
+    let set = m.set_of(ACTIONS);
+    if let Some(second) = set.get(1) {
+        cx.error(
+            m.key_loc(second),
+            &m.path(second),
+            format!("a route has one action; `{}` is already set", set[0]),
+        );
+        return None;
+    }
+    let action = match set.first().copied() {
+        Some("route") => route_action(cx, m.get("route")?, &m.path("route"))
+            .map(|a| RouteAction::Forward(Box::new(a))),
+        Some("redirect") => {
+            redirect(cx, m.get("redirect")?, &m.path("redirect")).map(RouteAction::Redirect)
+        }
+        Some("direct_response") => {
+            direct_response(cx, m.get("direct_response")?, &m.path("direct_response"))
+                .map(RouteAction::DirectResponse)
+        }
+        _ => {
+            if !ACTIONS.iter().any(|a| m.written(a)) {
+                cx.error(
+                    m.loc,
+                    path,
+                    "a route needs an action: one of `route`, `redirect`, `direct_response`",
+                );
+            }
+            None
+        }
+    };
+    Some(Route {
+        name,
+        matcher: matcher?,
+        action: action?,
+    })
+}
+
+fn route_match(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<RouteMatch> {
+    let m = cx.message(n, path, &schema::ROUTE_MATCH)?;
+    const SPECIFIERS: &[&str] = &[
+        "prefix",
+        "path",
+        "safe_regex",
+        "connect_matcher",
+        "path_separated_prefix",
+        "path_match_policy",
+        "regex",
+    ];
+    let set = m.set_of(SPECIFIERS);
+    if let Some(second) = set.get(1) {
+        cx.error(
+            m.key_loc(second),
+            &m.path(second),
+            format!(
+                "a route match has one path specifier; `{}` is already set",
+                set[0]
+            ),
+        );
+        return None;
+    }
+    let case_sensitive = match m.get("case_sensitive") {
+        Some(v) => cx.boolean(v, &m.path("case_sensitive")),
+        None => Some(true),
+    };
+    let path_match = match set.first().copied() {
+        Some(field @ ("prefix" | "path")) => {
+            let v = m.get(field)?;
+            let s = cx.string(v, &m.path(field))?;
+            if field == "path" {
+                Some(PathMatch::Path(s))
+            } else {
+                Some(PathMatch::Prefix(s))
+            }
+        }
+        _ => {
+            if !SPECIFIERS.iter().any(|s| m.written(s)) {
+                cx.error(
+                    m.loc,
+                    path,
+                    "a route match needs a path specifier: `prefix` or `path`",
+                );
+            }
+            None
+        }
+    };
+    Some(RouteMatch {
+        path: path_match?,
+        case_sensitive: case_sensitive?,
+    })
+}
+
+fn optional_string(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<Option<String>> {
+    match m.get(field) {
+        Some(v) => cx.string(v, &m.path(field)).map(Some),
+        None => Some(None),
+    }
+}
+
+fn route_action(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<ForwardAction> {
+    let m = cx.message(n, path, &schema::ROUTE_ACTION)?;
+    let cluster = match m.get("cluster") {
+        Some(v) => {
+            let p = m.path("cluster");
+            let name = cx.string(v, &p);
+            if let Some(name) = &name {
+                cx.cluster_refs.push(ClusterRef {
+                    name: name.clone(),
+                    loc: v.loc,
+                    path: p,
+                });
+            }
+            name
+        }
+        None => {
+            const OTHERS: &[&str] = &[
+                "cluster",
+                "cluster_header",
+                "weighted_clusters",
+                "cluster_specifier_plugin",
+                "inline_cluster_specifier_plugin",
+            ];
+            if !OTHERS.iter().any(|o| m.written(o)) {
+                cx.missing(&m, "cluster");
+            }
+            None
+        }
+    };
+    let timeout = match m.get("timeout") {
+        Some(v) => cx.duration(v, &m.path("timeout")),
+        None => Some(ROUTE_TIMEOUT_DEFAULT),
+    };
+    let prefix_rewrite = optional_string(cx, &m, "prefix_rewrite");
+    let host_rewrite_literal = optional_string(cx, &m, "host_rewrite_literal");
+    let mut hash_policy = Vec::new();
+    let mut ok = true;
+    if let Some(list) = m.get("hash_policy") {
+        for (h, p) in cx.list(list, &m.path("hash_policy")) {
+            match hash_policy_entry(cx, h, &p) {
+                Some(Some(h)) => hash_policy.push(h),
+                Some(None) => {}
+                None => ok = false,
+            }
+        }
+    }
+    let metadata_match = m
+        .get("metadata_match")
+        .map(|v| cx.lb_metadata(v, &m.path("metadata_match")))
+        .unwrap_or_default();
+    if !ok {
+        return None;
+    }
+    Some(ForwardAction {
+        cluster: cluster?,
+        timeout: timeout?,
+        prefix_rewrite: prefix_rewrite?,
+        host_rewrite_literal: host_rewrite_literal?,
+        hash_policy,
+        metadata_match,
+    })
+}
+
+/// One hash policy; `Some(None)` for a policy that hashes nothing (`source_ip: false`).
+fn hash_policy_entry(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Option<HashPolicy>> {
+    let m = cx.message(n, path, &schema::HASH_POLICY)?;
+    const KINDS: &[&str] = &[
+        "header",
+        "cookie",
+        "connection_properties",
+        "query_parameter",
+        "filter_state",
+    ];
+    let set = m.set_of(KINDS);
+    if let Some(second) = set.get(1) {
+        cx.error(
+            m.key_loc(second),
+            &m.path(second),
+            format!(
+                "a hash policy has one policy specifier; `{}` is already set",
+                set[0]
+            ),
+        );
+        return None;
+    }
+    let terminal = match m.get("terminal") {
+        Some(v) => cx.boolean(v, &m.path("terminal"))?,
+        None => false,
+    };
+    let Some(kind) = set.first().copied() else {
+        if !KINDS.iter().any(|k| m.written(k)) {
+            cx.error(
+                m.loc,
+                path,
+                "a hash policy needs one of `header`, `cookie`, `connection_properties`, `query_parameter`",
+            );
+        }
+        return None;
+    };
+    let v = m.get(kind)?;
+    let kpath = m.path(kind);
+    let kind = match kind {
+        "header" => {
+            let h = cx.message(v, &kpath, &schema::HASH_POLICY_HEADER)?;
+            let name = required_name(cx, &h, "header_name")?;
+            HashPolicyKind::Header {
+                name: name.to_ascii_lowercase(),
+            }
+        }
+        "cookie" => {
+            let c = cx.message(v, &kpath, &schema::HASH_POLICY_COOKIE)?;
+            let name = required_name(cx, &c, "name");
+            let ttl = match c.get("ttl") {
+                Some(t) => Some(cx.duration(t, &c.path("ttl"))?),
+                None => None,
+            };
+            let cookie_path = optional_string(cx, &c, "path")?;
+            HashPolicyKind::Cookie {
+                name: name?,
+                ttl,
+                path: cookie_path,
+            }
+        }
+        "connection_properties" => {
+            let c = cx.message(v, &kpath, &schema::HASH_POLICY_CONNECTION_PROPERTIES)?;
+            let source_ip = match c.get("source_ip") {
+                Some(s) => cx.boolean(s, &c.path("source_ip"))?,
+                None => false,
+            };
+            if !source_ip {
+                cx.warn(
+                    c.loc,
+                    &kpath,
+                    "`source_ip` is false, so this hash policy hashes nothing (as in Envoy)",
+                );
+                return Some(None);
+            }
+            HashPolicyKind::SourceIp
+        }
+        _ => {
+            let q = cx.message(v, &kpath, &schema::HASH_POLICY_QUERY_PARAMETER)?;
+            HashPolicyKind::QueryParameter {
+                name: required_name(cx, &q, "name")?,
+            }
+        }
+    };
+    Some(Some(HashPolicy { kind, terminal }))
+}
+
+fn required_name(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<String> {
+    match m.get(field) {
+        Some(v) => {
+            let s = cx.string(v, &m.path(field))?;
+            if s.is_empty() {
+                cx.error(
+                    v.loc,
+                    &m.path(field),
+                    format!("`{field}` must not be empty"),
+                );
+                return None;
+            }
+            Some(s)
+        }
+        None => {
+            cx.missing(m, field);
+            None
+        }
+    }
+}
+
+fn redirect(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Redirect> {
+    let m = cx.message(n, path, &schema::REDIRECT_ACTION)?;
+    let mut ok = true;
+    let schemes = m.set_of(&["https_redirect", "scheme_redirect"]);
+    if schemes.len() > 1 {
+        cx.error(
+            m.key_loc(schemes[1]),
+            &m.path(schemes[1]),
+            "only one of `https_redirect` and `scheme_redirect` may be set",
+        );
+        ok = false;
+    }
+    let mut scheme = None;
+    if let Some(v) = m.get("https_redirect") {
+        match cx.boolean(v, &m.path("https_redirect")) {
+            Some(true) => scheme = Some("https".to_owned()),
+            Some(false) => {}
+            None => ok = false,
+        }
+    }
+    if let Some(v) = m.get("scheme_redirect") {
+        match cx.string(v, &m.path("scheme_redirect")) {
+            Some(s) => scheme = Some(s.to_ascii_lowercase()),
+            None => ok = false,
+        }
+    }
+    let host = optional_string(cx, &m, "host_redirect");
+    let port = match m.get("port_redirect") {
+        Some(v) => cx
+            .u32_in(v, &m.path("port_redirect"), 0, 65535)
+            .and_then(|p| u16::try_from(p).ok())
+            .map(|p| (p != 0).then_some(p)),
+        None => Some(None),
+    };
+    let paths = m.set_of(&[
+        "path_redirect",
+        "prefix_rewrite",
+        "regex_rewrite",
+        "path_rewrite",
+    ]);
+    if paths.len() > 1 {
+        cx.error(
+            m.key_loc(paths[1]),
+            &m.path(paths[1]),
+            format!(
+                "only one path rewrite may be set; `{}` is already set",
+                paths[0]
+            ),
+        );
+        ok = false;
+    }
+    let mut rpath = None;
+    if let Some(v) = m.get("path_redirect") {
+        match cx.string(v, &m.path("path_redirect")) {
+            Some(s) => rpath = Some(RedirectPath::Path(s)),
+            None => ok = false,
+        }
+    }
+    if let Some(v) = m.get("prefix_rewrite") {
+        match cx.string(v, &m.path("prefix_rewrite")) {
+            Some(s) => rpath = Some(RedirectPath::PrefixRewrite(s)),
+            None => ok = false,
+        }
+    }
+    let response_code = match m.get("response_code") {
+        Some(v) => match cx.enumeration(
+            v,
+            &m.path("response_code"),
+            &[
+                ("MOVED_PERMANENTLY", 0),
+                ("FOUND", 1),
+                ("SEE_OTHER", 2),
+                ("TEMPORARY_REDIRECT", 3),
+                ("PERMANENT_REDIRECT", 4),
+            ],
+        ) {
+            Some("FOUND") => Some(302),
+            Some("SEE_OTHER") => Some(303),
+            Some("TEMPORARY_REDIRECT") => Some(307),
+            Some("PERMANENT_REDIRECT") => Some(308),
+            Some(_) => Some(301),
+            None => None,
+        },
+        None => Some(301),
+    };
+    let strip_query = match m.get("strip_query") {
+        Some(v) => cx.boolean(v, &m.path("strip_query")),
+        None => Some(false),
+    };
+    if !ok {
+        return None;
+    }
+    Some(Redirect {
+        scheme,
+        host: host?,
+        port: port?,
+        path: rpath,
+        response_code: response_code?,
+        strip_query: strip_query?,
+    })
+}
+
+fn direct_response(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<DirectResponse> {
+    let m = cx.message(n, path, &schema::DIRECT_RESPONSE_ACTION)?;
+    let status = match m.get("status") {
+        Some(v) => cx
+            .u32_in(v, &m.path("status"), 200, 599)
+            .and_then(|s| u16::try_from(s).ok()),
+        None => {
+            cx.missing(&m, "status");
+            None
+        }
+    };
+    let body = match m.get("body") {
+        Some(v) => Some(data_source(cx, v, &m.path("body"))?),
+        None => None,
+    };
+    Some(DirectResponse {
+        status: status?,
+        body,
+    })
+}
+
+/// `config.core.v3.DataSource`: the bytes, read now for `filename`.
+fn data_source(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Vec<u8>> {
+    let m = cx.message(n, path, &schema::DATA_SOURCE)?;
+    const KINDS: &[&str] = &[
+        "filename",
+        "inline_bytes",
+        "inline_string",
+        "environment_variable",
+    ];
+    let set = m.set_of(KINDS);
+    if let Some(second) = set.get(1) {
+        cx.error(
+            m.key_loc(second),
+            &m.path(second),
+            format!(
+                "a data source has one specifier; `{}` is already set",
+                set[0]
+            ),
+        );
+        return None;
+    }
+    let Some(kind) = set.first().copied() else {
+        if !KINDS.iter().any(|k| m.written(k)) && !m.written("watched_directory") {
+            cx.error(
+                m.loc,
+                path,
+                "a data source needs one of `inline_string`, `inline_bytes`, `filename`",
+            );
+        }
+        return None;
+    };
+    let v = m.get(kind)?;
+    let kpath = m.path(kind);
+    let text = cx.string(v, &kpath)?;
+    let bytes = match kind {
+        "inline_string" => text.into_bytes(),
+        "inline_bytes" => match decode_base64(&text) {
+            Some(b) => b,
+            None => {
+                cx.error(
+                    v.loc,
+                    &kpath,
+                    "`inline_bytes` must be base64 (proto3 JSON bytes)",
+                );
+                return None;
+            }
+        },
+        _ => match std::fs::read(&text) {
+            Ok(b) => b,
+            Err(e) => {
+                cx.error(v.loc, &kpath, format!("cannot read `{text}`: {e}"));
+                return None;
+            }
+        },
+    };
+    if bytes.len() > DIRECT_RESPONSE_BODY_BYTES_MAX {
+        cx.error(
+            v.loc,
+            &kpath,
+            format!(
+                "the body is {} bytes; Envoy's limit for a direct response body is {DIRECT_RESPONSE_BODY_BYTES_MAX} bytes",
+                bytes.len()
+            ),
+        );
+        return None;
+    }
+    Some(bytes)
+}
+
+/// Standard or URL-safe base64, padding optional (what proto3 JSON parsers accept).
+pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let mut acc: u32 = 0;
+    let mut bits = 0u32;
+    let trimmed = text.trim_end_matches('=');
+    for c in trimmed.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b' ' | b'\n' | b'\r' | b'\t' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((acc >> bits) & 0xff).ok()?);
+        }
+    }
+    // Leftover bits must be padding zeros, and a lone sextet cannot encode a byte.
+    if bits >= 6 {
+        return None;
+    }
+    Some(out)
+}

@@ -1,0 +1,439 @@
+//! What each Envoy message may hold: every field Envoy has (generated from its protos), the
+//! subset Sluice implements, and the fields Envoy itself removed or deprecated. A decoder looks
+//! a written key up here to tell "unknown field (did you mean ...)" from "not supported yet".
+
+mod envoy_fields;
+
+use envoy_fields as f;
+
+/// The field lists of one Envoy message.
+#[derive(Debug)]
+pub(crate) struct Spec {
+    /// The message's short name, for messages.
+    pub(crate) name: &'static str,
+    /// Every field Envoy's current v3 proto has.
+    pub(crate) all: &'static [&'static str],
+    /// The fields Sluice decodes.
+    pub(crate) supported: &'static [&'static str],
+    /// Keys Envoy no longer accepts (v1/v2 forms), each with the full message to give.
+    pub(crate) removed: &'static [(&'static str, &'static str)],
+    /// Supported fields that Envoy deprecated: accepted with this warning.
+    pub(crate) deprecated: &'static [(&'static str, &'static str)],
+}
+
+const V2_FILTER_CONFIG: &str = "`config` is the v2 API's untyped filter config, which Envoy v3 \
+    removed; v2 API is not supported; write `typed_config` with the filter's v3 `@type`";
+
+macro_rules! spec {
+    ($ident:ident, $name:literal, $all:expr, [$($sup:literal),* $(,)?]
+     $(, removed: [$(($rk:literal, $rm:expr)),* $(,)?])?
+     $(, deprecated: [$(($dk:literal, $dm:expr)),* $(,)?])? ) => {
+        pub(crate) const $ident: Spec = Spec {
+            name: $name,
+            all: $all,
+            supported: &[$($sup),*],
+            removed: &[$($(($rk, $rm)),*)?],
+            deprecated: &[$($(($dk, $dm)),*)?],
+        };
+    };
+}
+
+const V1_FORMAT: &str = "this is Envoy's v1 JSON config format (top-level `listeners`, \
+    `cluster_manager.clusters`), which Envoy removed in 1.9 and Sluice does not support; \
+    rewrite it as a v3 bootstrap with `static_resources.listeners` and `static_resources.clusters`";
+
+spec!(BOOTSTRAP, "Bootstrap", f::BOOTSTRAP,
+["node", "static_resources", "cluster_manager", "admin"],
+removed: [
+    ("listeners", V1_FORMAT),
+    ("runtime", "`runtime` is a v2 API field that Envoy v3 removed; v2 API is not supported \
+        (its v3 replacement `layered_runtime` is not supported yet either)"),
+]);
+spec!(
+    STATIC_RESOURCES,
+    "StaticResources",
+    f::STATIC_RESOURCES,
+    ["listeners", "clusters"]
+);
+spec!(ADMIN, "Admin", f::ADMIN, ["access_log_path", "profile_path", "address"],
+deprecated: [
+    ("access_log_path", "`access_log_path` is deprecated in Envoy (use `access_log`); \
+        accepted, and Sluice writes no admin access log"),
+    ("profile_path", "`profile_path` is accepted for compatibility; Sluice has no CPU \
+        profiler, so it is not used"),
+]);
+spec!(CLUSTER_MANAGER, "ClusterManager", f::CLUSTER_MANAGER, ["local_cluster_name"],
+removed: [
+    ("clusters", V1_FORMAT),
+    ("sds", V1_FORMAT),
+    ("cds", V1_FORMAT),
+]);
+spec!(NODE, "Node", f::NODE, ["id", "cluster", "metadata", "locality"],
+    removed: [("build_version", "`build_version` is a v2 API field that Envoy v3 removed \
+        (v3: `user_agent_build_version`, not supported yet)")]);
+spec!(
+    LOCALITY,
+    "Locality",
+    f::LOCALITY,
+    ["region", "zone", "sub_zone"]
+);
+spec!(METADATA, "Metadata", f::METADATA, ["filter_metadata"]);
+spec!(ADDRESS, "Address", f::ADDRESS, ["socket_address"]);
+spec!(
+    SOCKET_ADDRESS,
+    "SocketAddress",
+    f::SOCKET_ADDRESS,
+    ["protocol", "address", "port_value"]
+);
+spec!(
+    DATA_SOURCE,
+    "DataSource",
+    f::DATA_SOURCE,
+    ["filename", "inline_bytes", "inline_string"]
+);
+spec!(
+    RUNTIME_DOUBLE,
+    "RuntimeDouble",
+    f::RUNTIME_DOUBLE,
+    ["default_value"]
+);
+spec!(
+    LISTENER,
+    "Listener",
+    f::LISTENER,
+    ["name", "address", "filter_chains"]
+);
+spec!(FILTER_CHAIN, "FilterChain", f::FILTER_CHAIN, ["filters", "name"],
+    removed: [("tls_context", "`tls_context` is a v2 API field that Envoy v3 removed; v2 API is \
+        not supported (its v3 replacement `transport_socket` is not supported yet either)")]);
+spec!(FILTER, "Filter", f::FILTER, ["name", "typed_config"],
+    removed: [("config", V2_FILTER_CONFIG)]);
+spec!(
+    HTTP_CONNECTION_MANAGER,
+    "HttpConnectionManager",
+    f::HTTP_CONNECTION_MANAGER,
+    [
+        "codec_type",
+        "stat_prefix",
+        "http_filters",
+        "server_name",
+        "use_remote_address",
+        "generate_request_id",
+        "route_config"
+    ]
+);
+spec!(HTTP_FILTER, "HttpFilter", f::HTTP_FILTER, ["name", "typed_config"],
+    removed: [("config", V2_FILTER_CONFIG)]);
+spec!(ROUTER, "Router", f::ROUTER, []);
+spec!(
+    TCP_PROXY,
+    "TcpProxy",
+    f::TCP_PROXY,
+    ["stat_prefix", "idle_timeout", "cluster"]
+);
+spec!(
+    ROUTE_CONFIGURATION,
+    "RouteConfiguration",
+    f::ROUTE_CONFIGURATION,
+    ["name", "virtual_hosts"]
+);
+spec!(VIRTUAL_HOST, "VirtualHost", f::VIRTUAL_HOST, ["name", "domains", "routes"],
+    removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
+        v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
+        yet either)")]);
+spec!(ROUTE, "Route", f::ROUTE, ["name", "match", "route", "redirect", "direct_response"],
+    removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
+        v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
+        yet either)")]);
+spec!(ROUTE_MATCH, "RouteMatch", f::ROUTE_MATCH, ["case_sensitive", "prefix", "path"],
+    removed: [("regex", "`regex` is a v2 API field that Envoy v3 removed; v2 API is not supported \
+        (its v3 replacement `safe_regex` is not supported yet either)")]);
+spec!(
+    ROUTE_ACTION,
+    "RouteAction",
+    f::ROUTE_ACTION,
+    [
+        "metadata_match",
+        "prefix_rewrite",
+        "timeout",
+        "hash_policy",
+        "cluster",
+        "host_rewrite_literal"
+    ]
+);
+spec!(
+    HASH_POLICY,
+    "HashPolicy",
+    f::HASH_POLICY,
+    [
+        "terminal",
+        "header",
+        "cookie",
+        "connection_properties",
+        "query_parameter"
+    ]
+);
+spec!(
+    HASH_POLICY_HEADER,
+    "HashPolicy.Header",
+    f::HASH_POLICY_HEADER,
+    ["header_name"]
+);
+spec!(
+    HASH_POLICY_COOKIE,
+    "HashPolicy.Cookie",
+    f::HASH_POLICY_COOKIE,
+    ["name", "ttl", "path"]
+);
+spec!(
+    HASH_POLICY_CONNECTION_PROPERTIES,
+    "HashPolicy.ConnectionProperties",
+    f::HASH_POLICY_CONNECTION_PROPERTIES,
+    ["source_ip"]
+);
+spec!(
+    HASH_POLICY_QUERY_PARAMETER,
+    "HashPolicy.QueryParameter",
+    f::HASH_POLICY_QUERY_PARAMETER,
+    ["name"]
+);
+spec!(
+    REDIRECT_ACTION,
+    "RedirectAction",
+    f::REDIRECT_ACTION,
+    [
+        "host_redirect",
+        "port_redirect",
+        "response_code",
+        "strip_query",
+        "https_redirect",
+        "scheme_redirect",
+        "path_redirect",
+        "prefix_rewrite"
+    ]
+);
+spec!(
+    DIRECT_RESPONSE_ACTION,
+    "DirectResponseAction",
+    f::DIRECT_RESPONSE_ACTION,
+    ["status", "body"]
+);
+spec!(CLUSTER, "Cluster", f::CLUSTER,
+["name", "connect_timeout", "per_connection_buffer_limit_bytes", "lb_policy",
+ "load_assignment", "lb_subset_config", "common_lb_config", "type", "ring_hash_lb_config",
+ "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config"],
+removed: [
+    ("hosts", "`hosts` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
+        write the endpoints under `load_assignment.endpoints[].lb_endpoints`"),
+    ("tls_context", "`tls_context` is a v2 API field that Envoy v3 removed; v2 API is not \
+        supported (its v3 replacement `transport_socket` is not supported yet either)"),
+    ("extension_protocol_options", "`extension_protocol_options` is a v2 API field that \
+        Envoy v3 removed; v2 API is not supported"),
+]);
+spec!(
+    COMMON_LB_CONFIG,
+    "CommonLbConfig",
+    f::COMMON_LB_CONFIG,
+    [
+        "healthy_panic_threshold",
+        "zone_aware_lb_config",
+        "locality_weighted_lb_config"
+    ]
+);
+spec!(
+    ZONE_AWARE_LB_CONFIG,
+    "ZoneAwareLbConfig",
+    f::ZONE_AWARE_LB_CONFIG,
+    [
+        "routing_enabled",
+        "min_cluster_size",
+        "fail_traffic_on_panic"
+    ]
+);
+spec!(
+    LOCALITY_WEIGHTED_LB_CONFIG,
+    "LocalityWeightedLbConfig",
+    f::LOCALITY_WEIGHTED_LB_CONFIG,
+    []
+);
+spec!(
+    LB_SUBSET_CONFIG,
+    "LbSubsetConfig",
+    f::LB_SUBSET_CONFIG,
+    [
+        "fallback_policy",
+        "default_subset",
+        "subset_selectors",
+        "locality_weight_aware",
+        "scale_locality_weight",
+        "panic_mode_any",
+        "list_as_any"
+    ]
+);
+spec!(
+    LB_SUBSET_SELECTOR,
+    "LbSubsetSelector",
+    f::LB_SUBSET_SELECTOR,
+    [
+        "keys",
+        "single_host_per_subset",
+        "fallback_policy",
+        "fallback_keys_subset"
+    ]
+);
+spec!(
+    ROUND_ROBIN_LB_CONFIG,
+    "RoundRobinLbConfig",
+    f::ROUND_ROBIN_LB_CONFIG,
+    ["slow_start_config"]
+);
+spec!(
+    LEAST_REQUEST_LB_CONFIG,
+    "LeastRequestLbConfig",
+    f::LEAST_REQUEST_LB_CONFIG,
+    ["choice_count", "active_request_bias", "slow_start_config"]
+);
+spec!(
+    RING_HASH_LB_CONFIG,
+    "RingHashLbConfig",
+    f::RING_HASH_LB_CONFIG,
+    ["minimum_ring_size", "hash_function", "maximum_ring_size"]
+);
+spec!(
+    MAGLEV_LB_CONFIG,
+    "MaglevLbConfig",
+    f::MAGLEV_LB_CONFIG,
+    ["table_size"]
+);
+spec!(
+    SLOW_START_CONFIG,
+    "SlowStartConfig",
+    f::SLOW_START_CONFIG,
+    ["slow_start_window", "aggression", "min_weight_percent"]
+);
+spec!(
+    CLUSTER_LOAD_ASSIGNMENT,
+    "ClusterLoadAssignment",
+    f::CLUSTER_LOAD_ASSIGNMENT,
+    ["cluster_name", "endpoints", "policy"]
+);
+spec!(
+    CLA_POLICY,
+    "ClusterLoadAssignment.Policy",
+    f::CLA_POLICY,
+    ["overprovisioning_factor"]
+);
+spec!(
+    LOCALITY_LB_ENDPOINTS,
+    "LocalityLbEndpoints",
+    f::LOCALITY_LB_ENDPOINTS,
+    [
+        "locality",
+        "lb_endpoints",
+        "load_balancing_weight",
+        "priority"
+    ]
+);
+spec!(
+    LB_ENDPOINT,
+    "LbEndpoint",
+    f::LB_ENDPOINT,
+    [
+        "health_status",
+        "metadata",
+        "load_balancing_weight",
+        "endpoint"
+    ]
+);
+spec!(ENDPOINT, "Endpoint", f::ENDPOINT, ["address", "hostname"]);
+spec!(
+    DURATION,
+    "Duration",
+    &["seconds", "nanos"],
+    ["seconds", "nanos"]
+);
+spec!(PERCENT, "Percent", &["value"], ["value"]);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: &[&Spec] = &[
+        &BOOTSTRAP,
+        &STATIC_RESOURCES,
+        &ADMIN,
+        &CLUSTER_MANAGER,
+        &NODE,
+        &LOCALITY,
+        &METADATA,
+        &ADDRESS,
+        &SOCKET_ADDRESS,
+        &DATA_SOURCE,
+        &RUNTIME_DOUBLE,
+        &LISTENER,
+        &FILTER_CHAIN,
+        &FILTER,
+        &HTTP_CONNECTION_MANAGER,
+        &HTTP_FILTER,
+        &ROUTER,
+        &TCP_PROXY,
+        &ROUTE_CONFIGURATION,
+        &VIRTUAL_HOST,
+        &ROUTE,
+        &ROUTE_MATCH,
+        &ROUTE_ACTION,
+        &HASH_POLICY,
+        &HASH_POLICY_HEADER,
+        &HASH_POLICY_COOKIE,
+        &HASH_POLICY_CONNECTION_PROPERTIES,
+        &HASH_POLICY_QUERY_PARAMETER,
+        &REDIRECT_ACTION,
+        &DIRECT_RESPONSE_ACTION,
+        &CLUSTER,
+        &COMMON_LB_CONFIG,
+        &ZONE_AWARE_LB_CONFIG,
+        &LOCALITY_WEIGHTED_LB_CONFIG,
+        &LB_SUBSET_CONFIG,
+        &LB_SUBSET_SELECTOR,
+        &ROUND_ROBIN_LB_CONFIG,
+        &LEAST_REQUEST_LB_CONFIG,
+        &RING_HASH_LB_CONFIG,
+        &MAGLEV_LB_CONFIG,
+        &SLOW_START_CONFIG,
+        &CLUSTER_LOAD_ASSIGNMENT,
+        &CLA_POLICY,
+        &LOCALITY_LB_ENDPOINTS,
+        &LB_ENDPOINT,
+        &ENDPOINT,
+        &DURATION,
+        &PERCENT,
+    ];
+
+    /// A supported field that Envoy does not have would be a typo in this file.
+    #[test]
+    fn supported_fields_are_envoy_fields() {
+        for spec in ALL {
+            for s in spec.supported {
+                assert!(
+                    spec.all.contains(s),
+                    "{}.{s} is not an Envoy field",
+                    spec.name
+                );
+            }
+            for (r, _) in spec.removed {
+                assert!(
+                    !spec.all.contains(r),
+                    "{}.{r} is a current Envoy field",
+                    spec.name
+                );
+            }
+            for (d, _) in spec.deprecated {
+                assert!(
+                    spec.supported.contains(d),
+                    "{}.{d} is deprecated but unsupported",
+                    spec.name
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Regenerates config/src/schema/envoy_fields.rs: every field name of the Envoy v3 messages
+Sluice decodes, taken from the prost code of the `envoy-types` crate (Envoy's protos).
+
+usage: gen_schema.py PATH/TO/envoy-types-X/src/generated > config/src/schema/envoy_fields.rs
+"""
+import re
+import sys
+
+GEN = sys.argv[1]
+
+# (rust const name, file stem, message path inside the file)
+MESSAGES = [
+    ("BOOTSTRAP", "envoy.config.bootstrap.v3", "Bootstrap"),
+    ("STATIC_RESOURCES", "envoy.config.bootstrap.v3", "bootstrap::StaticResources"),
+    ("ADMIN", "envoy.config.bootstrap.v3", "Admin"),
+    ("CLUSTER_MANAGER", "envoy.config.bootstrap.v3", "ClusterManager"),
+    ("NODE", "envoy.config.core.v3", "Node"),
+    ("LOCALITY", "envoy.config.core.v3", "Locality"),
+    ("METADATA", "envoy.config.core.v3", "Metadata"),
+    ("ADDRESS", "envoy.config.core.v3", "Address"),
+    ("SOCKET_ADDRESS", "envoy.config.core.v3", "SocketAddress"),
+    ("DATA_SOURCE", "envoy.config.core.v3", "DataSource"),
+    ("RUNTIME_DOUBLE", "envoy.config.core.v3", "RuntimeDouble"),
+    ("LISTENER", "envoy.config.listener.v3", "Listener"),
+    ("FILTER_CHAIN", "envoy.config.listener.v3", "FilterChain"),
+    ("FILTER", "envoy.config.listener.v3", "Filter"),
+    ("HTTP_CONNECTION_MANAGER", "envoy.extensions.filters.network.http_connection_manager.v3", "HttpConnectionManager"),
+    ("HTTP_FILTER", "envoy.extensions.filters.network.http_connection_manager.v3", "HttpFilter"),
+    ("ROUTER", "envoy.extensions.filters.http.router.v3", "Router"),
+    ("TCP_PROXY", "envoy.extensions.filters.network.tcp_proxy.v3", "TcpProxy"),
+    ("ROUTE_CONFIGURATION", "envoy.config.route.v3", "RouteConfiguration"),
+    ("VIRTUAL_HOST", "envoy.config.route.v3", "VirtualHost"),
+    ("ROUTE", "envoy.config.route.v3", "Route"),
+    ("ROUTE_MATCH", "envoy.config.route.v3", "RouteMatch"),
+    ("ROUTE_ACTION", "envoy.config.route.v3", "RouteAction"),
+    ("HASH_POLICY", "envoy.config.route.v3", "route_action::HashPolicy"),
+    ("HASH_POLICY_HEADER", "envoy.config.route.v3", "route_action::hash_policy::Header"),
+    ("HASH_POLICY_COOKIE", "envoy.config.route.v3", "route_action::hash_policy::Cookie"),
+    ("HASH_POLICY_CONNECTION_PROPERTIES", "envoy.config.route.v3", "route_action::hash_policy::ConnectionProperties"),
+    ("HASH_POLICY_QUERY_PARAMETER", "envoy.config.route.v3", "route_action::hash_policy::QueryParameter"),
+    ("REDIRECT_ACTION", "envoy.config.route.v3", "RedirectAction"),
+    ("DIRECT_RESPONSE_ACTION", "envoy.config.route.v3", "DirectResponseAction"),
+    ("CLUSTER", "envoy.config.cluster.v3", "Cluster"),
+    ("COMMON_LB_CONFIG", "envoy.config.cluster.v3", "cluster::CommonLbConfig"),
+    ("ZONE_AWARE_LB_CONFIG", "envoy.config.cluster.v3", "cluster::common_lb_config::ZoneAwareLbConfig"),
+    ("LOCALITY_WEIGHTED_LB_CONFIG", "envoy.config.cluster.v3", "cluster::common_lb_config::LocalityWeightedLbConfig"),
+    ("LB_SUBSET_CONFIG", "envoy.config.cluster.v3", "cluster::LbSubsetConfig"),
+    ("LB_SUBSET_SELECTOR", "envoy.config.cluster.v3", "cluster::lb_subset_config::LbSubsetSelector"),
+    ("ROUND_ROBIN_LB_CONFIG", "envoy.config.cluster.v3", "cluster::RoundRobinLbConfig"),
+    ("LEAST_REQUEST_LB_CONFIG", "envoy.config.cluster.v3", "cluster::LeastRequestLbConfig"),
+    ("RING_HASH_LB_CONFIG", "envoy.config.cluster.v3", "cluster::RingHashLbConfig"),
+    ("MAGLEV_LB_CONFIG", "envoy.config.cluster.v3", "cluster::MaglevLbConfig"),
+    ("SLOW_START_CONFIG", "envoy.config.cluster.v3", "cluster::SlowStartConfig"),
+    ("CLUSTER_LOAD_ASSIGNMENT", "envoy.config.endpoint.v3", "ClusterLoadAssignment"),
+    ("CLA_POLICY", "envoy.config.endpoint.v3", "cluster_load_assignment::Policy"),
+    ("LOCALITY_LB_ENDPOINTS", "envoy.config.endpoint.v3", "LocalityLbEndpoints"),
+    ("LB_ENDPOINT", "envoy.config.endpoint.v3", "LbEndpoint"),
+    ("ENDPOINT", "envoy.config.endpoint.v3", "Endpoint"),
+]
+
+
+def snake(camel):
+    s = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", camel)
+    return s.lower()
+
+
+def block(lines, start):
+    """Lines of the item opening at `start` up to its closing brace (same indentation)."""
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    end = start + 1
+    while not (lines[end].startswith(" " * indent + "}") and
+               len(lines[end]) - len(lines[end].lstrip()) == indent):
+        end += 1
+    return lines[start:end + 1], indent
+
+
+def find(lines, path, kind):
+    parts = path.split("::")
+    lo, hi, indent = 0, len(lines), 0
+    for i, part in enumerate(parts):
+        is_last = i == len(parts) - 1
+        pat = ("pub %s %s {" % (kind, part)) if is_last else ("pub mod %s {" % part)
+        for j in range(lo, hi):
+            if is_last and lines[j] == " " * indent + pat + "}":
+                return [lines[j]]
+            if lines[j] == " " * indent + pat:
+                blk, _ = block(lines, j)
+                lo, hi = j, j + len(blk)
+                indent += 4
+                break
+        else:
+            raise SystemExit("not found: %s %s" % (kind, path))
+    return lines[lo:hi]
+
+
+def fields(lines, path):
+    body = find(lines, path, "struct")
+    out = []
+    pending_oneof = None
+    for line in body[1:]:
+        m = re.match(r'\s*#\[prost\(oneof = "([\w:]+)"', line)
+        if m:
+            pending_oneof = m.group(1)
+            continue
+        m = re.match(r"\s*pub (?:r#)?(\w+):", line)
+        if m:
+            if pending_oneof:
+                # prost writes the oneof type relative to the message's module
+                base = path.split("::")[:-1]
+                enum_path = "::".join(base + pending_oneof.split("::"))
+                enum = find(lines, enum_path, "enum")
+                for el in enum[1:]:
+                    vm = re.match(r"\s*(\w+)\(", el)
+                    if vm:
+                        out.append(snake(vm.group(1)))
+                pending_oneof = None
+            else:
+                out.append(m.group(1))
+    return out
+
+
+print("//! Every field name of the Envoy v3 messages Sluice decodes, generated from Envoy's protos")
+print("//! (via the prost code of the `envoy-types` crate) by `config/tools/gen_schema.py`.")
+print("//! A decoder tells \"unknown field\" from \"not supported yet\" with these lists.")
+print()
+for const, stem, path in MESSAGES:
+    lines = open("%s/%s.rs" % (GEN, stem)).read().split("\n")
+    names = fields(lines, path)
+    print("/// All fields of `%s.%s`." % (stem[len("envoy."):], path.replace("::", ".").split(".")[-1]))
+    print("pub(crate) const %s: &[&str] = &[" % const)
+    for n in names:
+        print('    "%s",' % n)
+    print("];")
+    print()
