@@ -8,9 +8,13 @@ use super::{Cx, cluster, listener};
 use crate::model::{Admin, Bootstrap, Loc, Locality, Node};
 use crate::schema;
 use crate::suggest::did_you_mean;
-use crate::tree::Node as TNode;
+use crate::tree::{Node as TNode, Value};
 
 pub(super) fn bootstrap(cx: &mut Cx<'_>, root: &TNode) -> Option<Bootstrap> {
+    if let Some(loc) = v1_format(root) {
+        cx.error(loc, "", schema::V1_FORMAT);
+        return None;
+    }
     let m = cx.message(root, "", &schema::BOOTSTRAP)?;
     let node = m
         .get("node")
@@ -65,6 +69,28 @@ pub(super) fn bootstrap(cx: &mut Cx<'_>, root: &TNode) -> Option<Bootstrap> {
         clusters: clusters.into_iter().map(|c| c.cluster).collect(),
         local_cluster_name,
     })
+}
+
+/// Where a document shows it is Envoy's v1 format: a top-level `listeners`, or
+/// `cluster_manager.clusters`/`sds`/`cds`. One error then says so, instead of one per field.
+fn v1_format(root: &TNode) -> Option<Loc> {
+    let Value::Map(entries) = &root.value else {
+        return None;
+    };
+    for e in entries {
+        if e.key == "listeners" {
+            return Some(e.key_loc);
+        }
+        if e.key == "cluster_manager"
+            && let Value::Map(cm) = &e.value.value
+            && let Some(c) = cm
+                .iter()
+                .find(|c| matches!(c.key.as_str(), "clusters" | "sds" | "cds"))
+        {
+            return Some(c.key_loc);
+        }
+    }
+    None
 }
 
 /// Duplicate listener names and addresses, duplicate cluster names.
@@ -186,6 +212,9 @@ fn admin(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Admin> {
 pub(super) enum AddressUse {
     Listen,
     Endpoint,
+    /// An endpoint of a cluster whose `type` was already refused: a host name there is what
+    /// that type expects, so it draws no second error.
+    EndpointOfRefusedCluster,
 }
 
 /// `config.core.v3.Address` with a `socket_address`; returns where the address was written.
@@ -221,6 +250,7 @@ pub(super) fn address(
                         AddressUse::Listen => format!(
                             "`{text}` is not an IP address; listeners bind an IP such as 0.0.0.0 or 127.0.0.1"
                         ),
+                        AddressUse::EndpointOfRefusedCluster => return None,
                         AddressUse::Endpoint => format!(
                             "`{text}` is not an IP address; STATIC clusters need IP addresses (resolving host names needs STRICT_DNS or LOGICAL_DNS, which are not supported yet)"
                         ),
@@ -239,7 +269,7 @@ pub(super) fn address(
         Some(p) => cx.u32_in(p, &s.path("port_value"), 0, 65535),
         None if s.written("named_port") => None,
         None => {
-            if usage == AddressUse::Endpoint {
+            if usage != AddressUse::Listen {
                 cx.missing(&s, "port_value");
                 None
             } else {
@@ -248,7 +278,7 @@ pub(super) fn address(
         }
     };
     let port = u16::try_from(port?).ok()?;
-    if usage == AddressUse::Endpoint && port == 0 {
+    if usage != AddressUse::Listen && port == 0 {
         cx.error(
             s.key_loc("port_value"),
             &s.path("port_value"),

@@ -106,8 +106,13 @@ pub(super) fn cluster(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded>
         Some(v) => lb_subset_config(cx, v, &m.path("lb_subset_config")).map(Some),
         None => Some(None),
     };
+    let usage = if m.get("type").is_some() && discovery.is_none() {
+        AddressUse::EndpointOfRefusedCluster
+    } else {
+        AddressUse::Endpoint
+    };
     let load_assignment = match m.get("load_assignment") {
-        Some(v) => load_assignment(cx, v, &m.path("load_assignment")),
+        Some(v) => load_assignment(cx, v, &m.path("load_assignment"), usage),
         None => Some(ClusterLoadAssignment {
             endpoints: Vec::new(),
             overprovisioning_factor: OVERPROVISIONING_FACTOR_DEFAULT,
@@ -578,7 +583,12 @@ fn subset_selector(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<SubsetSelec
     })
 }
 
-fn load_assignment(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<ClusterLoadAssignment> {
+fn load_assignment(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+    usage: AddressUse,
+) -> Option<ClusterLoadAssignment> {
     let m = cx.message(n, path, &schema::CLUSTER_LOAD_ASSIGNMENT)?;
     let mut ok = true;
     match m.get("cluster_name") {
@@ -609,7 +619,7 @@ fn load_assignment(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<ClusterLoad
     let mut endpoints = Vec::new();
     if let Some(list) = m.get("endpoints") {
         for (e, p) in cx.list(list, &m.path("endpoints")) {
-            match locality_lb_endpoints(cx, e, &p) {
+            match locality_lb_endpoints(cx, e, &p, usage) {
                 Some(l) => endpoints.push(l),
                 None => ok = false,
             }
@@ -624,7 +634,12 @@ fn load_assignment(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<ClusterLoad
 /// Envoy's highest priority level.
 const PRIORITY_MAX: u32 = 128;
 
-fn locality_lb_endpoints(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<LocalityLbEndpoints> {
+fn locality_lb_endpoints(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+    usage: AddressUse,
+) -> Option<LocalityLbEndpoints> {
     let m = cx.message(n, path, &schema::LOCALITY_LB_ENDPOINTS)?;
     let mut ok = true;
     let locality = match m.get("locality") {
@@ -644,7 +659,7 @@ fn locality_lb_endpoints(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Local
     let mut lb_endpoints = Vec::new();
     if let Some(list) = m.get("lb_endpoints") {
         for (e, p) in cx.list(list, &m.path("lb_endpoints")) {
-            match lb_endpoint(cx, e, &p) {
+            match lb_endpoint(cx, e, &p, usage) {
                 Some(l) => lb_endpoints.push(l),
                 None => ok = false,
             }
@@ -661,7 +676,7 @@ fn locality_lb_endpoints(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Local
     })
 }
 
-fn lb_endpoint(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<LbEndpoint> {
+fn lb_endpoint(cx: &mut Cx<'_>, n: &TNode, path: &str, usage: AddressUse) -> Option<LbEndpoint> {
     let m = cx.message(n, path, &schema::LB_ENDPOINT)?;
     let health_status = match m.get("health_status") {
         Some(v) => match cx.enumeration(
@@ -695,7 +710,7 @@ fn lb_endpoint(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<LbEndpoint> {
         .map(|v| cx.lb_metadata(v, &m.path("metadata")))
         .unwrap_or_default();
     let endpoint = match m.get("endpoint") {
-        Some(v) => endpoint(cx, v, &m.path("endpoint")),
+        Some(v) => endpoint(cx, v, &m.path("endpoint"), usage),
         None => {
             if !m.written("endpoint_name") {
                 cx.missing(&m, "endpoint");
@@ -713,7 +728,12 @@ fn lb_endpoint(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<LbEndpoint> {
     })
 }
 
-fn endpoint(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(std::net::SocketAddr, String)> {
+fn endpoint(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+    usage: AddressUse,
+) -> Option<(std::net::SocketAddr, String)> {
     let m = cx.message(n, path, &schema::ENDPOINT)?;
     let hostname = m
         .get("hostname")
@@ -723,6 +743,6 @@ fn endpoint(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(std::net::SocketA
         cx.missing(&m, "address");
         return None;
     };
-    let (addr, _) = address(cx, a, &m.path("address"), AddressUse::Endpoint)?;
+    let (addr, _) = address(cx, a, &m.path("address"), usage)?;
     Some((addr, hostname))
 }

@@ -38,7 +38,7 @@ pub(super) fn listener(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded
     match m.get("filter_chains") {
         Some(list) => {
             let items = cx.list(list, &m.path("filter_chains"));
-            if items.is_empty() {
+            if items.is_empty() && matches!(list.value, Value::Seq(_)) {
                 cx.error(
                     list.loc,
                     &m.path("filter_chains"),
@@ -108,7 +108,7 @@ fn filter_chain(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<FilterChain> {
         }
         terminal = decoded.or(terminal);
     }
-    if count == 0 {
+    if count == 0 && matches!(list.value, Value::Seq(_)) {
         cx.error(
             list.loc,
             &fpath,
@@ -341,8 +341,14 @@ fn http_connection_manager(
     };
     let http_filters = match m.get("http_filters") {
         Some(list) => http_filters(cx, list, &m.path("http_filters")),
-        // Envoy installs the router when no HTTP filter is configured.
-        None => Some(vec![HttpFilter::Router]),
+        None => {
+            cx.warn(
+                m.loc,
+                &m.path("http_filters"),
+                "no `http_filters`: the router is used as the only HTTP filter",
+            );
+            Some(vec![HttpFilter::Router])
+        }
     };
     let use_remote_address = match m.get("use_remote_address") {
         Some(v) => cx.boolean(v, &m.path("use_remote_address")),
@@ -370,7 +376,11 @@ fn http_connection_manager(
 fn http_filters(cx: &mut Cx<'_>, list: &TNode, path: &str) -> Option<Vec<HttpFilter>> {
     let items = cx.list(list, path);
     if items.is_empty() {
-        // An empty list behaves like an absent one.
+        cx.warn(
+            list.loc,
+            path,
+            "no `http_filters`: the router is used as the only HTTP filter",
+        );
         return Some(vec![HttpFilter::Router]);
     }
     let count = items.len();

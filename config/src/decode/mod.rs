@@ -179,7 +179,11 @@ impl Cx<'_> {
             } else {
                 entry.key.clone()
             };
-            let fpath = join(path, &entry.key);
+            let fpath = if spec.all.contains(&canonical.as_str()) {
+                join(path, &canonical)
+            } else {
+                join(path, &entry.key)
+            };
             if let Some(name) = spec.supported.iter().find(|s| **s == canonical) {
                 if fields.iter().any(|(n, _)| n == name) {
                     self.warn(
@@ -235,8 +239,12 @@ impl Cx<'_> {
         self.message_any(node, path, spec, false)
     }
 
-    /// Reports a required field that is absent.
+    /// Reports a required field that is absent; stays quiet when the message already had a
+    /// refused key, which is usually the unsupported way the field's role was filled.
     pub(crate) fn missing(&mut self, msg: &Msg<'_>, field: &str) {
+        if !msg.rejected.is_empty() {
+            return;
+        }
         self.error(
             msg.loc,
             &msg.path,

@@ -503,7 +503,7 @@ fn direct_response(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<DirectRespo
     let m = cx.message(n, path, &schema::DIRECT_RESPONSE_ACTION)?;
     let status = match m.get("status") {
         Some(v) => cx
-            .u32_in(v, &m.path("status"), 200, 599)
+            .u32_in(v, &m.path("status"), 100, 599)
             .and_then(|s| u16::try_from(s).ok()),
         None => {
             cx.missing(&m, "status");

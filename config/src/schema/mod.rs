@@ -38,7 +38,7 @@ macro_rules! spec {
     };
 }
 
-const V1_FORMAT: &str = "this is Envoy's v1 JSON config format (top-level `listeners`, \
+pub(crate) const V1_FORMAT: &str = "this is Envoy's v1 JSON config format (top-level `listeners`, \
     `cluster_manager.clusters`), which Envoy removed in 1.9 and Sluice does not support; \
     rewrite it as a v3 bootstrap with `static_resources.listeners` and `static_resources.clusters`";
 
