@@ -1,0 +1,53 @@
+//! Distribution tests per policy over >= 100k picks.
+
+mod common;
+
+use common::*;
+use sluice_lb::{LbConfig, LbPolicy, LeastRequestConfig, RoundRobinConfig};
+
+#[test]
+fn weighted_round_robin_follows_weights_exactly() {
+    let hs: Vec<_> = [1, 3, 5]
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| host(i).with_weight(w))
+        .collect();
+    let shared = build(
+        LbConfig::with_policy(LbPolicy::RoundRobin(RoundRobinConfig::default())),
+        hs,
+    );
+    let mut lb = worker(&shared, 1);
+    let c = count(&mut lb, 90_000);
+    assert_eq!(c[&0], 10_000);
+    assert_eq!(c[&1], 30_000);
+    assert_eq!(c[&2], 50_000);
+}
+
+#[test]
+fn least_request_sequential_equals_weighted_round_robin() {
+    // Scenario 09: weights 1:3:5, sequential requests -> 11% : 33% : 56%.
+    let hs: Vec<_> = [1, 3, 5]
+        .iter()
+        .enumerate()
+        .map(|(i, &w)| host(i).with_weight(w))
+        .collect();
+    let shared = build(
+        LbConfig::with_policy(LbPolicy::LeastRequest(LeastRequestConfig::default())),
+        hs,
+    );
+    let mut lb = worker(&shared, 2);
+    let c = count(&mut lb, 90_000);
+    assert_eq!((c[&0], c[&1], c[&2]), (10_000, 30_000, 50_000));
+}
+
+#[test]
+fn random_is_uniform_ignoring_weights() {
+    let hs: Vec<_> = (0..4).map(|i| host(i).with_weight(i as u32 + 1)).collect();
+    let shared = build(LbConfig::with_policy(LbPolicy::Random), hs);
+    let mut lb = worker(&shared, 3);
+    let c = count(&mut lb, 200_000);
+    for i in 0..4 {
+        let s = share(&c, &[i]);
+        assert!((s - 0.25).abs() < 0.01, "host {i} share {s}");
+    }
+}
