@@ -172,6 +172,11 @@ impl BodyDecoder {
 
     /// Consumes body bytes from `input` without reporting where the data lies: the fast path when
     /// the consumed bytes are forwarded verbatim.
+    ///
+    /// # Errors
+    ///
+    /// A [`BodyError`] on malformed chunked framing or exceeded limits; the decoder then stays
+    /// failed and the connection must be closed.
     #[inline]
     pub fn advance(&mut self, input: &[u8]) -> Result<Progress, BodyError> {
         self.advance_with(input, |_| {})
@@ -179,6 +184,10 @@ impl BodyDecoder {
 
     /// Like [`advance`](Self::advance), calling `on_data` with each range of `input` that holds
     /// decoded body data (chunk framing and trailers excluded), in order.
+    ///
+    /// # Errors
+    ///
+    /// As for [`advance`](Self::advance).
     pub fn advance_with(
         &mut self,
         input: &[u8],
@@ -187,7 +196,10 @@ impl BodyDecoder {
         match self.run(input, &mut on_data) {
             Ok(p) => {
                 debug_assert!(p.consumed <= input.len());
-                debug_assert!(p.is_done || p.consumed == input.len(), "all input taken unless done");
+                debug_assert!(
+                    p.is_done || p.consumed == input.len(),
+                    "all input taken unless done"
+                );
                 Ok(p)
             }
             Err(e) => {
@@ -199,6 +211,11 @@ impl BodyDecoder {
 
     /// Tells the decoder the peer closed the connection. Ends a close-delimited body; any other
     /// unfinished body is truncated.
+    ///
+    /// # Errors
+    ///
+    /// [`BodyError::UnexpectedEof`] if a length-delimited or chunked body was cut short, or the
+    /// error the decoder already failed with.
     pub fn finish(&mut self) -> Result<(), BodyError> {
         match self.state {
             State::Close | State::Done => {
@@ -213,22 +230,37 @@ impl BodyDecoder {
         }
     }
 
-    fn run(&mut self, input: &[u8], on_data: &mut impl FnMut(Range<usize>)) -> Result<Progress, BodyError> {
+    fn run(
+        &mut self,
+        input: &[u8],
+        on_data: &mut impl FnMut(Range<usize>),
+    ) -> Result<Progress, BodyError> {
         let mut pos = 0;
         loop {
             match self.state {
-                State::Done => return Ok(Progress { consumed: pos, is_done: true }),
+                State::Done => {
+                    return Ok(Progress {
+                        consumed: pos,
+                        is_done: true,
+                    });
+                }
                 State::Failed(e) => return Err(e),
                 State::Close => {
                     if pos < input.len() {
                         on_data(pos..input.len());
                     }
-                    return Ok(Progress { consumed: input.len(), is_done: false });
+                    return Ok(Progress {
+                        consumed: input.len(),
+                        is_done: false,
+                    });
                 }
                 State::Length(n) | State::Data(n) => {
                     let avail = input.len().saturating_sub(pos);
                     if avail == 0 {
-                        return Ok(Progress { consumed: pos, is_done: false });
+                        return Ok(Progress {
+                            consumed: pos,
+                            is_done: false,
+                        });
                     }
                     // `take` <= avail, so it fits in usize.
                     let take = usize::try_from(n).map_or(avail, |n| n.min(avail));
@@ -244,7 +276,10 @@ impl BodyDecoder {
                 }
                 _ => {
                     let Some(&b) = input.get(pos) else {
-                        return Ok(Progress { consumed: pos, is_done: false });
+                        return Ok(Progress {
+                            consumed: pos,
+                            is_done: false,
+                        });
                     };
                     pos += 1;
                     self.state = self.step(b)?;
@@ -256,7 +291,10 @@ impl BodyDecoder {
     /// One framing byte.
     fn step(&mut self, b: u8) -> Result<State, BodyError> {
         let state = self.state;
-        if matches!(state, State::Size | State::SizeWs | State::Ext | State::SizeLf) {
+        if matches!(
+            state,
+            State::Size | State::SizeWs | State::Ext | State::SizeLf
+        ) {
             self.line_bytes += 1;
             if self.line_bytes > self.chunk_line_bytes_max {
                 return Err(BodyError::ChunkLineTooLong);
@@ -264,7 +302,11 @@ impl BodyDecoder {
         }
         if matches!(
             state,
-            State::TrailerStart | State::TrailerName | State::TrailerValue | State::TrailerLf | State::EndLf
+            State::TrailerStart
+                | State::TrailerName
+                | State::TrailerValue
+                | State::TrailerLf
+                | State::EndLf
         ) {
             self.trailer_bytes += 1;
             if self.trailer_bytes > self.trailer_bytes_max {
@@ -308,7 +350,11 @@ impl BodyDecoder {
                 self.size = 0;
                 self.digits = 0;
                 self.line_bytes = 0;
-                if size == 0 { State::TrailerStart } else { State::Data(size) }
+                if size == 0 {
+                    State::TrailerStart
+                } else {
+                    State::Data(size)
+                }
             }
             State::DataCr if b == b'\r' => State::DataLf,
             State::DataLf if b == b'\n' => State::Size,
@@ -361,8 +407,8 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// then `\r\n`. Used when re-framing a close-delimited or HTTP/2 body as chunked. `len` must not
 /// be 0 (that is [`LAST_CHUNK`]).
 pub fn write_chunk_header(out: &mut Vec<u8>, len: usize) {
-    debug_assert!(len > 0, "a zero-size chunk ends the body");
     const HEX: &[u8; 16] = b"0123456789abcdef";
+    debug_assert!(len > 0, "a zero-size chunk ends the body");
     let mut digits = [0u8; 16];
     let mut n = len;
     let mut i = digits.len();

@@ -16,7 +16,10 @@ pub struct DateCache {
 
 impl Default for DateCache {
     fn default() -> Self {
-        let mut cache = Self { unix_secs: 0, text: [0; LEN] };
+        let mut cache = Self {
+            unix_secs: 0,
+            text: [0; LEN],
+        };
         format(0, &mut cache.text);
         cache
     }
@@ -44,7 +47,8 @@ fn format(unix_secs: u64, out: &mut [u8; LEN]) {
     const MAX_SECS: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
     const WDAY: [&[u8; 3]; 7] = [b"Thu", b"Fri", b"Sat", b"Sun", b"Mon", b"Tue", b"Wed"];
     const MON: [&[u8; 3]; 12] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
     ];
     let secs = unix_secs.min(MAX_SECS);
     let days = secs / 86_400;
@@ -56,7 +60,10 @@ fn format(unix_secs: u64, out: &mut [u8; LEN]) {
     w.put(b", ");
     w.two(day);
     w.put(b" ");
-    w.put(MON.get(month.saturating_sub(1) as usize).map_or(b"Jan", |m| *m));
+    w.put(
+        MON.get(month.saturating_sub(1) as usize)
+            .map_or(b"Jan", |m| *m),
+    );
     w.put(b" ");
     w.two(year / 100);
     w.two(year % 100);

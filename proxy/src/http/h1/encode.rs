@@ -63,7 +63,10 @@ impl<'a> HeadEncoder<'a> {
     /// Starts a response head: `{version} {status} {reason}` with the reason from
     /// [`reason_phrase`] (Envoy does not forward the upstream's reason phrase).
     pub fn response(out: &'a mut Vec<u8>, version: Version, status: u16) -> Self {
-        debug_assert!((100..=999).contains(&status), "status codes have three digits");
+        debug_assert!(
+            (100..=999).contains(&status),
+            "status codes have three digits"
+        );
         let start = out.len();
         out.extend_from_slice(version.as_bytes());
         out.push(b' ');
@@ -104,6 +107,10 @@ impl<'a> HeadEncoder<'a> {
 
     /// Adds one header (name lower-cased). Rejects names that are not tokens and values with
     /// control bytes other than HTAB, so caller-supplied data cannot split the head.
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError`] naming the invalid part; nothing is written then.
     pub fn header(&mut self, name: &[u8], value: &[u8]) -> Result<&mut Self, EncodeError> {
         if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
             return Err(EncodeError::HeaderName);
@@ -120,7 +127,9 @@ impl<'a> HeadEncoder<'a> {
     pub fn framing(&mut self, kind: BodyKind) -> &mut Self {
         match kind {
             BodyKind::Length(n) => return self.content_length(n),
-            BodyKind::Chunked => self.out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+            BodyKind::Chunked => self
+                .out
+                .extend_from_slice(b"transfer-encoding: chunked\r\n"),
             BodyKind::Empty | BodyKind::CloseDelimited => {}
         }
         self
@@ -148,6 +157,10 @@ impl<'a> HeadEncoder<'a> {
     }
 
     /// `upgrade: {protocol}` and `connection: upgrade`, to forward an upgrade the proxy accepts.
+    ///
+    /// # Errors
+    ///
+    /// [`EncodeError::HeaderValue`] if `protocol` holds control bytes.
     pub fn upgrade(&mut self, protocol: &[u8]) -> Result<&mut Self, EncodeError> {
         self.header(b"upgrade", protocol)?;
         self.out.extend_from_slice(b"connection: upgrade\r\n");
@@ -235,14 +248,24 @@ pub struct LocalReply<'a> {
 impl<'a> LocalReply<'a> {
     /// A `text/plain` reply from `server: envoy`, keeping the connection.
     pub fn new(status: u16, body: &'a [u8]) -> Self {
-        Self { status, body, content_type: b"text/plain", server: b"envoy", is_close: false, is_head: false }
+        Self {
+            status,
+            body,
+            content_type: b"text/plain",
+            server: b"envoy",
+            is_close: false,
+            is_head: false,
+        }
     }
 
     /// The reply for a request the codec rejected: `status` with its reason phrase as body,
     /// `connection: close`.
     pub fn protocol_error(status: u16) -> Self {
         let body = reason_phrase(status).unwrap_or("Unknown").as_bytes();
-        Self { is_close: true, ..Self::new(status, body) }
+        Self {
+            is_close: true,
+            ..Self::new(status, body)
+        }
     }
 }
 
@@ -338,7 +361,11 @@ pub fn reason_phrase(status: u16) -> Option<&'static str> {
 
 fn push_status(out: &mut Vec<u8>, status: u16) {
     let s = status.min(999);
-    out.extend_from_slice(&[b'0' + (s / 100) as u8, b'0' + (s / 10 % 10) as u8, b'0' + (s % 10) as u8]);
+    out.extend_from_slice(&[
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]);
 }
 
 fn push_u64(out: &mut Vec<u8>, mut n: u64) {

@@ -35,7 +35,8 @@ impl Span {
     /// The bytes this span covers in `buf`; empty if `buf` is not the buffer it came from.
     #[inline]
     pub fn get(self, buf: &[u8]) -> &[u8] {
-        buf.get(self.start as usize..self.end as usize).unwrap_or_default()
+        buf.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
     }
 
     /// Offset of the first byte.
@@ -106,12 +107,16 @@ impl<'a> Headers<'a> {
     /// Iterates over `(name, value)` pairs.
     pub fn iter(&self) -> impl Iterator<Item = (&'a [u8], &'a [u8])> + 'a {
         let buf = self.buf;
-        self.spans.iter().map(move |h| (h.name.get(buf), h.value.get(buf)))
+        self.spans
+            .iter()
+            .map(move |h| (h.name.get(buf), h.value.get(buf)))
     }
 
     /// The first value of `name` (ASCII case-insensitive).
     pub fn get(&self, name: &[u8]) -> Option<&'a [u8]> {
-        self.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
     }
 
     /// Whether `Connection` nominates other headers as hop-by-hop (the encoder then drops them).
@@ -258,9 +263,10 @@ impl HeadError {
             HeadError::Target => "http1.invalid_url",
             HeadError::UnsupportedTransferEncoding => "http1.invalid_transfer_encoding",
             HeadError::ContentLengthAndTransferEncoding => "http1.content_length_not_allowed",
-            HeadError::TransferEncodingHttp10 => "http1.transfer_encoding_not_allowed",
+            HeadError::TransferEncodingHttp10 | HeadError::BodyNotAllowed => {
+                "http1.transfer_encoding_not_allowed"
+            }
             HeadError::ConnectWithBody => "http1.body_disallowed",
-            HeadError::BodyNotAllowed => "http1.transfer_encoding_not_allowed",
             HeadError::MissingHost => "missing_host_header",
             _ => "http1.codec_error",
         }
@@ -282,7 +288,9 @@ impl fmt::Display for HeadError {
             HeadError::NewLine => "invalid line ending",
             HeadError::InvalidContentLength => "invalid content-length",
             HeadError::ConflictingContentLength => "conflicting content-length values",
-            HeadError::ContentLengthAndTransferEncoding => "both content-length and transfer-encoding",
+            HeadError::ContentLengthAndTransferEncoding => {
+                "both content-length and transfer-encoding"
+            }
             HeadError::TransferEncodingHttp10 => "transfer-encoding in an HTTP/1.0 message",
             HeadError::UnsupportedTransferEncoding => "unsupported transfer encoding",
             HeadError::ConnectWithBody => "CONNECT request with a body",
@@ -366,21 +374,28 @@ impl Message {
         Ok(Parse::Partial)
     }
 
-    fn fill_headers(&mut self, buf: &[u8], parsed: &[httparse::Header<'_>]) {
-        self.headers.clear();
-        self.headers.extend(parsed.iter().map(|h| HeaderSpan {
-            name: Span::of(buf, h.name.as_bytes()),
-            value: Span::of(buf, h.value),
-        }));
-    }
-
-    /// One pass over the headers: framing fields, Connection tokens, Expect, Upgrade, Host.
-    fn scan_headers(&mut self, buf: &[u8]) -> Result<Framing, HeadError> {
+    /// One pass over httparse's headers: records their spans and reads the framing fields,
+    /// Connection tokens, Expect, Upgrade and Host.
+    fn take_headers(
+        &mut self,
+        buf: &[u8],
+        parsed: &[httparse::Header<'_>],
+    ) -> Result<Framing, HeadError> {
         let mut flags = Flags::default();
-        let mut framing = Framing { content_length: None, has_te: false, te_is_chunked: false };
-        for h in &self.headers {
-            let name = h.name.get(buf);
-            let value = h.value.get(buf);
+        let mut framing = Framing {
+            content_length: None,
+            has_te: false,
+            te_is_chunked: false,
+        };
+        self.headers.clear();
+        self.headers.reserve(parsed.len());
+        for h in parsed {
+            let name = h.name.as_bytes();
+            let value = h.value;
+            self.headers.push(HeaderSpan {
+                name: Span::of(buf, name),
+                value: Span::of(buf, value),
+            });
             // Dispatch on length first: most headers are rejected by one compare.
             match name.len() {
                 4 if name.eq_ignore_ascii_case(b"host") => {
@@ -394,6 +409,15 @@ impl Message {
                     flags.upgrade_h2c |= trim(value).eq_ignore_ascii_case(b"h2c");
                 }
                 10 if name.eq_ignore_ascii_case(b"connection") => {
+                    // The common single-token values skip the list walk.
+                    if value.eq_ignore_ascii_case(b"keep-alive") {
+                        flags.conn_keep_alive = true;
+                        continue;
+                    }
+                    if value.eq_ignore_ascii_case(b"close") {
+                        flags.conn_close = true;
+                        continue;
+                    }
                     for token in list_items(value) {
                         if token.eq_ignore_ascii_case(b"close") {
                             flags.conn_close = true;
@@ -448,7 +472,11 @@ impl Message {
     }
 
     fn headers_view<'a>(&'a self, buf: &'a [u8]) -> Headers<'a> {
-        Headers { buf, spans: &self.headers, nominates: self.flags.conn_nominates }
+        Headers {
+            buf,
+            spans: &self.headers,
+            nominates: self.flags.conn_nominates,
+        }
     }
 
     fn is_keep_alive(&self) -> bool {
@@ -490,12 +518,18 @@ impl RequestHead {
     /// Returns `Partial` until the blank line ending the head is in `buf`; the caller reads more
     /// and calls again with the same, grown buffer. After `Complete(n)` the accessors describe the
     /// head in `buf[..n]`, and the next call starts a new message.
+    ///
+    /// # Errors
+    ///
+    /// A [`HeadError`] when the head is malformed, too large or frames its body ambiguously;
+    /// [`HeadError::status_code`] is the status to answer with. The connection must then close.
     pub fn parse(&mut self, buf: &[u8], limits: &Limits) -> Result<Parse, HeadError> {
         self.msg.begin();
         if !self.msg.should_parse(buf) {
             return self.msg.partial(buf, limits);
         }
-        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADERS_COUNT_CAP];
+        let mut slots =
+            [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADERS_COUNT_CAP];
         let slots = slots.get_mut(..limits.headers_count()).unwrap_or_default();
         let mut req = httparse::Request::new(&mut []);
         let status = httparse::ParserConfig::default()
@@ -512,18 +546,21 @@ impl RequestHead {
             // httparse fills all three on Complete; treat a surprise as a malformed line.
             return Err(HeadError::Method);
         };
-        self.msg.version = if minor == 0 { Version::Http10 } else { Version::Http11 };
+        self.msg.version = if minor == 0 {
+            Version::Http10
+        } else {
+            Version::Http11
+        };
         self.method = Span::of(buf, method.as_bytes());
         self.method_kind = Method::from_bytes(method.as_bytes());
         self.target = Span::of(buf, path.as_bytes());
-        self.msg.fill_headers(buf, req.headers);
-        self.analyze(buf)?;
+        self.analyze(buf, req.headers)?;
         Ok(self.msg.complete(head_len))
     }
 
-    fn analyze(&mut self, buf: &[u8]) -> Result<(), HeadError> {
+    fn analyze(&mut self, buf: &[u8], parsed: &[httparse::Header<'_>]) -> Result<(), HeadError> {
         self.target_form = target_form(self.target.get(buf), self.method_kind)?;
-        let framing = self.msg.scan_headers(buf)?;
+        let framing = self.msg.take_headers(buf, parsed)?;
         let is_connect = self.method_kind == Method::Connect;
         self.msg.check_framing(&framing, is_connect)?;
         let flags = &self.msg.flags;
@@ -548,7 +585,10 @@ impl RequestHead {
             }
         };
         debug_assert!(!(framing.has_te && framing.content_length.is_some()));
-        debug_assert!(self.msg.body != BodyKind::CloseDelimited, "requests are never close-delimited");
+        debug_assert!(
+            self.msg.body != BodyKind::CloseDelimited,
+            "requests are never close-delimited"
+        );
         Ok(())
     }
 
@@ -591,7 +631,11 @@ impl RequestHead {
 
     /// The first value of header `name` (case-insensitive).
     pub fn header<'b>(&self, buf: &'b [u8], name: &[u8]) -> Option<&'b [u8]> {
-        self.msg.headers.iter().find(|h| h.name.get(buf).eq_ignore_ascii_case(name)).map(|h| h.value.get(buf))
+        self.msg
+            .headers
+            .iter()
+            .find(|h| h.name.get(buf).eq_ignore_ascii_case(name))
+            .map(|h| h.value.get(buf))
     }
 
     /// Raw header spans, for callers that keep offsets.
@@ -656,12 +700,22 @@ impl ResponseHead {
 
     /// Parses a response head from the start of `buf`; `request` is the method of the request it
     /// answers (HEAD and CONNECT change the body framing). Same contract as [`RequestHead::parse`].
-    pub fn parse(&mut self, buf: &[u8], limits: &Limits, request: Method) -> Result<Parse, HeadError> {
+    ///
+    /// # Errors
+    ///
+    /// A [`HeadError`]: the upstream sent an invalid response (Envoy: upstream protocol error).
+    pub fn parse(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+        request: Method,
+    ) -> Result<Parse, HeadError> {
         self.msg.begin();
         if !self.msg.should_parse(buf) {
             return self.msg.partial(buf, limits);
         }
-        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADERS_COUNT_CAP];
+        let mut slots =
+            [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADERS_COUNT_CAP];
         let slots = slots.get_mut(..limits.headers_count()).unwrap_or_default();
         let mut res = httparse::Response::new(&mut []);
         let status = httparse::ParserConfig::default()
@@ -682,11 +736,16 @@ impl ResponseHead {
         }
         self.status = code;
         self.reason = Span::of(buf, res.reason.unwrap_or_default().as_bytes());
-        self.msg.version = if minor == 0 { Version::Http10 } else { Version::Http11 };
-        self.msg.fill_headers(buf, res.headers);
-        let framing = self.msg.scan_headers(buf)?;
+        self.msg.version = if minor == 0 {
+            Version::Http10
+        } else {
+            Version::Http11
+        };
+        let framing = self.msg.take_headers(buf, res.headers)?;
         self.msg.check_framing(&framing, false)?;
-        if (code < 200 || code == 204) && (framing.has_te || framing.content_length.is_some_and(|n| n > 0)) {
+        if (code < 200 || code == 204)
+            && (framing.has_te || framing.content_length.is_some_and(|n| n > 0))
+        {
             return Err(HeadError::BodyNotAllowed);
         }
         if request == Method::Connect && (200..300).contains(&code) && framing.has_te {
@@ -740,7 +799,11 @@ impl ResponseHead {
 
     /// The first value of header `name` (case-insensitive).
     pub fn header<'b>(&self, buf: &'b [u8], name: &[u8]) -> Option<&'b [u8]> {
-        self.msg.headers.iter().find(|h| h.name.get(buf).eq_ignore_ascii_case(name)).map(|h| h.value.get(buf))
+        self.msg
+            .headers
+            .iter()
+            .find(|h| h.name.get(buf).eq_ignore_ascii_case(name))
+            .map(|h| h.value.get(buf))
     }
 
     /// Raw header spans.
@@ -781,7 +844,9 @@ impl ResponseHead {
 /// Finds an empty line (`\n\n` or `\n\r\n`) at or after `from`. Returns whether it was found and
 /// where the next search should resume (a trailing partial match is searched again).
 fn find_blank_line(buf: &[u8], from: usize) -> (bool, usize) {
-    let Some(rest) = buf.get(from..) else { return (false, buf.len()) };
+    let Some(rest) = buf.get(from..) else {
+        return (false, buf.len());
+    };
     for (k, &b) in rest.iter().enumerate() {
         if b != b'\n' {
             continue;
@@ -818,18 +883,47 @@ fn response_error(e: httparse::Error, buf: &[u8]) -> HeadError {
     }
 }
 
-/// Whether some line of the head starts with SP or HTAB (obs-fold, RFC 9112 §5.2).
+/// Whether the first malformed header line is a continuation line (SP or HTAB first: obs-fold,
+/// RFC 9112 §5.2) rather than a bad name. Looks only up to that line, so the answer does not
+/// depend on bytes after the error (split and whole input classify alike).
 fn has_obs_fold(buf: &[u8]) -> bool {
-    buf.windows(2).any(|w| matches!(w, [b'\n', b' ' | b'\t']))
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let mut lines = buf
+        .get(start..)
+        .unwrap_or_default()
+        .split(|&b| b == b'\n')
+        .skip(1);
+    lines
+        .find_map(|line| match line.first() {
+            Some(b' ' | b'\t') => Some(true),
+            _ => {
+                let name_len = line
+                    .iter()
+                    .position(|&b| !is_tchar(b))
+                    .unwrap_or(line.len());
+                (name_len == 0 || line.get(name_len) != Some(&b':')).then_some(false)
+            }
+        })
+        .unwrap_or(false)
 }
 
 /// Whether the request line starts with a valid method token followed by SP.
 fn method_is_valid(buf: &[u8]) -> bool {
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
     let line = buf.get(start..).unwrap_or_default();
     match line.iter().position(|&b| b == b' ') {
         Some(0) | None => false,
-        Some(sp) => line.get(..sp).unwrap_or_default().iter().all(|&b| is_tchar(b)),
+        Some(sp) => line
+            .get(..sp)
+            .unwrap_or_default()
+            .iter()
+            .all(|&b| is_tchar(b)),
     }
 }
 
@@ -858,11 +952,18 @@ fn target_form(target: &[u8], method: Method) -> Result<TargetForm, HeadError> {
 
 /// `scheme "://" authority ...` with a non-empty authority (RFC 3986 scheme syntax).
 fn is_absolute_uri(target: &[u8]) -> bool {
-    let Some(colon) = target.iter().position(|&b| b == b':') else { return false };
+    let Some(colon) = target.iter().position(|&b| b == b':') else {
+        return false;
+    };
     let (scheme, rest) = target.split_at(colon);
     let scheme_ok = matches!(scheme.first(), Some(b) if b.is_ascii_alphabetic())
-        && scheme.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    scheme_ok && rest.starts_with(b"://") && rest.len() > 3 && !rest.get(3..).unwrap_or_default().starts_with(b"/")
+        && scheme
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    scheme_ok
+        && rest.starts_with(b"://")
+        && rest.len() > 3
+        && !rest.get(3..).unwrap_or_default().starts_with(b"/")
 }
 
 /// RFC 9110 token character.
@@ -870,14 +971,33 @@ pub(super) fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,
-            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'.'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'|'
+                | b'~'
         )
 }
 
 /// Trims optional whitespace (SP / HTAB) at both ends.
 pub(super) fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(v.len());
-    let end = v.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |e| e + 1);
+    let start = v
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |e| e + 1);
     v.get(start..end).unwrap_or_default()
 }
 
