@@ -1,6 +1,8 @@
 //! The spanned document tree: YAML (and JSON, which is YAML flow syntax) parsed into nodes that
 //! remember where they were written, so every later error can name `line:column`.
 
+#![deny(clippy::indexing_slicing)]
+
 use std::collections::HashMap;
 
 use granit_parser::{Event, Parser, ScalarStyle, Span};
