@@ -383,6 +383,7 @@ fn apply_merges(entries: &mut Vec<Entry>, merges: Vec<Node>, sink: &mut Sink) {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
