@@ -1,0 +1,386 @@
+//! Snapshots: the immutable, fully resolved view of listeners, routes and clusters that the
+//! control thread builds and every worker reads.
+//!
+//! A new snapshot is built whenever cluster membership or health changes. Clusters whose
+//! description did not change are carried over by `Arc`, so their load-balancing tables are
+//! built once and never per worker.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_config::model;
+
+use crate::http::router::{RouteTable, UnknownCluster};
+use crate::stats::{Kind, Registry, RegistryFull, StatId};
+use crate::upstream::lb::ClusterLb;
+
+/// Everything a worker needs to serve traffic, at one generation.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Rises by one with every snapshot the control thread publishes.
+    pub generation: u64,
+    /// Listeners by index; the set is fixed at start-up.
+    pub listeners: Vec<Arc<Listener>>,
+    /// Clusters by index; routes refer to them by this index.
+    pub clusters: Vec<Arc<Cluster>>,
+    /// `server.worker_<i>.snapshot_generation`, set by each worker when it installs this.
+    pub worker_generation: Vec<StatId>,
+}
+
+/// A listener and what serves its connections.
+#[derive(Debug)]
+pub struct Listener {
+    /// `name`.
+    pub name: String,
+    /// Bound address.
+    pub address: SocketAddr,
+    /// The terminal filter.
+    pub kind: ListenerKind,
+    /// `listener.<address>.*` stats.
+    pub stats: ListenerStats,
+}
+
+/// What a listener's connections are handed to.
+#[derive(Debug)]
+pub enum ListenerKind {
+    /// HTTP connection manager.
+    Http(Arc<HttpConnManager>),
+    /// TCP proxy.
+    Tcp(TcpProxy),
+}
+
+/// A resolved `http_connection_manager`.
+#[derive(Debug)]
+pub struct HttpConnManager {
+    /// `stat_prefix`.
+    pub stat_prefix: String,
+    /// Inline route configuration.
+    pub routes: RouteTable,
+    /// `use_remote_address`.
+    pub use_remote_address: bool,
+    /// `generate_request_id`.
+    pub generate_request_id: bool,
+    /// `server_name`: the `server` header on every response.
+    pub server_name: String,
+    /// `http.<stat_prefix>.*` stats.
+    pub stats: HttpStats,
+}
+
+/// A resolved `tcp_proxy`.
+#[derive(Debug)]
+pub struct TcpProxy {
+    /// Index of the target cluster.
+    pub cluster: usize,
+    /// `idle_timeout`; `None` when disabled.
+    pub idle_timeout: Option<Duration>,
+    /// `tcp.<stat_prefix>.*` stats.
+    pub stats: TcpStats,
+}
+
+/// An upstream cluster at this generation.
+#[derive(Debug)]
+pub struct Cluster {
+    /// `name`.
+    pub name: String,
+    /// `connect_timeout`.
+    pub connect_timeout: Duration,
+    /// Hosts, in the order the load balancer indexes them.
+    pub hosts: Vec<Host>,
+    /// The shared, immutable load-balancing structure.
+    pub lb: Arc<ClusterLb>,
+    /// `cluster.<name>.*` stats.
+    pub stats: ClusterStats,
+    /// The description it was built from, to tell whether a rebuild is needed.
+    pub source: model::Cluster,
+}
+
+/// One upstream host.
+#[derive(Debug)]
+pub struct Host {
+    /// Address to connect to.
+    pub address: SocketAddr,
+    /// `hostname`.
+    pub hostname: String,
+    /// `load_balancing_weight`.
+    pub weight: u32,
+    /// Priority level.
+    pub priority: u32,
+    /// Locality.
+    pub locality: model::Locality,
+    /// Health as the endpoint reports it (`health_status`).
+    pub health: model::HealthStatus,
+    /// Per-host stats shown by `/clusters`.
+    pub stats: HostStats,
+}
+
+macro_rules! stat_struct {
+    ($(#[$doc:meta])* $name:ident via $method:ident { $($field:ident : $kind:ident),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name {
+            $(
+                #[doc = concat!("`", stringify!($field), "`")]
+                pub $field: StatId,
+            )*
+        }
+
+        impl $name {
+            fn register(reg: &mut Registry, prefix: &str) -> Result<Self, RegistryFull> {
+                Ok(Self {
+                    $($field: reg.$method(&format!("{prefix}{}", stringify!($field)), Kind::$kind)?,)*
+                })
+            }
+        }
+    };
+}
+
+stat_struct!(
+    /// `listener.<address>.*`.
+    ListenerStats via id {
+        downstream_cx_total: Counter,
+        downstream_cx_active: Gauge,
+        downstream_cx_destroy: Counter,
+    }
+);
+
+stat_struct!(
+    /// `http.<stat_prefix>.*`.
+    HttpStats via id {
+        downstream_cx_total: Counter,
+        downstream_cx_active: Gauge,
+        downstream_cx_http1_total: Counter,
+        downstream_cx_destroy: Counter,
+        downstream_cx_protocol_error: Counter,
+        downstream_rq_total: Counter,
+        downstream_rq_http1_total: Counter,
+        downstream_rq_active: Gauge,
+        downstream_rq_completed: Counter,
+        downstream_rq_1xx: Counter,
+        downstream_rq_2xx: Counter,
+        downstream_rq_3xx: Counter,
+        downstream_rq_4xx: Counter,
+        downstream_rq_5xx: Counter,
+        downstream_rq_timeout: Counter,
+        downstream_rq_rx_reset: Counter,
+        downstream_rq_too_large: Counter,
+        no_route: Counter,
+        rq_direct_response: Counter,
+        rq_redirect: Counter,
+    }
+);
+
+impl HttpStats {
+    /// The `downstream_rq_Nxx` counter for a status code.
+    pub fn class(&self, status: u16) -> StatId {
+        match status / 100 {
+            1 => self.downstream_rq_1xx,
+            2 => self.downstream_rq_2xx,
+            3 => self.downstream_rq_3xx,
+            4 => self.downstream_rq_4xx,
+            _ => self.downstream_rq_5xx,
+        }
+    }
+}
+
+stat_struct!(
+    /// `tcp.<stat_prefix>.*`.
+    TcpStats via id {
+        downstream_cx_total: Counter,
+        downstream_cx_no_route: Counter,
+        downstream_cx_rx_bytes_total: Counter,
+        downstream_cx_tx_bytes_total: Counter,
+        idle_timeout: Counter,
+    }
+);
+
+stat_struct!(
+    /// `cluster.<name>.*`.
+    ClusterStats via id {
+        upstream_cx_total: Counter,
+        upstream_cx_active: Gauge,
+        upstream_cx_http1_total: Counter,
+        upstream_cx_connect_fail: Counter,
+        upstream_cx_connect_timeout: Counter,
+        upstream_cx_destroy: Counter,
+        upstream_cx_destroy_remote: Counter,
+        upstream_cx_rx_bytes_total: Counter,
+        upstream_cx_tx_bytes_total: Counter,
+        upstream_cx_none_healthy: Counter,
+        upstream_rq_total: Counter,
+        upstream_rq_active: Gauge,
+        upstream_rq_completed: Counter,
+        upstream_rq_timeout: Counter,
+        upstream_rq_rx_reset: Counter,
+        upstream_rq_1xx: Counter,
+        upstream_rq_2xx: Counter,
+        upstream_rq_3xx: Counter,
+        upstream_rq_4xx: Counter,
+        upstream_rq_5xx: Counter,
+        membership_total: Gauge,
+        membership_healthy: Gauge,
+    }
+);
+
+impl ClusterStats {
+    /// The `upstream_rq_Nxx` counter for a status code.
+    pub fn class(&self, status: u16) -> StatId {
+        match status / 100 {
+            1 => self.upstream_rq_1xx,
+            2 => self.upstream_rq_2xx,
+            3 => self.upstream_rq_3xx,
+            4 => self.upstream_rq_4xx,
+            _ => self.upstream_rq_5xx,
+        }
+    }
+}
+
+stat_struct!(
+    /// Per-host counters behind `/clusters`.
+    HostStats via id_hidden {
+        cx_active: Gauge,
+        cx_connect_fail: Counter,
+        cx_total: Counter,
+        rq_active: Gauge,
+        rq_error: Counter,
+        rq_success: Counter,
+        rq_timeout: Counter,
+        rq_total: Counter,
+    }
+);
+
+/// Why a snapshot could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A route names a missing cluster (the config crate normally catches this first).
+    #[error(transparent)]
+    UnknownCluster(#[from] UnknownCluster),
+    /// A tcp_proxy names a missing cluster.
+    #[error("tcp_proxy `{0}` names unknown cluster `{1}`")]
+    TcpUnknownCluster(String, String),
+    /// Too many stats.
+    #[error(transparent)]
+    Stats(#[from] RegistryFull),
+    /// The load balancer refused the cluster's configuration.
+    #[error("cluster `{0}`: {1}")]
+    Lb(String, String),
+}
+
+/// Envoy's listener stat scope: `0.0.0.0_80`, `[::1]_80` written as `::1_80`.
+pub fn listener_stat_name(addr: &SocketAddr) -> String {
+    format!("{}_{}", addr.ip(), addr.port())
+}
+
+impl Snapshot {
+    /// Builds a snapshot from the authoritative configuration. Clusters equal to one in
+    /// `previous` are reused as they are (same `Arc`, same LB tables).
+    pub fn build(
+        generation: u64,
+        listeners: &[model::Listener],
+        clusters: &[model::Cluster],
+        previous: Option<&Snapshot>,
+        registry: &mut Registry,
+    ) -> Result<Snapshot, BuildError> {
+        let mut built = Vec::with_capacity(clusters.len());
+        for c in clusters {
+            let reused = previous.and_then(|p| {
+                p.clusters
+                    .iter()
+                    .find(|old| old.source == *c)
+                    .map(Arc::clone)
+            });
+            match reused {
+                Some(old) => built.push(old),
+                None => built.push(Arc::new(build_cluster(c, registry)?)),
+            }
+        }
+        let index = |name: &str| built.iter().position(|c| c.name == name);
+        let mut out_listeners = Vec::with_capacity(listeners.len());
+        for l in listeners {
+            let stats = ListenerStats::register(
+                registry,
+                &format!("listener.{}.", listener_stat_name(&l.address)),
+            )?;
+            let chain = l.filter_chains.first();
+            let kind = match chain.map(|c| &c.terminal) {
+                Some(model::NetworkFilter::HttpConnectionManager(hcm)) => {
+                    let routes = RouteTable::build(&hcm.route_config, index)?;
+                    ListenerKind::Http(Arc::new(HttpConnManager {
+                        stat_prefix: hcm.stat_prefix.clone(),
+                        routes,
+                        use_remote_address: hcm.use_remote_address,
+                        generate_request_id: hcm.generate_request_id,
+                        server_name: hcm.server_name.clone(),
+                        stats: HttpStats::register(
+                            registry,
+                            &format!("http.{}.", hcm.stat_prefix),
+                        )?,
+                    }))
+                }
+                Some(model::NetworkFilter::TcpProxy(tcp)) => {
+                    let cluster = index(&tcp.cluster).ok_or_else(|| {
+                        BuildError::TcpUnknownCluster(tcp.stat_prefix.clone(), tcp.cluster.clone())
+                    })?;
+                    ListenerKind::Tcp(TcpProxy {
+                        cluster,
+                        idle_timeout: (!tcp.idle_timeout.is_zero()).then_some(tcp.idle_timeout),
+                        stats: TcpStats::register(registry, &format!("tcp.{}.", tcp.stat_prefix))?,
+                    })
+                }
+                None => {
+                    // The config crate refuses listeners without a filter chain.
+                    return Err(BuildError::TcpUnknownCluster(l.name.clone(), String::new()));
+                }
+            };
+            out_listeners.push(Arc::new(Listener {
+                name: l.name.clone(),
+                address: l.address,
+                kind,
+                stats,
+            }));
+        }
+        let worker_generation = (0..registry.workers())
+            .map(|i| {
+                registry.id(
+                    &format!("server.worker_{i}.snapshot_generation"),
+                    Kind::Gauge,
+                )
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Snapshot {
+            generation,
+            listeners: out_listeners,
+            clusters: built,
+            worker_generation,
+        })
+    }
+}
+
+fn build_cluster(c: &model::Cluster, registry: &mut Registry) -> Result<Cluster, BuildError> {
+    let prefix = format!("cluster.{}.", c.name);
+    let stats = ClusterStats::register(registry, &prefix)?;
+    let mut hosts = Vec::new();
+    for group in &c.load_assignment.endpoints {
+        for ep in &group.lb_endpoints {
+            let host_prefix = format!("{prefix}host.{}.", ep.address);
+            hosts.push(Host {
+                address: ep.address,
+                hostname: ep.hostname.clone(),
+                weight: ep.load_balancing_weight,
+                priority: group.priority,
+                locality: group.locality.clone(),
+                health: ep.health_status,
+                stats: HostStats::register(registry, &host_prefix)?,
+            });
+        }
+    }
+    let lb = ClusterLb::build(c, &hosts).map_err(|e| BuildError::Lb(c.name.clone(), e))?;
+    Ok(Cluster {
+        name: c.name.clone(),
+        connect_timeout: c.connect_timeout,
+        hosts,
+        lb: Arc::new(lb),
+        stats,
+        source: c.clone(),
+    })
+}

@@ -1,0 +1,255 @@
+//! A worker thread: one CPU, one monoio runtime, its own listening sockets, pools, load
+//! balancer cursors and stats shard. It reads the control thread's snapshots and never
+//! shares mutable state with another worker.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TryRecvError};
+
+use super::drain::Drain;
+use super::snapshot::{ListenerKind, Snapshot};
+use crate::stats::Shard;
+use crate::upstream::lb::WorkerLb;
+use crate::upstream::pool::Pool;
+
+/// A message from the control thread.
+#[derive(Debug)]
+pub enum ToWorker {
+    /// Serve from this snapshot from the next request on.
+    Snapshot(Arc<Snapshot>),
+    /// Stop accepting, finish in-flight requests, exit by the deadline.
+    Drain {
+        /// When to give up on in-flight work.
+        deadline: Instant,
+    },
+}
+
+/// How often a worker looks for control messages. Snapshots and drain orders arrive within
+/// this delay; the check is one `try_recv` on an empty channel.
+const CONTROL_POLL: Duration = Duration::from_millis(10);
+
+/// State owned by one worker thread, shared by its tasks through `Rc`.
+#[derive(Debug)]
+pub struct Worker {
+    /// Index of this worker (0-based).
+    pub index: usize,
+    /// This worker's stats shard.
+    pub shard: Arc<Shard>,
+    snapshot: RefCell<Rc<Arc<Snapshot>>>,
+    lbs: RefCell<Vec<WorkerLb>>,
+    /// Idle upstream connections of this worker.
+    pub pool: RefCell<Pool>,
+    /// Set when the process drains.
+    pub drain: Rc<Drain>,
+    active_connections: Cell<usize>,
+    rng: Cell<u64>,
+    date: RefCell<crate::http::h1::DateCache>,
+}
+
+impl Worker {
+    fn new(index: usize, shard: Arc<Shard>, snapshot: Arc<Snapshot>) -> Self {
+        let w = Worker {
+            index,
+            shard,
+            snapshot: RefCell::new(Rc::new(Arc::clone(&snapshot))),
+            lbs: RefCell::new(Vec::new()),
+            pool: RefCell::new(Pool::default()),
+            drain: Rc::new(Drain::default()),
+            active_connections: Cell::new(0),
+            date: RefCell::new(crate::http::h1::DateCache::new()),
+            // A per-worker seed: distinct streams per worker, no shared RNG.
+            rng: Cell::new(
+                0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 32) ^ u64::from(std::process::id()),
+            ),
+        };
+        w.install(snapshot);
+        w
+    }
+
+    /// The snapshot to serve the next request from. Cloning the `Rc` is a plain increment.
+    pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
+        Rc::clone(&self.snapshot.borrow())
+    }
+
+    fn install(&self, snapshot: Arc<Snapshot>) {
+        let mut lbs = self.lbs.borrow_mut();
+        let mut old: Vec<WorkerLb> = std::mem::take(&mut *lbs);
+        for (i, cluster) in snapshot.clusters.iter().enumerate() {
+            // Carry a picker over when its cluster's tables did not change.
+            let carried = old
+                .iter()
+                .position(|lb| lb.is_for(&cluster.lb))
+                .map(|pos| old.swap_remove(pos));
+            lbs.push(carried.unwrap_or_else(|| {
+                WorkerLb::new(Arc::clone(&cluster.lb), self.next_random() ^ i as u64)
+            }));
+        }
+        if let Some(id) = snapshot.worker_generation.get(self.index) {
+            self.shard.set(*id, snapshot.generation);
+        }
+        *self.snapshot.borrow_mut() = Rc::new(snapshot);
+    }
+
+    /// Picks a host of cluster `cluster` in the current snapshot.
+    pub fn pick(&self, cluster: usize) -> Option<usize> {
+        self.lbs.borrow_mut().get_mut(cluster)?.pick()
+    }
+
+    /// The `date` header value for `unix_secs`, formatted once per second per worker.
+    pub fn http_date(&self, unix_secs: u64) -> [u8; 29] {
+        *self.date.borrow_mut().get(unix_secs)
+    }
+
+    /// A fast per-worker pseudo-random number (xorshift64*), for request ids and random picks.
+    pub fn next_random(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Counts a connection as open until the returned guard is dropped.
+    pub fn track_connection(self: &Rc<Self>) -> ConnectionGuard {
+        self.active_connections
+            .set(self.active_connections.get() + 1);
+        ConnectionGuard {
+            worker: Rc::clone(self),
+        }
+    }
+}
+
+/// Keeps a connection counted as active in its worker.
+#[derive(Debug)]
+pub struct ConnectionGuard {
+    worker: Rc<Worker>,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        let w = &self.worker;
+        w.active_connections
+            .set(w.active_connections.get().saturating_sub(1));
+    }
+}
+
+/// What a worker needs to start.
+#[derive(Debug)]
+pub struct Start {
+    /// Worker index.
+    pub index: usize,
+    /// Stats shard.
+    pub shard: Arc<Shard>,
+    /// Initial snapshot.
+    pub snapshot: Arc<Snapshot>,
+    /// Listening sockets, one per snapshot listener, already bound with SO_REUSEPORT.
+    pub listeners: Vec<std::net::TcpListener>,
+    /// Control messages.
+    pub control: Receiver<ToWorker>,
+}
+
+/// Runs a worker to completion on the current thread's monoio runtime.
+pub async fn run(start: Start) {
+    let Start {
+        index,
+        shard,
+        snapshot,
+        listeners,
+        control,
+    } = start;
+    let worker = Rc::new(Worker::new(index, shard, snapshot));
+    for (listener_index, std_listener) in listeners.into_iter().enumerate() {
+        let listener = match monoio::net::TcpListener::from_std(std_listener) {
+            Ok(l) => l,
+            Err(e) => {
+                log::error!("worker {index}: cannot register listener socket: {e}");
+                continue;
+            }
+        };
+        monoio::spawn(accept_loop(Rc::clone(&worker), listener_index, listener));
+    }
+    let mut deadline: Option<Instant> = None;
+    loop {
+        monoio::time::sleep(CONTROL_POLL).await;
+        loop {
+            match control.try_recv() {
+                Ok(ToWorker::Snapshot(s)) => worker.install(s),
+                Ok(ToWorker::Drain { deadline: d }) => {
+                    deadline = Some(d);
+                    worker.drain.start();
+                    // Idle upstream connections are of no further use.
+                    worker.pool.borrow_mut().clear();
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    deadline.get_or_insert_with(Instant::now);
+                    worker.drain.start();
+                    break;
+                }
+            }
+        }
+        if let Some(d) = deadline {
+            if worker.active_connections.get() == 0 || Instant::now() >= d {
+                return;
+            }
+        }
+    }
+}
+
+async fn accept_loop(
+    worker: Rc<Worker>,
+    listener_index: usize,
+    listener: monoio::net::TcpListener,
+) {
+    let mut drained = std::pin::pin!(worker.drain.wait());
+    loop {
+        let accepted = monoio::select! {
+            r = listener.accept() => r,
+            () = &mut drained => return,
+        };
+        let (stream, peer): (monoio::net::TcpStream, SocketAddr) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off briefly rather than spin.
+                log::warn!("worker {}: accept failed: {e}", worker.index);
+                monoio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let snapshot = worker.snapshot();
+        let Some(listener_snap) = snapshot.listeners.get(listener_index) else {
+            continue;
+        };
+        let listener_snap = Arc::clone(listener_snap);
+        worker.shard.inc(listener_snap.stats.downstream_cx_total);
+        worker.shard.inc(listener_snap.stats.downstream_cx_active);
+        let guard = worker.track_connection();
+        let w = Rc::clone(&worker);
+        match &listener_snap.kind {
+            ListenerKind::Http(hcm) => {
+                let hcm = Arc::clone(hcm);
+                monoio::spawn(async move {
+                    crate::http::conn_manager::serve(&w, &hcm, stream, peer).await;
+                    w.shard.dec(listener_snap.stats.downstream_cx_active);
+                    w.shard.inc(listener_snap.stats.downstream_cx_destroy);
+                    drop(guard);
+                });
+            }
+            ListenerKind::Tcp(_) => {
+                monoio::spawn(async move {
+                    if let ListenerKind::Tcp(tcp) = &listener_snap.kind {
+                        crate::tcp_proxy::serve(&w, tcp, stream).await;
+                    }
+                    w.shard.dec(listener_snap.stats.downstream_cx_active);
+                    w.shard.inc(listener_snap.stats.downstream_cx_destroy);
+                    drop(guard);
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! `envoy.filters.network.tcp_proxy`: one upstream connection per downstream connection,
+//! bytes copied both ways untouched, each direction closed on its own (half-close).
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
+use monoio::net::TcpStream;
+
+use crate::runtime::snapshot::TcpProxy;
+use crate::runtime::worker::Worker;
+use crate::stats::StatId;
+use crate::upstream;
+
+/// Copy buffer per direction. Bounds what a connection holds in memory.
+const BUFFER_BYTES: usize = 64 * 1024;
+
+/// Proxies one downstream connection until both directions are closed.
+pub async fn serve(worker: &Rc<Worker>, tcp: &TcpProxy, downstream: TcpStream) {
+    let snapshot = worker.snapshot();
+    worker.shard.inc(tcp.stats.downstream_cx_total);
+    let Some(cluster) = snapshot.clusters.get(tcp.cluster) else {
+        worker.shard.inc(tcp.stats.downstream_cx_no_route);
+        return;
+    };
+    let Some(host) = worker.pick(tcp.cluster).and_then(|i| cluster.hosts.get(i)) else {
+        worker.shard.inc(cluster.stats.upstream_cx_none_healthy);
+        return;
+    };
+    let Ok(upstream::Connection {
+        stream, accounting, ..
+    }) = upstream::connect(worker, cluster, host).await
+    else {
+        return;
+    };
+    let _ = downstream.set_nodelay(true);
+    let (down_rd, down_wr) = downstream.into_split();
+    let (up_rd, up_wr) = stream.into_split();
+    let activity = Cell::new(Instant::now());
+    let shard = &worker.shard;
+    let _ = monoio::join!(
+        copy(
+            down_rd,
+            up_wr,
+            tcp.idle_timeout,
+            &activity,
+            shard,
+            tcp.stats.downstream_cx_rx_bytes_total,
+            cluster.stats.upstream_cx_tx_bytes_total
+        ),
+        copy(
+            up_rd,
+            down_wr,
+            tcp.idle_timeout,
+            &activity,
+            shard,
+            tcp.stats.downstream_cx_tx_bytes_total,
+            cluster.stats.upstream_cx_rx_bytes_total
+        ),
+    );
+    drop(accounting);
+}
+
+/// Copies one direction until EOF or error, then half-closes the writer.
+async fn copy<R: AsyncReadRent, W: AsyncWriteRent>(
+    mut from: R,
+    mut to: W,
+    idle_timeout: Option<Duration>,
+    activity: &Cell<Instant>,
+    shard: &crate::stats::Shard,
+    counter_a: StatId,
+    counter_b: StatId,
+) {
+    let mut buf = Vec::with_capacity(BUFFER_BYTES);
+    loop {
+        buf.clear();
+        let (res, b) = match idle_timeout {
+            None => from.read(buf).await,
+            Some(limit) => {
+                let read = from.read(buf);
+                let mut read = std::pin::pin!(read);
+                loop {
+                    let since = activity.get().elapsed();
+                    let left = limit.saturating_sub(since);
+                    if left.is_zero() {
+                        let _ = to.shutdown().await;
+                        return;
+                    }
+                    match monoio::time::timeout(left, &mut read).await {
+                        Ok(r) => break r,
+                        // The other direction may have been busy; look again.
+                        Err(_) => continue,
+                    }
+                }
+            }
+        };
+        buf = b;
+        match res {
+            Ok(0) | Err(_) => {
+                let _ = to.shutdown().await;
+                return;
+            }
+            Ok(n) => {
+                activity.set(Instant::now());
+                shard.add(counter_a, n as u64);
+                shard.add(counter_b, n as u64);
+                let (res, b) = to.write_all(buf).await;
+                buf = b;
+                if res.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
