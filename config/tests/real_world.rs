@@ -17,11 +17,13 @@ fn shared() -> Option<PathBuf> {
     dir.is_dir().then_some(dir)
 }
 
-/// The conformance harness copies a scenario's bootstrap into its run directory, rewriting the
-/// default run root; a check here sees the file as the harness renders it.
+/// The conformance harness copies a scenario's bootstrap into its run directory, rewriting its
+/// default run root to the run's own; render the file the same way before loading it.
 fn render(text: &str) -> String {
     const DEFAULT_RUN_ROOT: &str = "/tmp/envoy-conformance";
-    text.replace(DEFAULT_RUN_ROOT, DEFAULT_RUN_ROOT)
+    let run_root =
+        std::env::var("SLUICE_RUN_ROOT").unwrap_or_else(|_| "/tmp/sluice-conformance".to_owned());
+    text.replace(DEFAULT_RUN_ROOT, &run_root)
 }
 
 fn load(path: &Path) -> Result<(), ConfigErrors> {
