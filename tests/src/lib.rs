@@ -25,8 +25,10 @@ pub use bootstrap::{Bootstrap, Cluster, HttpListener, Route, TcpListener, Virtua
 pub use client::{HttpClient, Request, Response};
 pub use pattern::{PatternVerifier, write_pattern};
 pub use ports::closed_port;
-pub use proxy::{Proxy, ProxyBuilder, RunOutcome, run_sluice};
+pub use proxy::{Config, Proxy, ProxyBuilder, RssSampler, RunOutcome, run_sluice};
+pub use sys::MachineLock;
 pub use tcp::TcpUpstream;
+pub use tempdir::TempDir;
 pub use upstream::{HttpUpstream, Recorded, Reply};
 pub use wait::{Deadline, eventually};
 

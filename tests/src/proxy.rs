@@ -59,6 +59,7 @@ pub struct ProxyBuilder {
     is_inline: bool,
     user: Option<(u32, u32)>,
     memlock_bytes: Option<u64>,
+    fixed: Option<(SocketAddr, Vec<SocketAddr>)>,
 }
 
 impl ProxyBuilder {
@@ -121,6 +122,15 @@ impl ProxyBuilder {
     /// Starts the proxy without waiting for it (for tests that expect it to fail or exit).
     pub fn spawn(&self) -> Proxy {
         let dir = TempDir::new("proxy");
+        if let Some((admin, listeners)) = &self.fixed {
+            return self.launch(
+                dir,
+                *admin,
+                listeners.clone(),
+                self.args.clone(),
+                String::new(),
+            );
+        }
         let admin_port = free_port();
         let mut text = match &self.config {
             Config::Yaml(t) | Config::Json(t) => {
@@ -137,16 +147,6 @@ impl ProxyBuilder {
             text = text.replace(&placeholder, &port.to_string());
             listeners.push(SocketAddr::from(([127, 0, 0, 1], port)));
         }
-        let bin = match self.user {
-            None => crate::sluice_bin().to_path_buf(),
-            Some(_) => {
-                let copy = dir.path().join("sluice");
-                fs::copy(crate::sluice_bin(), &copy).expect("copy sluice for another user");
-                fs::set_permissions(&copy, fs::Permissions::from_mode(0o755))
-                    .expect("make the sluice copy executable");
-                copy
-            }
-        };
         let mut args: Vec<String> = Vec::new();
         if self.is_inline {
             args.push("--config-yaml".into());
@@ -163,7 +163,28 @@ impl ProxyBuilder {
         args.push("--concurrency".into());
         args.push(self.concurrency.to_string());
         args.extend(self.args.iter().cloned());
+        let admin = SocketAddr::from(([127, 0, 0, 1], admin_port));
+        self.launch(dir, admin, listeners, args, text)
+    }
 
+    fn launch(
+        &self,
+        dir: TempDir,
+        admin: SocketAddr,
+        listeners: Vec<SocketAddr>,
+        args: Vec<String>,
+        text: String,
+    ) -> Proxy {
+        let bin = match self.user {
+            None => crate::sluice_bin().to_path_buf(),
+            Some(_) => {
+                let copy = dir.path().join("sluice");
+                fs::copy(crate::sluice_bin(), &copy).expect("copy sluice for another user");
+                fs::set_permissions(&copy, fs::Permissions::from_mode(0o755))
+                    .expect("make the sluice copy executable");
+                copy
+            }
+        };
         let log_path = dir.path().join("sluice.log");
         let log = File::create(&log_path).expect("create the proxy log file");
         fs::set_permissions(&log_path, fs::Permissions::from_mode(0o666))
@@ -187,7 +208,7 @@ impl ProxyBuilder {
         Proxy {
             pid: child.id(),
             child,
-            admin: Admin::new(SocketAddr::from(([127, 0, 0, 1], admin_port))),
+            admin: Admin::new(admin),
             listeners,
             log_path,
             command_line: format!("{} {}", bin.display(), args.join(" ")),
@@ -196,6 +217,40 @@ impl ProxyBuilder {
             config_text: text,
             _dir: dir,
         }
+    }
+}
+
+/// Samples a process's resident set size in the background and keeps the peak.
+#[derive(Debug)]
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl RssSampler {
+    /// Starts sampling `pid` every 20 ms.
+    pub fn start(pid: u32) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(Ordering::SeqCst) {
+                peak = peak.max(crate::sys::rss_bytes(pid).unwrap_or(0));
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops sampling and returns the peak RSS in bytes.
+    pub fn peak(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
     }
 }
 
@@ -229,6 +284,16 @@ impl Proxy {
             is_inline: false,
             user: None,
             memlock_bytes: None,
+            fixed: None,
+        }
+    }
+
+    /// Options for starting `sluice` with no bootstrap at all (its embedded default), expecting its
+    /// admin endpoint at `admin` and its listeners at `listeners`.
+    pub fn without_config(admin: SocketAddr, listeners: &[SocketAddr]) -> ProxyBuilder {
+        ProxyBuilder {
+            fixed: Some((admin, listeners.to_vec())),
+            ..Self::builder("")
         }
     }
 
@@ -278,6 +343,11 @@ impl Proxy {
     /// Sends `signal` (e.g. `libc::SIGTERM`) to the process.
     pub fn signal(&self, signal: i32) {
         crate::sys::send_signal(self.pid, signal).expect("signal the proxy");
+    }
+
+    /// Starts sampling the process's RSS; [`RssSampler::peak`] gives the highest value seen.
+    pub fn sample_rss(&self) -> RssSampler {
+        RssSampler::start(self.pid)
     }
 
     /// Current resident set size in bytes.

@@ -186,7 +186,7 @@ struct Shared {
     handler: Box<Handler>,
     requests: Mutex<Vec<Recorded>>,
     connections: AtomicUsize,
-    open: Mutex<Vec<TcpStream>>,
+    open: Mutex<Vec<(usize, TcpStream)>>,
     is_stopping: AtomicBool,
 }
 
@@ -298,7 +298,7 @@ impl Drop for HttpUpstream {
         self.shared.is_stopping.store(true, Ordering::SeqCst);
         // Wake the accept loop, then cut every open connection so no thread outlives the test.
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
-        for stream in lock(&self.shared.open).drain(..) {
+        for (_, stream) in lock(&self.shared.open).drain(..) {
             let _ = stream.shutdown(Shutdown::Both);
         }
         if let Some(accept) = self.accept.take() {
@@ -315,15 +315,21 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
         let Ok(stream) = stream else { continue };
         let id = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(clone) = stream.try_clone() {
-            lock(&shared.open).push(clone);
+            lock(&shared.open).push((id, clone));
         }
         let shared = Arc::clone(shared);
         let _ = thread::Builder::new()
             .name(format!("upstream-conn-{id}"))
             .spawn(move || {
                 let _ = serve_connection(stream, id, &shared);
+                forget_connection(&shared, id);
             });
     }
+}
+
+/// Drops the clone kept for shutdown, so closing the connection really closes the socket.
+fn forget_connection(shared: &Shared, id: usize) {
+    lock(&shared.open).retain(|(open_id, _)| *open_id != id);
 }
 
 fn serve_connection(stream: TcpStream, id: usize, shared: &Shared) -> io::Result<()> {
@@ -369,6 +375,8 @@ fn serve_connection(stream: TcpStream, id: usize, shared: &Shared) -> io::Result
             Action::Respond => {}
             Action::Close => return conn.stream().shutdown(Shutdown::Both),
             Action::Reset => {
+                // A RST goes out only when the last descriptor of the socket closes.
+                forget_connection(shared, id);
                 crate::sys::set_linger_zero(conn.stream())?;
                 return Ok(());
             }
