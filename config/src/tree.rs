@@ -144,12 +144,16 @@ enum Frame {
         loc: Loc,
         anchor: usize,
         items: Vec<Node>,
+        /// The field path of this collection, for warnings.
+        path: String,
     },
     Map {
         loc: Loc,
         anchor: usize,
         entries: Vec<Entry>,
         key: Option<(String, Loc)>,
+        /// The field path of this collection, for warnings.
+        path: String,
         /// `<<` merge values, applied when the mapping ends.
         merges: Vec<Node>,
     },
@@ -210,17 +214,21 @@ pub(crate) fn parse(text: &str, sink: &mut Sink) -> Option<Node> {
                 Some((Node { loc, value }, anchor))
             }
             Event::SequenceStart(_, anchor, _) => {
+                let path = child_path(&stack);
                 stack.push(Frame::Seq {
                     loc,
                     anchor,
+                    path,
                     items: Vec::new(),
                 });
                 None
             }
             Event::MappingStart(_, anchor, _) => {
+                let path = child_path(&stack);
                 stack.push(Frame::Map {
                     loc,
                     anchor,
+                    path,
                     entries: Vec::new(),
                     key: None,
                     merges: Vec::new(),
@@ -228,7 +236,9 @@ pub(crate) fn parse(text: &str, sink: &mut Sink) -> Option<Node> {
                 None
             }
             Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq { loc, anchor, items }) => Some((
+                Some(Frame::Seq {
+                    loc, anchor, items, ..
+                }) => Some((
                     Node {
                         loc,
                         value: Value::Seq(items),
@@ -296,6 +306,7 @@ pub(crate) fn parse(text: &str, sink: &mut Sink) -> Option<Node> {
                 entries,
                 key,
                 merges,
+                path,
                 ..
             }) => match key.take() {
                 None => match node.value {
@@ -315,7 +326,7 @@ pub(crate) fn parse(text: &str, sink: &mut Sink) -> Option<Node> {
                     let _ = key_loc;
                     merges.push(node);
                 }
-                Some((k, key_loc)) => insert(entries, k, key_loc, node, sink),
+                Some((k, key_loc)) => insert(entries, path, k, key_loc, node, sink),
             },
         }
     }
@@ -328,16 +339,41 @@ pub(crate) fn parse(text: &str, sink: &mut Sink) -> Option<Node> {
     root
 }
 
+/// The field path of a collection about to be opened inside the top of `stack`.
+fn child_path(stack: &[Frame]) -> String {
+    match stack.last() {
+        None => String::new(),
+        Some(Frame::Seq { path, items, .. }) => format!("{path}[{}]", items.len()),
+        Some(Frame::Map { path, key, .. }) => match key {
+            Some((k, _)) if path.is_empty() => k.clone(),
+            Some((k, _)) => format!("{path}.{k}"),
+            None => path.clone(),
+        },
+    }
+}
+
 /// An alias copy reports the position of the alias, not of the anchored original.
 fn relocate_root(node: &mut Node, loc: Loc) {
     node.loc = loc;
 }
 
-fn insert(entries: &mut Vec<Entry>, key: String, key_loc: Loc, value: Node, sink: &mut Sink) {
+fn insert(
+    entries: &mut Vec<Entry>,
+    path: &str,
+    key: String,
+    key_loc: Loc,
+    value: Node,
+    sink: &mut Sink,
+) {
     if let Some(old) = entries.iter_mut().find(|e| e.key == key) {
+        let at = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
         sink.warn(
             key_loc,
-            "",
+            &at,
             format!(
                 "duplicate key `{key}` (first at line {}:{}); the last one wins",
                 old.key_loc.line, old.key_loc.column
