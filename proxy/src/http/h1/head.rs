@@ -618,6 +618,23 @@ impl RequestHead {
         self.target_form
     }
 
+    /// For an absolute-form target, its authority and its path-and-query (empty when the URL has
+    /// no path: send `/`). RFC 9112 §3.2.2: a proxy replaces Host with this authority, as Envoy
+    /// does with `allow_absolute_url`.
+    pub fn absolute_parts<'b>(&self, buf: &'b [u8]) -> Option<(&'b [u8], &'b [u8])> {
+        if self.target_form != TargetForm::Absolute {
+            return None;
+        }
+        let target = self.target.get(buf);
+        let after = target.windows(3).position(|w| w == b"://")? + 3;
+        let rest = target.get(after..)?;
+        let end = rest
+            .iter()
+            .position(|&b| b == b'/' || b == b'?' || b == b'#')
+            .unwrap_or(rest.len());
+        Some((rest.get(..end)?, rest.get(end..)?))
+    }
+
     /// `HTTP/1.0` or `HTTP/1.1`. (Envoy's `accept_http_10: false` default answers 1.0 with 426;
     /// that policy belongs to the connection manager.)
     pub fn version(&self) -> Version {

@@ -8,27 +8,40 @@
 //! # Driving it (downstream side; the upstream side mirrors it with [`ResponseHead`])
 //!
 //! ```text
+//! let limits = Limits::default();             // Envoy: 60 KiB head, 100 headers
+//! let mut req = RequestHead::new();            // one per connection, reused
 //! loop {
-//!     match req.parse(&rbuf, &limits) {
-//!         Ok(Parse::Partial) => read more into rbuf (buffer must keep the head at offset 0),
-//!         Ok(Parse::Complete(n)) => {
-//!             route on req.method(&rbuf) / req.target(&rbuf) / req.header(&rbuf, b"host");
-//!             HeadEncoder::request(&mut wbuf, req.method(&rbuf), req.target(&rbuf))
-//!                 .forward_headers(req.headers(&rbuf), &[b"host"])
-//!                 .header(b"host", rewritten)?  ...  .framing(req.body()).finish();
-//!             rbuf.advance(n);                       // drop the head, keep what follows
-//!             let mut body = BodyDecoder::new(req.body(), &limits);
-//!             while !body.is_done() {
-//!                 let p = body.advance(&rbuf)?;      // consumes framing and data alike
-//!                 forward &rbuf[..p.consumed] verbatim upstream (both sides HTTP/1.1);
-//!                 rbuf.advance(p.consumed);          // pipelined bytes after the body stay
-//!                 if !p.is_done { read more (EOF: body.finish()?) }
-//!             }
-//!         }
-//!         Err(e) => send encode_local_reply(e.status_code(), e.status_code() reason, close)
-//!     }
+//!     let n = match req.parse(&rbuf, &limits) {
+//!         Ok(Parse::Complete(n)) => n,
+//!         Ok(Parse::Partial) => { read more into rbuf (head stays at offset 0); continue }
+//!         Err(e) => { write encode_local_reply(LocalReply::protocol_error(e.status_code()));
+//!                     close; break }
+//!     };
+//!     // route on req.method(&rbuf), req.target(&rbuf), req.header(&rbuf, b"host") ...
+//!     let mut enc = HeadEncoder::request(&mut wbuf, req.method(&rbuf), req.target(&rbuf));
+//!     enc.forward_headers(req.headers(&rbuf), &[b"host"]);
+//!     enc.header(b"host", rewritten_host)?;
+//!     enc.header(b"x-forwarded-proto", b"http")?;
+//!     enc.framing(req.body());                  // keep chunked / content-length as received
+//!     enc.finish();
+//!     rbuf.advance(n);                          // drop the head, keep what follows
+//!     let mut body = BodyDecoder::new(req.body(), &limits);
+//!     while !body.is_done() {
+//!         let p = body.advance(&rbuf)?;         // framing and data alike
+//!         forward rbuf[..p.consumed] verbatim (both sides HTTP/1.1), then rbuf.advance(p.consumed);
+//!         if !p.is_done { read more; on EOF body.finish()? }
+//!     }                                         // pipelined bytes after the body stay in rbuf
+//!     if !req.is_keep_alive() { close after the response }
 //! }
 //! ```
+//!
+//! For re-framing (HTTP/2 later, or a close-delimited upstream body sent chunked to a 1.1
+//! client) use [`BodyDecoder::advance_with`], which also reports the data ranges, together with
+//! [`write_chunk_header`] and [`LAST_CHUNK`].
+//!
+//! A head is parsed on the first attempt and then again only once a blank line has arrived, so a
+//! client trickling its head costs one scan of the new bytes per read, not a re-parse; a syntax
+//! error in a head that never completes is found on the first attempt or at the size limit.
 //!
 //! Error mapping: [`HeadError::status_code`] gives the downstream status (400, 431 or 501) for a
 //! request; any error on an upstream response is an upstream protocol error (Envoy flag `UPE`,

@@ -177,8 +177,17 @@ fn request_flags() {
 
     let r = request(b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
     assert_eq!(r.target_form(), TargetForm::Asterisk);
-    let r = request(b"GET https://a:8443/x HTTP/1.1\r\nHost: b\r\n\r\n").unwrap();
+    let buf = b"GET https://a:8443/x?y HTTP/1.1\r\nHost: b\r\n\r\n";
+    let r = request(buf).unwrap();
     assert_eq!(r.target_form(), TargetForm::Absolute);
+    assert_eq!(r.absolute_parts(buf), Some((&b"a:8443"[..], &b"/x?y"[..])));
+    let buf = b"GET http://a.example HTTP/1.1\r\n\r\n";
+    assert_eq!(
+        request(buf).unwrap().absolute_parts(buf),
+        Some((&b"a.example"[..], &b""[..]))
+    );
+    let buf = b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_eq!(request(buf).unwrap().absolute_parts(buf), None);
     let r = request(b"get / HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
     assert_eq!(r.method_kind(), Method::Other, "methods are case-sensitive");
 }
