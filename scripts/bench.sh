@@ -21,7 +21,7 @@
 # Environment (defaults in brackets):
 #   ROUNDS [5|2]  DURATION seconds [10|3]  CONNS ["64 256"]  PROXIES ["sluice nginx haproxy"]
 #   SCENARIOS ["keepalive"; also "body64k" and "newconn"]  FIXED_RATE [10000]  FIXED_RATE_BODY64K [2000]
-#   NOISE_PCT [5]  MAX_RETRIES [2]  PROXY_CPU [1]  LOAD_CPU [0]  BASE_PORT [18080]  BUILD [1]
+#   NOISE_PCT [5]  MAX_RETRIES [2]  RETRY_PAUSE seconds [3]  PROXY_CPU [1]  LOAD_CPU [0]  BASE_PORT [18080]  BUILD [1]
 #   REPORT_DIR [docs/bench, or the run directory with QUICK=1]  REPORT [http1-keepalive]
 #   CARGO_TARGET_DIR [target]  SLUICE_BIN [$CARGO_TARGET_DIR/release/sluice]
 set -euo pipefail
@@ -44,6 +44,7 @@ FIXED_RATE=${FIXED_RATE:-10000}
 FIXED_RATE_BODY64K=${FIXED_RATE_BODY64K:-2000}
 NOISE_PCT=${NOISE_PCT:-5}
 MAX_RETRIES=${MAX_RETRIES:-2}
+RETRY_PAUSE=${RETRY_PAUSE:-3}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 BASE_PORT=${BASE_PORT:-18080}
@@ -315,7 +316,8 @@ measure() {
     log "  $target $kind c=$conns: $(summary "$line") kthreads=$(ticks_pct "$kthreads" "$elapsed")% other=$(ticks_pct "$other" "$elapsed")% steal=$(ticks_pct "$steal" "$elapsed")%$([[ $is_noisy == true ]] && echo ' NOISY')"
     [[ "$is_noisy" == true && $attempt -lt $MAX_RETRIES ]] || break
     attempt=$((attempt + 1))
-    log "    noise above ${NOISE_PCT}% of a core: repeating (attempt $attempt of $MAX_RETRIES)"
+    log "    noise above ${NOISE_PCT}% of a core: repeating in ${RETRY_PAUSE}s (attempt $attempt of $MAX_RETRIES)"
+    sleep "$RETRY_PAUSE"
   done
   # Mark how many attempts were made; the kept one is the quietest.
   printf '%s\n' "${best%\}},\"attempts\":$((attempt + 1))}" >>"$RESULTS"
@@ -378,7 +380,10 @@ if [[ "$BUILD" == 1 ]]; then
   log "building (cargo build --release -p sluice -p sluice-bench)"
   if ! cargo build --release -p sluice -p sluice-bench >"$RUN_DIR/build.log" 2>&1; then
     log "building sluice failed (see $RUN_DIR/build.log); building sluice-bench alone"
-    cargo build --release -p sluice-bench >>"$RUN_DIR/build.log" 2>&1 || die "cannot build sluice-bench (see $RUN_DIR/build.log)"
+    if ! cargo build --release -p sluice-bench >>"$RUN_DIR/build.log" 2>&1; then
+      [[ -x "$UPSTREAM_BIN" ]] || die "cannot build sluice-bench (see $RUN_DIR/build.log)"
+      log "warning: cannot build sluice-bench (see $RUN_DIR/build.log); using the existing $UPSTREAM_BIN"
+    fi
   fi
 fi
 [[ -x "$UPSTREAM_BIN" ]] || die "$UPSTREAM_BIN missing (BUILD=0 and not built?)"
