@@ -164,6 +164,23 @@ start_proxy() {
     stop_proxy
     return 1
   fi
+  local pid
+  for pid in $PROXY_PID $(pgrep -P "$PROXY_PID" || true); do
+    check_affinity "$pid"
+  done
+}
+
+# check_affinity PID: warn if any thread of the proxy may run outside PROXY_CPU (a proxy that pins
+# its own workers with sched_setaffinity could otherwise leave the core the layout gives it).
+check_affinity() {
+  local status allowed
+  for status in /proc/"$1"/task/*/status; do
+    allowed=$(awk '/^Cpus_allowed_list/ { print $2 }' "$status" 2>/dev/null || true)
+    if [[ -n "$allowed" && "$allowed" != "$PROXY_CPU" ]]; then
+      log "warning: a thread of pid $1 may run on CPUs $allowed, not only $PROXY_CPU"
+      return 0
+    fi
+  done
 }
 
 stop_proxy() {
@@ -370,96 +387,104 @@ parse_h2load() {
 
 # === main ===
 
-export PATH=$PATH:/usr/sbin
-for tool in wrk h2load nginx haproxy taskset curl jq python3; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool missing: run scripts/install-bench-deps.sh"
-done
-(($(nproc) >= 2)) || log "warning: fewer than 2 CPUs; proxy and load generator will share a core"
+# Everything runs inside main, so bash has parsed the whole file before the first run: editing this
+# script while a benchmark is running cannot change the running one.
+main() {
 
-if [[ "$BUILD" == 1 ]]; then
-  log "building (cargo build --release -p sluice -p sluice-bench)"
-  if ! cargo build --release -p sluice -p sluice-bench >"$RUN_DIR/build.log" 2>&1; then
-    log "building sluice failed (see $RUN_DIR/build.log); building sluice-bench alone"
-    if ! cargo build --release -p sluice-bench >>"$RUN_DIR/build.log" 2>&1; then
-      [[ -x "$UPSTREAM_BIN" ]] || die "cannot build sluice-bench (see $RUN_DIR/build.log)"
-      log "warning: cannot build sluice-bench (see $RUN_DIR/build.log); using the existing $UPSTREAM_BIN"
+  export PATH=$PATH:/usr/sbin
+  for tool in wrk h2load nginx haproxy taskset curl jq python3; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool missing: run scripts/install-bench-deps.sh"
+  done
+  (($(nproc) >= 2)) || log "warning: fewer than 2 CPUs; proxy and load generator will share a core"
+
+  if [[ "$BUILD" == 1 ]]; then
+    log "building (cargo build --release -p sluice -p sluice-bench)"
+    if ! cargo build --release -p sluice -p sluice-bench >"$RUN_DIR/build.log" 2>&1; then
+      log "building sluice failed (see $RUN_DIR/build.log); building sluice-bench alone"
+      if ! cargo build --release -p sluice-bench >>"$RUN_DIR/build.log" 2>&1; then
+        [[ -x "$UPSTREAM_BIN" ]] || die "cannot build sluice-bench (see $RUN_DIR/build.log)"
+        log "warning: cannot build sluice-bench (see $RUN_DIR/build.log); using the existing $UPSTREAM_BIN"
+      fi
     fi
   fi
-fi
-[[ -x "$UPSTREAM_BIN" ]] || die "$UPSTREAM_BIN missing (BUILD=0 and not built?)"
+  [[ -x "$UPSTREAM_BIN" ]] || die "$UPSTREAM_BIN missing (BUILD=0 and not built?)"
 
-log "run dir $RUN_DIR; rounds=$ROUNDS duration=${DURATION}s conns=[$CONNS] scenarios=[$SCENARIOS] fixed rate=$FIXED_RATE req/s"
+  log "run dir $RUN_DIR; rounds=$ROUNDS duration=${DURATION}s conns=[$CONNS] scenarios=[$SCENARIOS] fixed rate=$FIXED_RATE req/s"
 
-# Upstreams on LOAD_CPU for the whole run: one per body size.
-start_upstream() { # PORT BODY_BYTES -> sets UPSTREAM_PID
-  taskset -c "$LOAD_CPU" "$UPSTREAM_BIN" --listen "127.0.0.1:$1" --threads 1 --body-bytes "$2" \
-    >>"$RUN_DIR/upstream-$1.log" 2>&1 &
-  UPSTREAM_PID=$!
-  STARTED_PIDS+=("$UPSTREAM_PID")
-  wait_port "$1" "$UPSTREAM_PID" 10 && check_http "$1" || die "upstream on port $1 did not start (see $RUN_DIR/upstream-$1.log)"
-}
-start_upstream "$UPSTREAM_PORT" 13
-UPSTREAM_SMALL_PID=$UPSTREAM_PID
-UPSTREAM_BIG_PID=""
-if [[ " $SCENARIOS " == *" body64k "* ]]; then
-  start_upstream "$UPSTREAM_BIG_PORT" 65536
-  UPSTREAM_BIG_PID=$UPSTREAM_PID
-fi
-
-# Sluice is being written alongside this script: take part only if it starts and proxies.
-ACTIVE=()
-for proxy in $PROXIES; do
-  if [[ "$proxy" == sluice && ! -x "$SLUICE_BIN" ]]; then
-    log "SKIPPING sluice: $SLUICE_BIN not built"
-    continue
+  # Upstreams on LOAD_CPU for the whole run: one per body size.
+  # start_upstream PORT BODY_BYTES: sets UPSTREAM_PID.
+  start_upstream() {
+    taskset -c "$LOAD_CPU" "$UPSTREAM_BIN" --listen "127.0.0.1:$1" --threads 1 --body-bytes "$2" \
+      >>"$RUN_DIR/upstream-$1.log" 2>&1 &
+    UPSTREAM_PID=$!
+    STARTED_PIDS+=("$UPSTREAM_PID")
+    wait_port "$1" "$UPSTREAM_PID" 10 && check_http "$1" || die "upstream on port $1 did not start (see $RUN_DIR/upstream-$1.log)"
+  }
+  start_upstream "$UPSTREAM_PORT" 13
+  UPSTREAM_SMALL_PID=$UPSTREAM_PID
+  UPSTREAM_BIG_PID=""
+  if [[ " $SCENARIOS " == *" body64k "* ]]; then
+    start_upstream "$UPSTREAM_BIG_PORT" 65536
+    UPSTREAM_BIG_PID=$UPSTREAM_PID
   fi
-  if start_proxy "$proxy" "$UPSTREAM_PORT"; then
-    ACTIVE+=("$proxy")
-    stop_proxy
-  else
-    log "SKIPPING $proxy: it does not start or does not proxy bench/configs (see $RUN_DIR/$proxy/)"
-  fi
-done
-((${#ACTIVE[@]} > 0)) || die "no proxy to measure"
-log "measuring: direct ${ACTIVE[*]}"
 
-for ((round = 1; round <= ROUNDS; round++)); do
-  for scenario in $SCENARIOS; do
-    upstream_port=$UPSTREAM_PORT
-    upstream_pid=$UPSTREAM_SMALL_PID
-    if [[ "$scenario" == body64k ]]; then
-      upstream_port=$UPSTREAM_BIG_PORT
-      upstream_pid=$UPSTREAM_BIG_PID
+  # Sluice is being written alongside this script: take part only if it starts and proxies.
+  ACTIVE=()
+  for proxy in $PROXIES; do
+    if [[ "$proxy" == sluice && ! -x "$SLUICE_BIN" ]]; then
+      log "SKIPPING sluice: $SLUICE_BIN not built"
+      continue
     fi
-    for conns in $CONNS; do
-      log "round $round/$ROUNDS $scenario c=$conns"
-      measure "$round" "$scenario" "$conns" direct sat "$upstream_port" "$upstream_pid"
-      for proxy in "${ACTIVE[@]}"; do
-        if ! start_proxy "$proxy" "$upstream_port"; then
-          log "  $proxy failed to start in round $round; no numbers for it this round"
-          continue
-        fi
-        measure "$round" "$scenario" "$conns" "$proxy" sat "$PROXY_PORT" "$upstream_pid" "$PROXY_PID"
-        # newconn: h2load keeps connections open, so only the saturated run means anything.
-        if [[ "$scenario" != newconn ]]; then
-          measure "$round" "$scenario" "$conns" "$proxy" fixed "$PROXY_PORT" "$upstream_pid" "$PROXY_PID"
-        fi
-        stop_proxy
+    if start_proxy "$proxy" "$UPSTREAM_PORT"; then
+      ACTIVE+=("$proxy")
+      stop_proxy
+    else
+      log "SKIPPING $proxy: it does not start or does not proxy bench/configs (see $RUN_DIR/$proxy/)"
+    fi
+  done
+  ((${#ACTIVE[@]} > 0)) || die "no proxy to measure"
+  log "measuring: direct ${ACTIVE[*]}"
+
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for scenario in $SCENARIOS; do
+      upstream_port=$UPSTREAM_PORT
+      upstream_pid=$UPSTREAM_SMALL_PID
+      if [[ "$scenario" == body64k ]]; then
+        upstream_port=$UPSTREAM_BIG_PORT
+        upstream_pid=$UPSTREAM_BIG_PID
+      fi
+      for conns in $CONNS; do
+        log "round $round/$ROUNDS $scenario c=$conns"
+        measure "$round" "$scenario" "$conns" direct sat "$upstream_port" "$upstream_pid"
+        for proxy in "${ACTIVE[@]}"; do
+          if ! start_proxy "$proxy" "$upstream_port"; then
+            log "  $proxy failed to start in round $round; no numbers for it this round"
+            continue
+          fi
+          measure "$round" "$scenario" "$conns" "$proxy" sat "$PROXY_PORT" "$upstream_pid" "$PROXY_PID"
+          # newconn: h2load keeps connections open, so only the saturated run means anything.
+          if [[ "$scenario" != newconn ]]; then
+            measure "$round" "$scenario" "$conns" "$proxy" fixed "$PROXY_PORT" "$upstream_pid" "$PROXY_PID"
+          fi
+          stop_proxy
+        done
       done
     done
   done
-done
 
-cleanup
-mkdir -p "$REPORT_DIR"
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-DIRTY=$(git status --porcelain 2>/dev/null | grep -q . && echo "+dirty" || true)
-python3 bench/report.py "$RESULTS" \
-  --out "$REPORT_DIR/$REPORT" \
-  --commit "$COMMIT$DIRTY" \
-  --machine "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') ($(nproc) CPUs)" \
-  --kernel "$(uname -sr)" \
-  --versions "$(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | cut -d' ' -f1-3); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); h2load $(h2load --version | sed 's/.*nghttp2\///')" \
-  --settings "rounds=$ROUNDS duration=${DURATION}s fixed_rate=$FIXED_RATE noise_pct=$NOISE_PCT max_retries=$MAX_RETRIES proxy_cpu=$PROXY_CPU load_cpu=$LOAD_CPU" \
-  --run-dir "$RUN_DIR"
-log "report: $REPORT_DIR/$REPORT.md (raw runs in $RUN_DIR)"
+  cleanup
+  mkdir -p "$REPORT_DIR"
+  COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+  DIRTY=$(git status --porcelain 2>/dev/null | grep -q . && echo "+dirty" || true)
+  python3 bench/report.py "$RESULTS" \
+    --out "$REPORT_DIR/$REPORT" \
+    --commit "$COMMIT$DIRTY" \
+    --machine "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//') ($(nproc) CPUs)" \
+    --kernel "$(uname -sr)" \
+    --versions "$(nginx -v 2>&1 | sed 's/.*: //'); $(haproxy -v | head -1 | cut -d' ' -f1-3); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2); h2load $(h2load --version | sed 's/.*nghttp2\///')" \
+    --settings "rounds=$ROUNDS duration=${DURATION}s fixed_rate=$FIXED_RATE noise_pct=$NOISE_PCT max_retries=$MAX_RETRIES proxy_cpu=$PROXY_CPU load_cpu=$LOAD_CPU" \
+    --run-dir "$RUN_DIR"
+  log "report: $REPORT_DIR/$REPORT.md (raw runs in $RUN_DIR)"
+}
+
+main "$@"; exit $?
