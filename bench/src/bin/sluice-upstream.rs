@@ -12,6 +12,7 @@ use std::thread;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::{TcpListener, TcpStream};
 use sluice_bench::args::{Mode, Options, USAGE};
@@ -21,6 +22,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// Listen backlog: the bench opens up to a few hundred connections at once (and one per request in
 /// the new-connection scenario), so leave room.
 const BACKLOG: i32 = 4096;
+
+/// Responses gathered for one read are written early once they reach this size, so a client that
+/// pipelines many requests for 64 KiB bodies cannot make the server buffer megabytes.
+const OUTPUT_FLUSH_BYTES: usize = 256 * 1024;
 
 fn main() -> anyhow::Result<()> {
     let options = match Options::parse(std::env::args().skip(1)) {
@@ -33,9 +38,13 @@ fn main() -> anyhow::Result<()> {
     };
     // Bind every socket before spawning, so a port clash fails the process at once and the script
     // can poll for readiness knowing all workers are listening.
-    let listeners = (0..options.threads)
-        .map(|_| bind(options.listen))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    // Port 0 picks a free port for the first socket; the others join it.
+    let first = bind(options.listen)?;
+    let listen = first.local_addr().context("reading the bound address")?;
+    let mut listeners = vec![first];
+    for _ in 1..options.threads {
+        listeners.push(bind(listen)?);
+    }
     let responses = Responses::new(options.body_bytes);
     let mut workers = Vec::with_capacity(options.threads);
     for (index, listener) in listeners.into_iter().enumerate() {
@@ -50,7 +59,7 @@ fn main() -> anyhow::Result<()> {
     eprintln!(
         "sluice-upstream: {:?} on {} with {} thread(s), body {} bytes, io_uring{}",
         options.mode,
-        options.listen,
+        listen,
         options.threads,
         options.body_bytes,
         if options.is_coop_taskrun {
@@ -165,9 +174,15 @@ async fn serve_http(
     let mut output: Vec<u8> = Vec::new();
     let mut decoder = Decoder::new();
     loop {
-        // monoio reads into the spare capacity, after the bytes of an unfinished head.
-        let (result, buf) = stream.read(input).await;
-        input = buf;
+        // Read into the spare capacity, after the bytes of an unfinished head (a plain Vec would be
+        // filled from its start). A full buffer never gets here: it is drained, or the head is too large.
+        let kept = input.len();
+        debug_assert!(
+            kept < input.capacity(),
+            "a full read buffer is an error, not a read"
+        );
+        let (result, buf) = stream.read(input.slice_mut(kept..)).await;
+        input = buf.into_inner();
         if result? == 0 {
             return Ok(());
         }
@@ -193,6 +208,11 @@ async fn serve_http(
                     if !request.is_keep_alive {
                         is_closing = true;
                         break;
+                    }
+                    if output.len() >= OUTPUT_FLUSH_BYTES {
+                        output = std::mem::take(&mut pending)
+                            .flush(&mut stream, output)
+                            .await?;
                     }
                 }
                 Err(error) => {
