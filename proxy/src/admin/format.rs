@@ -292,13 +292,12 @@ fn extract_tags(name: &str) -> (String, Vec<(&'static str, String)>) {
         }
     }
     // `..._2xx` -> `..._xx` with envoy_response_code_class="2".
-    if let Some(base) = rest.strip_suffix("xx") {
-        if let Some((stem, class)) = base.rsplit_once('_') {
-            if class.len() == 1 && class.as_bytes()[0].is_ascii_digit() {
-                labels.insert(0, ("envoy_response_code_class", class.to_owned()));
-                rest = format!("{stem}_xx");
-            }
-        }
+    if let Some((stem, class)) = rest.strip_suffix("xx").and_then(|b| b.rsplit_once('_'))
+        && class.len() == 1
+        && class.as_bytes()[0].is_ascii_digit()
+    {
+        labels.insert(0, ("envoy_response_code_class", class.to_owned()));
+        rest = format!("{stem}_xx");
     }
     let metric: String = format!("envoy_{rest}")
         .chars()

@@ -38,7 +38,7 @@ enum Failure {
     /// `UH`: no healthy host in the cluster.
     NoHealthyUpstream,
     /// `UF`: the upstream connection could not be made.
-    ConnectFailure,
+    ConnectFailed,
     /// `UC`: the upstream closed or reset before a response head.
     ConnectionTermination,
     /// `UT`: the route timeout fired before the response head.
@@ -60,7 +60,7 @@ impl Failure {
         use h1::local_reply as r;
         match self {
             Failure::NoHealthyUpstream => r::NO_HEALTHY_UPSTREAM,
-            Failure::ConnectFailure => r::UPSTREAM_CONNECT_FAILURE,
+            Failure::ConnectFailed => r::UPSTREAM_CONNECT_FAILURE,
             Failure::ConnectionTermination => r::UPSTREAM_CONNECTION_TERMINATION,
             Failure::Timeout => r::UPSTREAM_REQUEST_TIMEOUT,
             Failure::ProtocolError => {
@@ -73,7 +73,7 @@ impl Failure {
     fn flag(self) -> &'static str {
         match self {
             Failure::NoHealthyUpstream => "UH",
-            Failure::ConnectFailure => "UF",
+            Failure::ConnectFailed => "UF",
             Failure::ConnectionTermination => "UC",
             Failure::Timeout => "UT",
             Failure::ProtocolError => "UPE",
@@ -225,6 +225,17 @@ impl Downstream<'_> {
     }
 
     async fn route_and_serve(&mut self, head_len: usize) -> Next {
+        if self.req.version() == Version::Http10 {
+            // Envoy's default (`http_protocol_options.accept_http_10: false`): HTTP/1.0 gets
+            // 426 Upgrade Required and the connection closes.
+            let reply = LocalReply {
+                is_close: true,
+                server: self.hcm.server_name.as_bytes(),
+                ..LocalReply::new(426, b"")
+            };
+            let _ = self.send_local(&reply).await;
+            return Next::Close;
+        }
         if self.req.is_upgrade() || self.req.is_connect() {
             // Upgrades (WebSocket) and CONNECT need per-route `upgrade_configs`, which do not
             // exist yet: answer as Envoy does for an upgrade no route allows.
@@ -497,7 +508,8 @@ impl Downstream<'_> {
         let mut attempt = 0;
         let (mut upstream, mut reused): (upstream::Connection, bool) = loop {
             attempt += 1;
-            let (conn, reused) = match worker.pool.borrow_mut().take(host.address) {
+            let pooled = worker.pool.borrow_mut().take(host.address);
+            let (conn, reused) = match pooled {
                 Some(c) => (c, true),
                 None => match upstream::connect(&worker, cluster, host).await {
                     Ok(c) => (c, false),
@@ -507,7 +519,7 @@ impl Downstream<'_> {
                         }
                         shard.inc(host.stats.rq_error);
                         shard.inc(cluster.stats.class(503));
-                        return self.fail(head_len, Failure::ConnectFailure).await;
+                        return self.fail(head_len, Failure::ConnectFailed).await;
                     }
                 },
             };
@@ -601,7 +613,7 @@ impl Downstream<'_> {
                             shard.inc(host.stats.rq_error);
                             shard.inc(cluster.stats.class(503));
                             self.rbuf.drain(..unconsumed);
-                            return self.reply_after_body(Failure::ConnectFailure, true).await;
+                            return self.reply_after_body(Failure::ConnectFailed, true).await;
                         }
                     }
                 }

@@ -39,6 +39,9 @@ pub struct Worker {
     pub index: usize,
     /// This worker's stats shard.
     pub shard: Arc<Shard>,
+    /// The current snapshot. Requests clone the `Rc` (a plain increment on this core) rather
+    /// than the `Arc`, whose counter every worker shares.
+    #[allow(clippy::redundant_allocation)]
     snapshot: RefCell<Rc<Arc<Snapshot>>>,
     lbs: RefCell<Vec<WorkerLb>>,
     /// Idle upstream connections of this worker.
@@ -71,6 +74,7 @@ impl Worker {
     }
 
     /// The snapshot to serve the next request from. Cloning the `Rc` is a plain increment.
+    #[allow(clippy::redundant_allocation)]
     pub fn snapshot(&self) -> Rc<Arc<Snapshot>> {
         Rc::clone(&self.snapshot.borrow())
     }
@@ -193,10 +197,10 @@ pub async fn run(start: Start) {
                 }
             }
         }
-        if let Some(d) = deadline {
-            if worker.active_connections.get() == 0 || Instant::now() >= d {
-                return;
-            }
+        if let Some(d) = deadline
+            && (worker.active_connections.get() == 0 || Instant::now() >= d)
+        {
+            return;
         }
     }
 }
