@@ -325,16 +325,10 @@ impl ClusterLb {
             local_set: local_set.as_ref(),
         };
         let mut cores = vec![builder.build("cluster".to_owned(), original.clone())];
-        let subsets = match &config.subset {
-            Some(sc) => Some(build_subsets(
-                sc,
-                &original,
-                &hosts,
-                &mut builder,
-                &mut cores,
-            )),
-            None => None,
-        };
+        let subsets = config
+            .subset
+            .as_ref()
+            .map(|sc| build_subsets(sc, &original, &hosts, &mut builder, &mut cores));
 
         let latest_slow_start = config.policy.slow_start().and_then(|_| {
             hosts
@@ -630,16 +624,10 @@ fn zone_routing(sets: &[HostSet], local: &HostSet, config: &LbConfig) -> Localit
                 return (0, 0);
             }
             let lc = local_counts.get(&p0.localities[i]).copied().unwrap_or(0);
-            let local_pct = if total_local > 0 {
-                10000 * lc / total_local
-            } else {
-                0
-            };
-            let up_pct = if total_upstream > 0 {
-                10000 * up.len() as u64 / total_upstream
-            } else {
-                0
-            };
+            let local_pct = (10000 * lc).checked_div(total_local).unwrap_or(0);
+            let up_pct = (10000 * up.len() as u64)
+                .checked_div(total_upstream)
+                .unwrap_or(0);
             (local_pct, up_pct)
         })
         .collect();
@@ -837,7 +825,8 @@ fn build_subsets(
     }
 
     // Membership: every host, every selector, every key/value combination.
-    let mut members: BTreeMap<Vec<(String, MetaValue)>, (Vec<HostId>, bool)> = BTreeMap::new();
+    type Kvs = Vec<(String, MetaValue)>;
+    let mut members: BTreeMap<Kvs, (Vec<HostId>, bool)> = BTreeMap::new();
     let mut order: Vec<Vec<(String, MetaValue)>> = Vec::new();
     for (id, host) in hosts.iter().enumerate() {
         let id = u32::try_from(id).unwrap_or(u32::MAX);

@@ -243,10 +243,10 @@ impl ClusterLb {
                     "{ind}    host {} weight={} {state}",
                     d.address, d.weight
                 );
-                if let Some((sh, _)) = &shares {
-                    if let Some(pos) = pool.iter().position(|&x| x == h) {
-                        let _ = write!(out, " hash_share={:.2}%", 100.0 * sh[pos]);
-                    }
+                if let Some((sh, _)) = &shares
+                    && let Some(pos) = pool.iter().position(|&x| x == h)
+                {
+                    let _ = write!(out, " hash_share={:.2}%", 100.0 * sh[pos]);
                 }
                 let _ = k;
                 let _ = writeln!(out);

@@ -160,10 +160,10 @@ impl HostDesc {
     /// (when asked) or the address as Envoy prints it (`1.2.3.4:80`, `[::1]:80`).
     #[must_use]
     pub fn hash_key(&self, use_hostname: bool) -> String {
-        if let Some(serde_json::Value::String(key)) = self.metadata.get("hash_key") {
-            if !key.is_empty() {
-                return key.clone();
-            }
+        if let Some(serde_json::Value::String(key)) = self.metadata.get("hash_key")
+            && !key.is_empty()
+        {
+            return key.clone();
         }
         if use_hostname {
             self.hostname.clone()

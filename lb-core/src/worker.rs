@@ -110,10 +110,10 @@ impl WorkerLb {
     pub fn update(&mut self, shared: Arc<ClusterLb>) {
         let mut cores: Vec<Option<CoreState>> = vec![None; shared.cores.len()];
         for (i, slot) in cores.iter_mut().enumerate() {
-            if let Some(Some(old)) = self.state.cores.get_mut(i) {
-                if old.fingerprint == shared.cores[i].fingerprint {
-                    *slot = Some(old.clone());
-                }
+            if let Some(Some(old)) = self.state.cores.get_mut(i)
+                && old.fingerprint == shared.cores[i].fingerprint
+            {
+                *slot = Some(old.clone());
             }
         }
         self.state.cores = cores;
@@ -181,11 +181,11 @@ fn pick_subset(
         } else {
             mm
         };
-        if let Some(core) = subsets.find(mm.criteria()) {
-            if shared.core(core).has_hosts() {
-                // A matching subset decides, even when it returns no host.
-                return pick_core(shared, st, core, ctx, now);
-            }
+        if let Some(core) = subsets.find(mm.criteria())
+            && shared.core(core).has_hosts()
+        {
+            // A matching subset decides, even when it returns no host.
+            return pick_core(shared, st, core, ctx, now);
         }
         if let Some((policy, keys)) = subsets.selector_fallback(mm.criteria()) {
             match policy {
@@ -327,8 +327,10 @@ fn host_source(
             Availability::Healthy => core.healthy_wrr.get(p),
             Availability::Degraded => core.degraded_wrr.get(p),
         };
-        if let (Some(Some(sched)), Some(Some(wrr))) = (sched, wrr) {
-            if let Some(i) = sched.pick_and_add(|i| wrr.weights[i as usize]) {
+        if let (Some(Some(sched)), Some(Some(wrr))) = (sched, wrr)
+            && let Some(i) = sched.pick_and_add(|i| wrr.weights[i as usize])
+        {
+            {
                 return Some(match avail {
                     Availability::Healthy => SourceKind::LocalityHealthy(i),
                     Availability::Degraded => SourceKind::LocalityDegraded(i),
@@ -462,7 +464,7 @@ fn full_scan(shared: &ClusterLb, rng: &mut SplitMix64, hosts: &[HostId]) -> Opti
             }
             Some((_, best)) if active == best => {
                 ties += 1;
-                if rng.next_u64() % ties == 0 {
+                if rng.next_u64().is_multiple_of(ties) {
                     candidate = Some((h, active));
                 }
             }

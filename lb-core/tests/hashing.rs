@@ -1,4 +1,6 @@
 //! Ring hash and maglev: weights, key movement when a host leaves, config validation, no-hash picks.
+// Test helpers outside #[test] fns unwrap freely: a panic is the test failing.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

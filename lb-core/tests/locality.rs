@@ -1,4 +1,6 @@
 //! Locality-weighted LB (docs table, seed 4.13/4.14, scenario 14) and zone-aware routing.
+// Test helpers outside #[test] fns unwrap freely: a panic is the test failing.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

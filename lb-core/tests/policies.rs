@@ -1,4 +1,6 @@
 //! Distribution tests per policy over >= 100k picks.
+// Test helpers outside #[test] fns unwrap freely: a panic is the test failing.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

@@ -1,4 +1,6 @@
 //! Property tests (proptest) and seeded simulations replayable with `LBCORE_SIM_SEED`.
+// Test helpers outside #[test] fns unwrap freely: a panic is the test failing.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 
@@ -55,7 +57,7 @@ proptest! {
             let mut rng = SplitMix64::new(seed);
             let now = Instant::now();
             for _ in 0..200 {
-                let hash = (rng.next_u64() % 2 == 0).then(|| rng.next_u64());
+                let hash = rng.next_u64().is_multiple_of(2).then(|| rng.next_u64());
                 let Some(id) = lb.pick(&PickContext { hash, metadata_match: None }, now) else { continue };
                 let h = shared.host(id).unwrap();
                 let p = h.priority as usize;
@@ -109,7 +111,7 @@ fn simulation_least_request_two_workers() {
     for seed in sim_seeds(16) {
         let mut rng = SplitMix64::new(seed);
         let n = 2 + (rng.next_u64() % 8) as usize;
-        let weighted = rng.next_u64() % 2 == 0;
+        let weighted = rng.next_u64().is_multiple_of(2);
         let hs: Vec<HostDesc> = (0..n)
             .map(|i| host(i).with_weight(if weighted { 1 + (i as u32 % 3) } else { 1 }))
             .collect();
@@ -159,7 +161,6 @@ fn simulation_least_request_two_workers() {
                 );
             }
         }
-        let total: u64 = picks.iter().sum();
         if weighted {
             // weight / (active + 1): under concurrency heavier hosts hold more requests, which pulls
             // the split toward uniform (Envoy: "hosts will never fully drain" / may adapt slowly).

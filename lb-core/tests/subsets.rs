@@ -1,4 +1,6 @@
 //! Subset load balancing: the seed's 7-host example (10 subsets + default) and scenario 15.
+// Test helpers outside #[test] fns unwrap freely: a panic is the test failing.
+#![allow(clippy::unwrap_used)]
 
 mod common;
 

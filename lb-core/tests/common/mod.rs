@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: host builders and pick counters.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

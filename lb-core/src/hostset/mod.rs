@@ -77,10 +77,8 @@ pub(crate) fn group_priority(
     }
     let has_local = local_locality.is_some_and(|l| by_locality.contains_key(l));
     let mut order: Vec<&Locality> = Vec::with_capacity(by_locality.len());
-    if has_local {
-        if let Some(l) = local_locality {
-            order.push(l);
-        }
+    if has_local && let Some(l) = local_locality {
+        order.push(l);
     }
     for l in by_locality.keys() {
         if !(has_local && local_locality == Some(*l)) {
@@ -268,9 +266,12 @@ pub(crate) fn compute_priority_state(
         };
         let of = u64::from(set.overprovisioning_factor);
         let cap = |v: u64| u32::try_from(v.min(100)).unwrap_or(100);
-        if total_w > 0 {
-            st.health[p] = cap(of * healthy_w / total_w);
-            st.degraded[p] = cap(of * degraded_w / total_w);
+        if let (Some(h), Some(d)) = (
+            (of * healthy_w).checked_div(total_w),
+            (of * degraded_w).checked_div(total_w),
+        ) {
+            st.health[p] = cap(h);
+            st.degraded[p] = cap(d);
         }
     }
     let nta = normalized_total(&st.health, &st.degraded);
