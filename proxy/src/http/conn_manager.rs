@@ -101,6 +101,9 @@ struct Downstream<'a> {
     /// Scratch for encoding heads.
     wbuf: Vec<u8>,
     req: RequestHead,
+    /// The upstream response head and read buffer, reused across this connection's requests.
+    resp: ResponseHead,
+    ubuf: Vec<u8>,
     limits: h1::Limits,
 }
 
@@ -125,6 +128,8 @@ pub async fn serve(
         rbuf: Vec::with_capacity(READ_BUFFER_BYTES),
         wbuf: Vec::with_capacity(1024),
         req: RequestHead::new(),
+        resp: ResponseHead::new(),
+        ubuf: Vec::new(),
         limits: h1::Limits::default(),
     };
     conn.run().await;
@@ -476,7 +481,12 @@ impl Downstream<'_> {
         let worker = Rc::clone(self.worker);
         let shard = &worker.shard;
         let request_id = self.request_id();
-        self.encode_upstream_head(f, matched_len, &request_id, f.timeout);
+        self.encode_upstream_head(
+            f,
+            matched_len,
+            request_id.as_ref().map_or(&[][..], |id| &id[..]),
+            f.timeout,
+        );
 
         // How much of the body is already here, and whether that is all of it.
         let mut body = BodyDecoder::new(self.req.body(), &self.limits);
@@ -567,8 +577,13 @@ impl Downstream<'_> {
 
         // Read the response head, within the route timeout.
         let deadline = f.timeout.map(|t| Instant::now() + t);
-        let mut resp = ResponseHead::new();
-        let mut ubuf: Vec<u8> = Vec::with_capacity(READ_BUFFER_BYTES);
+        let mut resp = std::mem::take(&mut self.resp);
+        resp.reset();
+        let mut ubuf = std::mem::take(&mut self.ubuf);
+        ubuf.clear();
+        if ubuf.capacity() < READ_BUFFER_BYTES {
+            ubuf.reserve(READ_BUFFER_BYTES);
+        }
         let method = self.req.method_kind();
         let resp_head_len = loop {
             let read = match deadline {
@@ -705,12 +720,22 @@ impl Downstream<'_> {
         self.count_response(status);
         ubuf.drain(..resp_head_len);
         let mut decoder = BodyDecoder::new(resp_body, &self.limits);
-        let relay =
-            self.relay_response_body(&mut decoder, &mut upstream.stream, ubuf, dechunk, deadline);
-        let outcome = relay.await;
+        let outcome = self
+            .relay_response_body(
+                &mut decoder,
+                &mut upstream.stream,
+                &mut ubuf,
+                dechunk,
+                deadline,
+            )
+            .await;
+        self.ubuf = ubuf;
+        let is_upstream_keep_alive = resp.is_keep_alive();
+        self.resp = resp;
         match outcome {
             Ok(leftover_clean) => {
-                let upstream_reusable = leftover_clean && resp.is_keep_alive() && decoder.is_done();
+                let upstream_reusable =
+                    leftover_clean && is_upstream_keep_alive && decoder.is_done();
                 if upstream_reusable && !self.worker.drain.is_draining() {
                     worker.pool.borrow_mut().put(upstream);
                 }
@@ -731,14 +756,14 @@ impl Downstream<'_> {
 
     /// A request id: the client's when it sent one, else a new random UUID v4 when
     /// `generate_request_id` is on.
-    fn request_id(&mut self) -> Vec<u8> {
+    fn request_id(&mut self) -> Option<[u8; 36]> {
         if self.req.header(&self.rbuf, b"x-request-id").is_some() || !self.hcm.generate_request_id {
             // Forwarded as received by `forward_headers`.
-            return Vec::new();
+            return None;
         }
         let a = self.worker.next_random();
         let b = self.worker.next_random();
-        uuid_v4(a, b).to_vec()
+        Some(uuid_v4(a, b))
     }
 
     /// Copies the rest of a request body from the client to the upstream.
@@ -787,7 +812,7 @@ impl Downstream<'_> {
         &mut self,
         decoder: &mut BodyDecoder,
         upstream: &mut TcpStream,
-        mut ubuf: Vec<u8>,
+        ubuf: &mut Vec<u8>,
         dechunk: bool,
         deadline: Option<Instant>,
     ) -> Result<bool, RelayError> {
@@ -796,9 +821,7 @@ impl Downstream<'_> {
         let mut out = std::mem::take(&mut self.wbuf);
         let mut consumed = 0;
         if !is_head_request {
-            let p = self
-                .take_body(decoder, &ubuf, &mut out, dechunk)
-                .map_err(|()| RelayError::Failed)?;
+            let p = take_body(decoder, ubuf, &mut out, dechunk).map_err(|()| RelayError::Failed)?;
             consumed = p.consumed;
         }
         let (res, mut out) = self.stream.write_all(out).await;
@@ -814,28 +837,24 @@ impl Downstream<'_> {
         }
         loop {
             ubuf.clear();
+            let read = upstream.read(std::mem::take(ubuf));
             let (res, b) = match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
-                    monoio::time::timeout(left, upstream.read(ubuf))
+                    monoio::time::timeout(left, read)
                         .await
                         .map_err(|_| RelayError::Timeout)?
                 }
-                None => upstream.read(ubuf).await,
+                None => read.await,
             };
-            ubuf = b;
+            *ubuf = b;
             match res {
+                // EOF ends a close-delimited body and truncates any other.
                 Ok(0) => {
-                    // EOF ends a close-delimited body and truncates any other.
-                    return match decoder.finish() {
-                        Ok(()) => {
-                            if dechunk {
-                                // Nothing more to write: the close ends the body.
-                            }
-                            Ok(false)
-                        }
-                        Err(_) => Err(RelayError::Failed),
-                    };
+                    return decoder
+                        .finish()
+                        .map(|()| false)
+                        .map_err(|_| RelayError::Failed);
                 }
                 Err(_) => return Err(RelayError::Failed),
                 Ok(_) => {}
@@ -843,16 +862,18 @@ impl Downstream<'_> {
             let (p, res) = if dechunk {
                 let mut out = std::mem::take(&mut self.wbuf);
                 out.clear();
-                let p = self
-                    .take_body(decoder, &ubuf, &mut out, true)
-                    .map_err(|()| RelayError::Failed)?;
+                let p =
+                    take_body(decoder, ubuf, &mut out, true).map_err(|()| RelayError::Failed)?;
                 let (res, out) = self.stream.write_all(out).await;
                 self.wbuf = out;
                 (p, res)
             } else {
-                let p = decoder.advance(&ubuf).map_err(|_| RelayError::Failed)?;
-                let (res, slice) = self.stream.write_all(ubuf.slice(0..p.consumed)).await;
-                ubuf = slice.into_inner();
+                let p = decoder.advance(ubuf).map_err(|_| RelayError::Failed)?;
+                let (res, slice) = self
+                    .stream
+                    .write_all(std::mem::take(ubuf).slice(0..p.consumed))
+                    .await;
+                *ubuf = slice.into_inner();
                 (p, res)
             };
             res.map_err(|_| RelayError::Failed)?;
@@ -862,25 +883,24 @@ impl Downstream<'_> {
             }
         }
     }
+}
 
-    /// Runs the decoder over `input`, appending what to send to `out`: the raw bytes when
-    /// forwarding verbatim, only the data when de-chunking for an HTTP/1.0 client.
-    fn take_body(
-        &self,
-        decoder: &mut BodyDecoder,
-        input: &[u8],
-        out: &mut Vec<u8>,
-        dechunk: bool,
-    ) -> Result<h1::Progress, ()> {
-        if dechunk {
-            decoder
-                .advance_with(input, |r| out.extend_from_slice(&input[r]))
-                .map_err(|_| ())
-        } else {
-            let p = decoder.advance(input).map_err(|_| ())?;
-            out.extend_from_slice(&input[..p.consumed]);
-            Ok(p)
-        }
+/// Runs the decoder over `input`, appending what to send to `out`: the raw bytes when
+/// forwarding verbatim, only the data when de-chunking for an HTTP/1.0 client.
+fn take_body(
+    decoder: &mut BodyDecoder,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    dechunk: bool,
+) -> Result<h1::Progress, ()> {
+    if dechunk {
+        decoder
+            .advance_with(input, |r| out.extend_from_slice(&input[r]))
+            .map_err(|_| ())
+    } else {
+        let p = decoder.advance(input).map_err(|_| ())?;
+        out.extend_from_slice(&input[..p.consumed]);
+        Ok(p)
     }
 }
 
