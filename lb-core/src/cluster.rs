@@ -251,6 +251,21 @@ pub struct ClusterLb {
     pub(crate) slot_of: Vec<u32>,
     pub(crate) slot_map: BTreeMap<SocketAddr, u32>,
     pub(crate) workers: usize,
+    /// Per host weight as f64 (hot path: avoids touching the large `HostDesc`).
+    pub(crate) weights: Vec<f64>,
+    /// Flags derived from the config once, read on every pick.
+    pub(crate) flags: PickFlags,
+}
+
+/// Config-derived values the pick path reads, precomputed per snapshot.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PickFlags {
+    pub(crate) locality_weighted: bool,
+    pub(crate) fail_on_panic: bool,
+    pub(crate) routing_enabled: u64,
+    pub(crate) is_hashing: bool,
+    pub(crate) is_random: bool,
+    pub(crate) least_request: Option<(u32, f64, crate::config::SelectionMethod)>,
 }
 
 impl ClusterLb {
@@ -340,7 +355,28 @@ impl ClusterLb {
 
         let workers = params.workers.max(1);
         let (active, slot_of, slot_map) = assign_slots(&hosts, workers, params.previous);
+        let weights = hosts.iter().map(|h| f64::from(h.weight)).collect();
+        let za = config.zone_aware();
+        let flags = PickFlags {
+            locality_weighted: config.locality_weighted(),
+            fail_on_panic: za.fail_traffic_on_panic
+                && matches!(
+                    config.common.locality,
+                    Some(crate::config::LocalityLbConfig::ZoneAware(_))
+                ),
+            routing_enabled: crate::config::round_percent(za.routing_enabled),
+            is_hashing: config.policy.is_hashing(),
+            is_random: matches!(config.policy, LbPolicy::Random),
+            least_request: match &config.policy {
+                LbPolicy::LeastRequest(lr) => {
+                    Some((lr.choice_count, lr.active_request_bias, lr.selection_method))
+                }
+                _ => None,
+            },
+        };
         Ok(Arc::new(Self {
+            weights,
+            flags,
             config,
             hosts,
             cores,

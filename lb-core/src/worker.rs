@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::active::ActiveTicket;
 use crate::cluster::{ClusterLb, LbCore, LocalityRouting, SourceKind};
-use crate::config::{LbPolicy, SelectionMethod, SelectorFallbackPolicy};
+use crate::config::{SelectionMethod, SelectorFallbackPolicy};
 use crate::edf::EdfScheduler;
 use crate::host::{Health, HostId};
 use crate::hostset::{Availability, choose_priority};
@@ -229,7 +229,7 @@ fn pick_core(
     now: Instant,
 ) -> Option<HostId> {
     let core = shared.core(core_id);
-    if shared.config.policy.is_hashing() {
+    if shared.flags.is_hashing {
         // ThreadAwareLoadBalancerBase::LoadBalancerImpl::chooseHost: the hash picks the priority too.
         let h = ctx.hash.unwrap_or_else(|| st.rng.next_u64());
         let (p, _) = choose_priority(h, &core.state.healthy_load, &core.state.degraded_load);
@@ -252,7 +252,7 @@ fn pick_core(
     if hosts.is_empty() {
         return None;
     }
-    if let LbPolicy::Random = shared.config.policy {
+    if shared.flags.is_random {
         return hosts
             .get(usize::try_from(r % hosts.len() as u64).ok()?)
             .copied();
@@ -276,12 +276,12 @@ fn pick_core(
     }
     match state {
         SourceState::Edf(s) => s.pick_and_add(|h| host_weight(shared, h, now, in_slow_start)),
-        SourceState::Unweighted(idx) => match &shared.config.policy {
-            LbPolicy::LeastRequest(lr) => match lr.selection_method {
-                SelectionMethod::NChoices => p2c(shared, &mut st.rng, hosts, lr.choice_count),
-                SelectionMethod::FullScan => full_scan(shared, &mut st.rng, hosts),
-            },
-            _ => {
+        SourceState::Unweighted(idx) => match shared.flags.least_request {
+            Some((choices, _, SelectionMethod::NChoices)) => {
+                p2c(shared, &mut st.rng, hosts, choices)
+            }
+            Some((_, _, SelectionMethod::FullScan)) => full_scan(shared, &mut st.rng, hosts),
+            None => {
                 let h = hosts[usize::try_from(*idx % hosts.len() as u64).ok()?];
                 *idx = idx.wrapping_add(1);
                 Some(h)
@@ -300,12 +300,7 @@ fn host_source(
     p: usize,
     avail: Availability,
 ) -> Option<SourceKind> {
-    let za = shared.config.zone_aware();
-    let fail_on_panic = za.fail_traffic_on_panic
-        && matches!(
-            shared.config.common.locality,
-            Some(crate::config::LocalityLbConfig::ZoneAware(_))
-        );
+    let fail_on_panic = shared.flags.fail_on_panic;
     if core.state.panic[p] {
         return if fail_on_panic {
             None
@@ -317,7 +312,7 @@ fn host_source(
         Availability::Healthy => SourceKind::Healthy,
         Availability::Degraded => SourceKind::Degraded,
     };
-    if shared.config.locality_weighted() {
+    if shared.flags.locality_weighted {
         let cs = st.cores[core_id].as_mut()?;
         let sched = match avail {
             Availability::Healthy => cs.healthy_locality.get_mut(p),
@@ -341,8 +336,7 @@ fn host_source(
     if p != 0 || core.zone == LocalityRouting::NoLocalityRouting {
         return Some(flat);
     }
-    let routing_enabled = crate::config::round_percent(za.routing_enabled);
-    if st.rng.next_u64() % 100 >= routing_enabled {
+    if st.rng.next_u64() % 100 >= shared.flags.routing_enabled {
         return Some(flat);
     }
     if shared.local_in_panic {
@@ -390,24 +384,25 @@ fn slow_start_active(shared: &ClusterLb, now: Instant) -> bool {
 
 /// EDF weight of a host: RR uses the configured weight; LR divides it by (active + 1)^bias; slow start
 /// then scales hosts still inside their window.
+#[inline]
 fn host_weight(shared: &ClusterLb, h: HostId, now: Instant, in_slow_start: bool) -> f64 {
-    let Some(host) = shared.host(h) else {
-        return 1.0;
-    };
-    let mut w = f64::from(host.weight);
-    if let LbPolicy::LeastRequest(lr) = &shared.config.policy {
+    let mut w = shared.weights.get(h as usize).copied().unwrap_or(1.0);
+    if let Some((_, bias, _)) = shared.flags.least_request {
         let active = shared.active.total(shared.active_slot(h));
         #[allow(clippy::cast_precision_loss)]
         let denom = active.saturating_add(1) as f64;
-        if lr.active_request_bias == 1.0 {
+        if bias == 1.0 {
             w /= denom;
-        } else if lr.active_request_bias != 0.0 {
-            w /= denom.powf(lr.active_request_bias);
+        } else if bias != 0.0 {
+            w /= denom.powf(bias);
         }
     }
     if !in_slow_start {
         return w;
     }
+    let Some(host) = shared.host(h) else {
+        return w;
+    };
     let Some(ss) = shared.config.policy.slow_start() else {
         return w;
     };

@@ -95,11 +95,18 @@ impl EdfScheduler {
 
     /// Pick the entry with the earliest deadline and re-add it with `weight(item)`.
     pub fn pick_and_add(&mut self, weight: impl Fn(u32) -> f64) -> Option<u32> {
-        let top = self.queue.pop()?;
+        // Re-key the top entry in place: one sift-down instead of a pop and a push.
+        let mut top = self.queue.peek_mut()?;
         debug_assert!(top.deadline >= self.current_time);
         self.current_time = top.deadline;
-        self.add(weight(top.item), top.item);
-        Some(top.item)
+        let item = top.item;
+        let w = weight(item);
+        debug_assert!(w > 0.0, "EDF weights must be positive");
+        top.deadline = self.current_time + 1.0 / w;
+        top.order = self.order_offset;
+        self.order_offset += 1;
+        drop(top);
+        Some(item)
     }
 
     /// Insert `item` with deadline `now + 1 / weight`.
