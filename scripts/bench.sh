@@ -411,6 +411,15 @@ main() {
 
   log "run dir $RUN_DIR; rounds=$ROUNDS duration=${DURATION}s conns=[$CONNS] scenarios=[$SCENARIOS] fixed rate=$FIXED_RATE req/s"
 
+  # Every server here binds with SO_REUSEPORT, so a second bench (or a leftover) on the same ports
+  # would silently share the traffic: refuse to start instead.
+  local port
+  for port in "$UPSTREAM_PORT" "$UPSTREAM_BIG_PORT" "$SLUICE_PORT" "$SLUICE_ADMIN_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      die "port $port is in use (another bench running?); set BASE_PORT to move"
+    fi
+  done
+
   # Upstreams on LOAD_CPU for the whole run: one per body size.
   # start_upstream PORT BODY_BYTES: sets UPSTREAM_PID.
   start_upstream() {
