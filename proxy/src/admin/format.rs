@@ -59,6 +59,7 @@ pub fn help() -> String {
         "  /: print this help",
         "  /clusters: upstream cluster status",
         "  /config_dump: dump current Sluice configs",
+        "  /lb_explain?cluster=NAME: why a cluster's traffic splits as it does (priority loads, panic, locality weights, subsets, hash table shares)",
         "  /listeners: print listener info",
         "  /quitquitquit (POST): exit the server",
         "  /ready: print server state, return 200 if LIVE, otherwise return 503",
@@ -340,6 +341,32 @@ pub fn prometheus(c: &Control) -> Response {
     let mut r = Response::text(200, out);
     r.content_type = "text/plain; version=0.0.4";
     r
+}
+
+/// `/lb_explain?cluster=NAME`: the load balancer's computed state, in plain text.
+pub fn lb_explain(c: &Control, params: &HashMap<String, String>) -> Response {
+    let Some(name) = params.get("cluster") else {
+        let names: Vec<&str> = c
+            .snapshot
+            .clusters
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        return Response::text(
+            400,
+            format!(
+                "usage: /lb_explain?cluster=NAME (clusters: {})\n",
+                names.join(", ")
+            ),
+        );
+    };
+    match c.snapshot.clusters.iter().find(|cl| &cl.name == name) {
+        Some(cluster) => Response::text(
+            200,
+            format!("cluster: {}\n{}", cluster.name, cluster.lb.explain()),
+        ),
+        None => Response::text(404, format!("unknown cluster `{name}`\n")),
+    }
 }
 
 /// `/config_dump`: the bootstrap as loaded plus the static listeners and clusters, in Envoy's

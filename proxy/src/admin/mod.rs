@@ -181,6 +181,7 @@ fn handle(
         "/stats" => format::stats(&c, &params),
         "/stats/prometheus" => format::prometheus(&c),
         "/config_dump" => Response::json(&format::config_dump(&c)),
+        "/lb_explain" => format::lb_explain(&c, &params),
         "/quitquitquit" => {
             if is_post {
                 return (Response::text(200, "OK\n"), true);

@@ -23,7 +23,9 @@ use super::h1::{
 use super::router::{Action, Forward};
 use crate::runtime::snapshot::{Cluster, Host, HttpConnManager, Snapshot};
 use crate::runtime::worker::Worker;
+use crate::upstream::lb::{PickContext, RequestHashInput};
 use crate::upstream::{self, ConnectError};
+use sluice_lb::hash;
 
 /// Initial capacity of a connection's read buffer; it grows up to the head limit when a large
 /// head arrives.
@@ -430,7 +432,34 @@ impl Downstream<'_> {
         let Some(cluster) = snapshot.clusters.get(f.cluster) else {
             return self.local_then_skip_body(head_len, 404, b"").await;
         };
-        let Some(host) = worker.pick(f.cluster).and_then(|i| cluster.hosts.get(i)) else {
+        // The request hash, only when the route asks for one.
+        let hashed = if f.hash_policy.is_empty() {
+            None
+        } else {
+            let wants_local = f
+                .hash_policy
+                .iter()
+                .any(|p| matches!(p.kind, hash::HashPolicyKind::Cookie { ttl: Some(_), .. }));
+            let input = RequestHashInput {
+                head: &self.req,
+                buf: &self.rbuf,
+                peer: self.peer,
+                local: if wants_local {
+                    self.stream.local_addr().ok()
+                } else {
+                    None
+                },
+            };
+            Some(hash::compute_request_hash(&f.hash_policy, &input))
+        };
+        let ctx = PickContext {
+            hash: hashed.as_ref().and_then(|h| h.hash),
+            metadata_match: f.metadata_match.as_ref(),
+        };
+        let Some((host_id, host)) = worker
+            .pick(f.cluster, &ctx)
+            .and_then(|i| Some((i, cluster.hosts.get(i)?)))
+        else {
             shard.inc(cluster.stats.upstream_cx_none_healthy);
             return self.fail(head_len, Failure::NoHealthyUpstream).await;
         };
@@ -438,7 +467,15 @@ impl Downstream<'_> {
         shard.inc(cluster.stats.upstream_rq_active);
         shard.inc(host.stats.rq_total);
         shard.inc(host.stats.rq_active);
-        let next = self.exchange(head_len, cluster, host, f, matched_len).await;
+        // In flight for least request: this worker's row of the cluster's table only.
+        let active = cluster.lb.active_requests();
+        let slot = u32::try_from(host_id).map_or(0, |id| cluster.lb.active_slot(id));
+        let ticket = active.begin(worker.index, slot);
+        let cookies = hashed.map(|h| h.set_cookies).unwrap_or_default();
+        let next = self
+            .exchange(head_len, cluster, host, f, matched_len, &cookies)
+            .await;
+        active.end(worker.index, ticket);
         shard.dec(cluster.stats.upstream_rq_active);
         shard.dec(host.stats.rq_active);
         next
@@ -477,6 +514,7 @@ impl Downstream<'_> {
         host: &Host,
         f: &Forward,
         matched_len: usize,
+        set_cookies: &[hash::GeneratedCookie],
     ) -> Next {
         let worker = Rc::clone(self.worker);
         let shard = &worker.shard;
@@ -694,6 +732,9 @@ impl Downstream<'_> {
                 let _ = enc.header(b"date", &date);
             }
             let _ = enc.header(b"server", self.hcm.server_name.as_bytes());
+            for c in set_cookies {
+                let _ = enc.header(b"set-cookie", set_cookie_value(c).as_bytes());
+            }
             let mut b = itoa::Buffer::new();
             let _ = enc.header(
                 b"x-envoy-upstream-service-time",
@@ -914,6 +955,20 @@ enum StreamError {
 enum RelayError {
     Timeout,
     Failed,
+}
+
+/// Envoy's `makeSetCookieValue` for a cookie a hash policy generated.
+fn set_cookie_value(c: &hash::GeneratedCookie) -> String {
+    let mut v = format!("{}=\"{}\"", c.name, c.value);
+    if !c.ttl.is_zero() {
+        v.push_str(&format!("; Max-Age={}", c.ttl.as_secs()));
+    }
+    if !c.path.is_empty() {
+        v.push_str("; Path=");
+        v.push_str(&c.path);
+    }
+    v.push_str("; HttpOnly");
+    v
 }
 
 fn unix_now() -> u64 {

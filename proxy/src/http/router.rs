@@ -38,10 +38,10 @@ pub struct Forward {
     pub prefix_rewrite: Option<String>,
     /// `host_rewrite_literal`.
     pub host_rewrite: Option<String>,
-    /// `hash_policy`, as configured.
-    pub hash_policy: Vec<model::HashPolicy>,
-    /// `metadata_match` criteria for subset load balancing.
-    pub metadata_match: std::collections::BTreeMap<String, serde_json::Value>,
+    /// `hash_policy`, ready for `sluice-lb`.
+    pub hash_policy: Vec<sluice_lb::hash::HashPolicy>,
+    /// `metadata_match` criteria for subset load balancing; `None` when the route has none.
+    pub metadata_match: Option<sluice_lb::MetadataMatch>,
 }
 
 /// One route: a path matcher and an action.
@@ -176,8 +176,9 @@ impl RouteTable {
                             timeout: (!f.timeout.is_zero()).then_some(f.timeout),
                             prefix_rewrite: f.prefix_rewrite.clone(),
                             host_rewrite: f.host_rewrite_literal.clone(),
-                            hash_policy: f.hash_policy.clone(),
-                            metadata_match: f.metadata_match.clone(),
+                            hash_policy: crate::upstream::lb::hash_policies(&f.hash_policy),
+                            metadata_match: (!f.metadata_match.is_empty())
+                                .then(|| sluice_lb::MetadataMatch::from_json(&f.metadata_match)),
                         })
                     }
                     model::RouteAction::DirectResponse(d) => Action::Direct {

@@ -50,8 +50,7 @@ impl Control {
         started: SystemTime,
     ) -> anyhow::Result<Self> {
         let mut registry = Registry::new(options.concurrency);
-        let b = &loaded.bootstrap;
-        let snapshot = Snapshot::build(1, &b.listeners, &b.clusters, None, &mut registry)?;
+        let snapshot = Snapshot::build(1, &loaded.bootstrap, None, &mut registry)?;
         Ok(Self {
             bootstrap: loaded.bootstrap,
             dump: loaded.dump,
@@ -115,8 +114,7 @@ impl Control {
         let generation = self.snapshot.generation + 1;
         let snapshot = Snapshot::build(
             generation,
-            &self.bootstrap.listeners,
-            &self.bootstrap.clusters,
+            &self.bootstrap,
             Some(&self.snapshot),
             &mut self.registry,
         )

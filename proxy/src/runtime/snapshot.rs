@@ -13,7 +13,7 @@ use sluice_config::model;
 
 use crate::http::router::{RouteTable, UnknownCluster};
 use crate::stats::{Kind, Registry, RegistryFull, StatId};
-use crate::upstream::lb::ClusterLb;
+use crate::upstream::lb::{self, ClusterLb};
 
 /// Everything a worker needs to serve traffic, at one generation.
 #[derive(Debug)]
@@ -87,7 +87,7 @@ pub struct Cluster {
     pub connect_timeout: Duration,
     /// Hosts, in the order the load balancer indexes them.
     pub hosts: Vec<Host>,
-    /// The shared, immutable load-balancing structure.
+    /// The shared, immutable load-balancing structure (host sets, priority loads, tables).
     pub lb: Arc<ClusterLb>,
     /// `cluster.<name>.*` stats.
     pub stats: ClusterStats,
@@ -273,25 +273,49 @@ pub fn listener_stat_name(addr: &SocketAddr) -> String {
 
 impl Snapshot {
     /// Builds a snapshot from the authoritative configuration. Clusters equal to one in
-    /// `previous` are reused as they are (same `Arc`, same LB tables).
+    /// `previous` are reused as they are (same `Arc`, same LB tables); a changed cluster's load
+    /// balancer takes over its predecessor's in-flight request counts.
     pub fn build(
         generation: u64,
-        listeners: &[model::Listener],
-        clusters: &[model::Cluster],
+        bootstrap: &model::Bootstrap,
         previous: Option<&Snapshot>,
         registry: &mut Registry,
     ) -> Result<Snapshot, BuildError> {
+        let listeners = &bootstrap.listeners;
+        let clusters = &bootstrap.clusters;
+        let local_cluster = bootstrap
+            .local_cluster_name
+            .as_deref()
+            .and_then(|name| clusters.iter().find(|c| c.name == name))
+            .map(lb::host_descs);
+        let ctx = lb::Context {
+            workers: registry.workers(),
+            node_locality: &bootstrap.node.locality,
+            local_cluster: local_cluster.as_deref(),
+        };
+        let local_changed = previous.is_some_and(|p| {
+            bootstrap.local_cluster_name.as_deref().is_some_and(|name| {
+                let old = p
+                    .clusters
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map(|c| &c.source);
+                old != clusters.iter().find(|c| c.name == name)
+            })
+        });
         let mut built = Vec::with_capacity(clusters.len());
         for c in clusters {
-            let reused = previous.and_then(|p| {
-                p.clusters
-                    .iter()
-                    .find(|old| old.source == *c)
-                    .map(Arc::clone)
-            });
-            match reused {
-                Some(old) => built.push(old),
-                None => built.push(Arc::new(build_cluster(c, registry)?)),
+            let same_name = previous.and_then(|p| p.clusters.iter().find(|old| old.name == c.name));
+            match same_name {
+                // Zone-aware clusters depend on the local cluster too: rebuild them all when it
+                // changed.
+                Some(old) if old.source == *c && !local_changed => built.push(Arc::clone(old)),
+                _ => built.push(Arc::new(build_cluster(
+                    c,
+                    &ctx,
+                    same_name.map(|old| &*old.lb),
+                    registry,
+                )?)),
             }
         }
         let index = |name: &str| built.iter().position(|c| c.name == name);
@@ -356,7 +380,12 @@ impl Snapshot {
     }
 }
 
-fn build_cluster(c: &model::Cluster, registry: &mut Registry) -> Result<Cluster, BuildError> {
+fn build_cluster(
+    c: &model::Cluster,
+    ctx: &lb::Context<'_>,
+    previous: Option<&ClusterLb>,
+    registry: &mut Registry,
+) -> Result<Cluster, BuildError> {
     let prefix = format!("cluster.{}.", c.name);
     let stats = ClusterStats::register(registry, &prefix)?;
     let mut hosts = Vec::new();
@@ -374,12 +403,12 @@ fn build_cluster(c: &model::Cluster, registry: &mut Registry) -> Result<Cluster,
             });
         }
     }
-    let lb = ClusterLb::build(c, &hosts).map_err(|e| BuildError::Lb(c.name.clone(), e))?;
+    let lb = lb::build(c, ctx, previous).map_err(|e| BuildError::Lb(c.name.clone(), e))?;
     Ok(Cluster {
         name: c.name.clone(),
         connect_timeout: c.connect_timeout,
         hosts,
-        lb: Arc::new(lb),
+        lb,
         stats,
         source: c.clone(),
     })

@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use super::drain::Drain;
 use super::snapshot::{ListenerKind, Snapshot};
 use crate::stats::Shard;
-use crate::upstream::lb::WorkerLb;
+use crate::upstream::lb::{PickContext, WorkerLb};
 use crate::upstream::pool::Pool;
 
 /// A message from the control thread.
@@ -55,10 +55,16 @@ pub struct Worker {
 
 impl Worker {
     fn new(index: usize, shard: Arc<Shard>, snapshot: Arc<Snapshot>) -> Self {
+        let empty = Arc::new(Snapshot {
+            generation: 0,
+            listeners: Vec::new(),
+            clusters: Vec::new(),
+            worker_generation: Vec::new(),
+        });
         let w = Worker {
             index,
             shard,
-            snapshot: RefCell::new(Rc::new(Arc::clone(&snapshot))),
+            snapshot: RefCell::new(Rc::new(empty)),
             lbs: RefCell::new(Vec::new()),
             pool: RefCell::new(Pool::default()),
             drain: Rc::new(Drain::default()),
@@ -80,17 +86,28 @@ impl Worker {
     }
 
     fn install(&self, snapshot: Arc<Snapshot>) {
+        let previous = Rc::clone(&self.snapshot.borrow());
         let mut lbs = self.lbs.borrow_mut();
-        let mut old: Vec<WorkerLb> = std::mem::take(&mut *lbs);
-        for (i, cluster) in snapshot.clusters.iter().enumerate() {
-            // Carry a picker over when its cluster's tables did not change.
-            let carried = old
+        let mut old: Vec<Option<WorkerLb>> =
+            std::mem::take(&mut *lbs).into_iter().map(Some).collect();
+        for cluster in &snapshot.clusters {
+            // A cluster that existed before keeps its picker (cursors, schedulers, RNG), updated
+            // to the new shared structure; a new one gets a fresh, distinctly seeded picker.
+            let carried = previous
+                .clusters
                 .iter()
-                .position(|lb| lb.is_for(&cluster.lb))
-                .map(|pos| old.swap_remove(pos));
-            lbs.push(carried.unwrap_or_else(|| {
-                WorkerLb::new(Arc::clone(&cluster.lb), self.next_random() ^ i as u64)
-            }));
+                .position(|c| c.name == cluster.name)
+                .and_then(|i| old.get_mut(i).and_then(Option::take));
+            let picker = match carried {
+                Some(mut lb) => {
+                    if !Arc::ptr_eq(lb.shared(), &cluster.lb) {
+                        lb.update(Arc::clone(&cluster.lb));
+                    }
+                    lb
+                }
+                None => WorkerLb::new(Arc::clone(&cluster.lb), self.next_random(), self.index),
+            };
+            lbs.push(picker);
         }
         if let Some(id) = snapshot.worker_generation.get(self.index) {
             self.shard.set(*id, snapshot.generation);
@@ -99,8 +116,13 @@ impl Worker {
     }
 
     /// Picks a host of cluster `cluster` in the current snapshot.
-    pub fn pick(&self, cluster: usize) -> Option<usize> {
-        self.lbs.borrow_mut().get_mut(cluster)?.pick()
+    pub fn pick(&self, cluster: usize, ctx: &PickContext<'_>) -> Option<usize> {
+        let id = self
+            .lbs
+            .borrow_mut()
+            .get_mut(cluster)?
+            .pick(ctx, Instant::now())?;
+        usize::try_from(id).ok()
     }
 
     /// The `date` header value for `unix_secs`, formatted once per second per worker.

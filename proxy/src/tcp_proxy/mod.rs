@@ -24,14 +24,22 @@ pub async fn serve(worker: &Rc<Worker>, tcp: &TcpProxy, downstream: TcpStream) {
         worker.shard.inc(tcp.stats.downstream_cx_no_route);
         return;
     };
-    let Some(host) = worker.pick(tcp.cluster).and_then(|i| cluster.hosts.get(i)) else {
+    let pick_ctx = crate::upstream::lb::PickContext::default();
+    let Some((host_id, host)) = worker
+        .pick(tcp.cluster, &pick_ctx)
+        .and_then(|i| Some((i, cluster.hosts.get(i)?)))
+    else {
         worker.shard.inc(cluster.stats.upstream_cx_none_healthy);
         return;
     };
+    // The connection counts as one active request for least request, as in Envoy.
+    let active = cluster.lb.active_requests();
+    let ticket = active.begin(worker.index, cluster.lb.active_slot(host_id as u32));
     let Ok(upstream::Connection {
         stream, accounting, ..
     }) = upstream::connect(worker, cluster, host).await
     else {
+        active.end(worker.index, ticket);
         return;
     };
     let _ = downstream.set_nodelay(true);
@@ -60,6 +68,7 @@ pub async fn serve(worker: &Rc<Worker>, tcp: &TcpProxy, downstream: TcpStream) {
         ),
     );
     drop(accounting);
+    active.end(worker.index, ticket);
 }
 
 /// Copies one direction until EOF or error, then half-closes the writer.
