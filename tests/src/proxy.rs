@@ -417,11 +417,16 @@ impl Drop for Proxy {
             let _ = self.child.wait();
         }
         if std::thread::panicking() && !self.is_quiet {
+            let log = self.log();
+            // A panic's first line is the useful one, and a backtrace pushes it out of the tail.
+            let panics: Vec<&str> = log.lines().filter(|l| l.contains("panicked at")).collect();
             eprintln!(
-                "--- sluice (pid {}) log tail; command: {} ---\n{}",
+                "--- sluice (pid {}, exit {:?}) command: {} ---\n{}--- log tail ---\n{}",
                 self.pid,
+                self.exit,
                 self.command_line,
-                tail(&self.log(), 60)
+                panics.iter().map(|l| format!("{l}\n")).collect::<String>(),
+                tail(&log, 40)
             );
         }
     }
