@@ -107,8 +107,14 @@ pub struct LbCore {
     pub(crate) source_base: Vec<usize>,
     pub(crate) source_count: usize,
     pub(crate) source_equal_weights: Vec<bool>,
+    /// Weighted RR without slow start: one full EDF period per source (static integer weights make
+    /// the EDF order periodic with period sum(weights)), so a worker walks it with a cursor.
+    pub(crate) source_cycles: Vec<Option<Vec<HostId>>>,
     pub(crate) fingerprint: u64,
 }
+
+/// Longest precomputed weighted round-robin period (entries per source).
+const MAX_RR_CYCLE: u64 = 1 << 16;
 
 impl LbCore {
     /// Any host at any priority (Envoy's subset `active()`).
@@ -513,6 +519,7 @@ impl CoreBuilder<'_> {
             source_base,
             source_count: count,
             source_equal_weights: Vec::new(),
+            source_cycles: Vec::new(),
             fingerprint: 0,
         };
         let mut equal = vec![true; count];
@@ -548,6 +555,44 @@ impl CoreBuilder<'_> {
                 }
             }
         }
+        let static_rr = matches!(self.config.policy, LbPolicy::RoundRobin(_))
+            && self
+                .config
+                .policy
+                .slow_start()
+                .is_none_or(|s| s.window.is_zero());
+        let mut cycles = vec![None; count];
+        if static_rr {
+            for (p, s) in core.sets.iter().enumerate() {
+                let mut kinds = vec![SourceKind::All, SourceKind::Healthy, SourceKind::Degraded];
+                for i in 0..s.localities.len() {
+                    let i = u32::try_from(i).unwrap_or(u32::MAX);
+                    kinds.push(SourceKind::LocalityHealthy(i));
+                    kinds.push(SourceKind::LocalityDegraded(i));
+                }
+                for kind in kinds {
+                    let idx = core.source_index(p, kind);
+                    let hosts = core.source_hosts(p, kind);
+                    if equal[idx] || hosts.len() <= 1 {
+                        continue;
+                    }
+                    let period: u64 = hosts
+                        .iter()
+                        .map(|&h| u64::from(self.hosts[h as usize].weight))
+                        .sum();
+                    if period > MAX_RR_CYCLE {
+                        continue;
+                    }
+                    let w = |h: HostId| f64::from(self.hosts[h as usize].weight);
+                    let mut edf = crate::edf::EdfScheduler::create_with_picks(hosts, w, 0);
+                    let cycle: Vec<HostId> =
+                        (0..period).filter_map(|_| edf.pick_and_add(w)).collect();
+                    debug_assert_eq!(cycle.len() as u64, period);
+                    cycles[idx] = Some(cycle);
+                }
+            }
+        }
+        core.source_cycles = cycles;
         core.source_equal_weights = equal;
         core.fingerprint = fp.digest();
         core

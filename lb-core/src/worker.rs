@@ -29,6 +29,7 @@ pub struct PickContext<'a> {
 enum SourceState {
     Uninit,
     Unweighted(u64),
+    Cycle(u64),
     Edf(EdfScheduler),
 }
 
@@ -264,6 +265,11 @@ fn pick_core(
     if matches!(state, SourceState::Uninit) {
         *state = if hosts.len() <= 1 || (core.source_equal_weights[src] && !in_slow_start) {
             SourceState::Unweighted(st.seed)
+        } else if let Some(cycle) = &core.source_cycles[src] {
+            // Envoy starts a worker's EDF as if `seed as u32 % 429496729` picks had been made.
+            #[allow(clippy::cast_possible_truncation)]
+            let picks = u64::from(st.seed as u32 % 429_496_729);
+            SourceState::Cycle(picks % cycle.len() as u64)
         } else {
             #[allow(clippy::cast_possible_truncation)]
             let picks = st.seed as u32;
@@ -275,6 +281,15 @@ fn pick_core(
         };
     }
     match state {
+        SourceState::Cycle(pos) => {
+            let cycle = core.source_cycles[src].as_deref()?;
+            let h = cycle.get(usize::try_from(*pos).ok()?).copied();
+            *pos += 1;
+            if *pos >= cycle.len() as u64 {
+                *pos = 0;
+            }
+            h
+        }
         SourceState::Edf(s) => s.pick_and_add(|h| host_weight(shared, h, now, in_slow_start)),
         SourceState::Unweighted(idx) => match shared.flags.least_request {
             Some((choices, _, SelectionMethod::NChoices)) => {

@@ -81,3 +81,20 @@ fn create_with_picks_keeps_shares_for_multiple_weights() {
         );
     }
 }
+
+#[test]
+fn integer_weights_make_a_periodic_schedule() {
+    // The weighted RR fast path relies on this: with static integer weights every window of
+    // sum(weights) picks holds each host exactly `weight` times. (The order inside a period can
+    // change at floating-point near-ties after several periods, in Envoy's scheduler too.)
+    let weights = [1.0, 3.0, 5.0, 2.0];
+    let w = |i: u32| weights[i as usize];
+    let mut s = EdfScheduler::create_with_picks(&[0, 1, 2, 3], w, 0);
+    for period in 0..1000 {
+        let mut c = [0u32; 4];
+        for _ in 0..11 {
+            c[s.pick_and_add(w).unwrap() as usize] += 1;
+        }
+        assert_eq!(c, [1, 3, 5, 2], "period {period}");
+    }
+}
