@@ -165,6 +165,13 @@ def markdown(meta, summary, table, runs):
         f"- raw runs: `{meta['run_dir']}`",
         "",
     ]
+    noisy = sum(1 for r in runs if r["is_noisy"])
+    if noisy * 2 > len(runs):
+        lines += [
+            f"**Warning: {noisy} of {len(runs)} runs were noisy** (other processes or steal above the budget"
+            " even after retries): absolute numbers are depressed and spread; treat ratios as indicative only.",
+            "",
+        ]
     missing = [p for p in PROXIES if not any(r["target"] == p for r in runs)]
     if missing:
         lines += [f"**Not measured:** {', '.join(missing)} (skipped: not built, or did not start/proxy).", ""]
