@@ -49,6 +49,9 @@ pub struct Worker {
     /// Set when the process drains.
     pub drain: Rc<Drain>,
     active_connections: Cell<usize>,
+    /// Accept loops still running; a drained worker exits only once they have closed their
+    /// sockets (a socket dropped with the runtime would stay open until the process exits).
+    accept_loops: Cell<usize>,
     rng: Cell<u64>,
     date: RefCell<crate::http::h1::DateCache>,
 }
@@ -69,6 +72,7 @@ impl Worker {
             pool: RefCell::new(Pool::default()),
             drain: Rc::new(Drain::default()),
             active_connections: Cell::new(0),
+            accept_loops: Cell::new(0),
             date: RefCell::new(crate::http::h1::DateCache::new()),
             // A per-worker seed: distinct streams per worker, no shared RNG.
             rng: Cell::new(
@@ -197,6 +201,7 @@ pub async fn run(start: Start) {
                 continue;
             }
         };
+        worker.accept_loops.set(worker.accept_loops.get() + 1);
         monoio::spawn(accept_loop(Rc::clone(&worker), listener_index, listener));
     }
     let mut deadline: Option<Instant> = None;
@@ -220,7 +225,8 @@ pub async fn run(start: Start) {
             }
         }
         if let Some(d) = deadline
-            && (worker.active_connections.get() == 0 || Instant::now() >= d)
+            && ((worker.active_connections.get() == 0 && worker.accept_loops.get() == 0)
+                || Instant::now() >= d)
         {
             return;
         }
@@ -236,7 +242,15 @@ async fn accept_loop(
     loop {
         let accepted = monoio::select! {
             r = listener.accept() => r,
-            () = &mut drained => return,
+            () = &mut drained => {
+                use std::os::fd::AsRawFd as _;
+                if let Err(e) = crate::sys::stop_listening(listener.as_raw_fd()) {
+                    log::warn!("worker {}: cannot stop listening: {e}", worker.index);
+                }
+                drop(listener);
+                worker.accept_loops.set(worker.accept_loops.get() - 1);
+                return;
+            }
         };
         let (stream, peer): (monoio::net::TcpStream, SocketAddr) = match accepted {
             Ok(x) => x,

@@ -69,3 +69,17 @@ pub fn memlock_limit() -> Option<u64> {
         Some(lim.rlim_cur)
     }
 }
+
+/// Makes a listening socket stop listening now: `shutdown(SHUT_RD)` moves a Linux TCP
+/// listener out of the LISTEN state, so new connections are refused at once even while an
+/// io_uring accept on it is still being cancelled and its close is still queued.
+pub fn stop_listening(fd: std::os::fd::RawFd) -> io::Result<()> {
+    // SAFETY: shutdown takes a descriptor number and touches no memory of ours; a stale or
+    // wrong descriptor only yields an error.
+    let rc = unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
