@@ -128,7 +128,11 @@ async fn connection(control: Rc<RefCell<Control>>, mut stream: TcpStream) -> std
         }
         let body = buf[head_len..head_len + body_len].to_vec();
         buf.drain(..head_len + body_len);
-        let (response, quit) = handle(&control, &method, &target, &body);
+        let (response, after) = handle(&control, &method, &target, &body);
+        if let After::AwaitGeneration(generation) = after {
+            await_workers(&control, generation).await;
+        }
+        let quit = after == After::Quit;
         write_response(&mut stream, &response, close || quit).await?;
         if quit {
             crate::sys::terminate_self();
@@ -154,13 +158,48 @@ async fn write_response(stream: &mut TcpStream, r: &Response, close: bool) -> st
     stream.flush().await
 }
 
-/// Routes one admin request. Returns the response and whether the process must stop.
+/// What to do once a response is ready.
+#[derive(Debug, PartialEq, Eq)]
+enum After {
+    /// Send it.
+    Respond,
+    /// Send it, then stop the process.
+    Quit,
+    /// Send it once every worker serves this snapshot generation.
+    AwaitGeneration(u64),
+}
+
+/// How long a membership change may take to reach every worker before the admin call returns
+/// anyway (workers look for new snapshots every 10 ms).
+const PUBLISH_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits until every worker reports `generation` (or later), so that a change made through
+/// the admin API is in force everywhere when its call returns.
+async fn await_workers(control: &Rc<RefCell<Control>>, generation: u64) {
+    let deadline = tokio::time::Instant::now() + PUBLISH_WAIT_MAX;
+    loop {
+        let done = {
+            let c = control.borrow();
+            c.workers.iter().all(|w| {
+                c.registry
+                    .value_of(&format!("server.worker_{}.snapshot_generation", w.index))
+                    .is_some_and(|g| g >= generation)
+            })
+        };
+        if done || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+/// Routes one admin request. Returns the response and what to do after it.
 fn handle(
     control: &Rc<RefCell<Control>>,
     method: &str,
     target: &str,
     body: &[u8],
-) -> (Response, bool) {
+) -> (Response, After) {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let params = format::parse_query(query);
     let is_post = method.eq_ignore_ascii_case("POST");
@@ -184,19 +223,28 @@ fn handle(
         "/lb_explain" => format::lb_explain(&c, &params),
         "/quitquitquit" => {
             if is_post {
-                return (Response::text(200, "OK\n"), true);
+                return (Response::text(200, "OK\n"), After::Quit);
             }
             needs_post(Response::text(200, ""))
         }
         "/sluice/cluster_endpoints" => {
             drop(c);
             if !is_post {
-                return (Response::text(405, "This endpoint requires POST\n"), false);
+                return (
+                    Response::text(405, "This endpoint requires POST\n"),
+                    After::Respond,
+                );
             }
             let mut c = control.borrow_mut();
-            return (format::set_cluster_endpoints(&mut c, &params, body), false);
+            let response = format::set_cluster_endpoints(&mut c, &params, body);
+            let after = if response.status == 200 {
+                After::AwaitGeneration(c.snapshot.generation)
+            } else {
+                After::Respond
+            };
+            return (response, after);
         }
         _ => Response::text(404, format!("invalid path: {path}\n{}", format::help())),
     };
-    (response, false)
+    (response, After::Respond)
 }

@@ -160,7 +160,9 @@ impl Downstream<'_> {
                                 server: self.hcm.server_name.as_bytes(),
                                 ..LocalReply::protocol_error(e.status_code())
                             };
-                            let _ = self.send_local(&reply).await;
+                            if self.send_local(&reply).await.is_ok() {
+                                self.linger().await;
+                            }
                             return;
                         }
                     }
@@ -173,11 +175,11 @@ impl Downstream<'_> {
                 let (res, buf) = if idle {
                     // Between requests: a drain closes the idle connection at once.
                     monoio::select! {
-                        r = self.stream.read(buf) => r,
+                        r = super::read_append(&mut self.stream, buf) => r,
                         () = &mut drained => return,
                     }
                 } else {
-                    self.stream.read(buf).await
+                    super::read_append(&mut self.stream, buf).await
                 };
                 self.rbuf = buf;
                 match res {
@@ -187,6 +189,34 @@ impl Downstream<'_> {
             };
             match self.request(head_len).await {
                 Next::KeepAlive if !self.worker.drain.is_draining() => {}
+                Next::KeepAlive => return,
+                Next::Close => {
+                    self.linger().await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Closes the connection the way a client can read the last response: half-close our
+    /// side, then read and discard what the client still sends, for a bounded time and amount.
+    /// Closing with unread bytes would make the kernel send a reset, which can destroy the
+    /// response before the client reads it (a 431 for an oversized head, say).
+    async fn linger(&mut self) {
+        const LINGER_TIME: Duration = Duration::from_secs(2);
+        const LINGER_BYTES_MAX: usize = 1 << 20;
+        let _ = monoio::io::AsyncWriteRent::shutdown(&mut self.stream).await;
+        let deadline = Instant::now() + LINGER_TIME;
+        let mut discarded = 0;
+        let mut buf = std::mem::take(&mut self.rbuf);
+        while discarded < LINGER_BYTES_MAX {
+            buf.clear();
+            let left = deadline.saturating_duration_since(Instant::now());
+            match monoio::time::timeout(left, self.stream.read(buf)).await {
+                Ok((Ok(n), b)) if n > 0 => {
+                    discarded += n;
+                    buf = b;
+                }
                 _ => return,
             }
         }
@@ -627,7 +657,12 @@ impl Downstream<'_> {
             let read = match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
-                    match monoio::time::timeout(left, upstream.stream.read(ubuf)).await {
+                    match monoio::time::timeout(
+                        left,
+                        super::read_append(&mut upstream.stream, ubuf),
+                    )
+                    .await
+                    {
                         Ok(r) => r,
                         Err(_) => {
                             shard.inc(cluster.stats.upstream_rq_timeout);
@@ -639,7 +674,7 @@ impl Downstream<'_> {
                         }
                     }
                 }
-                None => upstream.stream.read(ubuf).await,
+                None => super::read_append(&mut upstream.stream, ubuf).await,
             };
             let (res, buf) = read;
             ubuf = buf;
@@ -821,7 +856,10 @@ impl Downstream<'_> {
             buf.reserve(BODY_BUFFER_BYTES);
         }
         let result = loop {
-            let (res, b) = self.stream.read(buf).await;
+            if buf.len() == buf.capacity() {
+                buf.reserve(BODY_BUFFER_BYTES);
+            }
+            let (res, b) = super::read_append(&mut self.stream, buf).await;
             buf = b;
             match res {
                 Ok(0) | Err(_) => {

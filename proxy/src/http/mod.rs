@@ -9,3 +9,22 @@ pub mod router;
 pub fn reason(status: u16) -> &'static str {
     h1::reason_phrase(status).unwrap_or("Unknown")
 }
+
+/// Reads into the spare capacity of `buf`, after the bytes it already holds.
+///
+/// monoio reads into a `Vec` from its start, whatever its length; a head that arrives in
+/// several reads must be appended instead. The caller makes sure there is spare capacity (a
+/// read into none returns 0, which would look like end of stream).
+pub(crate) async fn read_append<R: monoio::io::AsyncReadRent>(
+    r: &mut R,
+    buf: Vec<u8>,
+) -> monoio::BufResult<usize, Vec<u8>> {
+    use monoio::buf::{IoBufMut as _, SliceMut};
+    debug_assert!(
+        buf.len() < buf.capacity(),
+        "read_append needs spare capacity"
+    );
+    let (len, cap) = (buf.len(), buf.capacity());
+    let (res, slice): (_, SliceMut<Vec<u8>>) = r.read(buf.slice_mut(len..cap)).await;
+    (res, slice.into_inner())
+}

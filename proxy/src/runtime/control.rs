@@ -51,7 +51,7 @@ impl Control {
     ) -> anyhow::Result<Self> {
         let mut registry = Registry::new(options.concurrency);
         let snapshot = Snapshot::build(1, &loaded.bootstrap, None, &mut registry)?;
-        Ok(Self {
+        let control = Self {
             bootstrap: loaded.bootstrap,
             dump: loaded.dump,
             origin,
@@ -63,7 +63,35 @@ impl Control {
             is_draining: Arc::new(AtomicBool::new(false)),
             senders: Vec::new(),
             bound: Vec::new(),
-        })
+        };
+        control.set_membership_gauges();
+        Ok(control)
+    }
+
+    /// `cluster.<name>.membership_*`: host counts of the current snapshot, set by the control
+    /// thread in its own shard whenever membership or health changes.
+    fn set_membership_gauges(&self) {
+        let shard = self.registry.control_shard();
+        for c in &self.snapshot.clusters {
+            let healthy = c
+                .hosts
+                .iter()
+                .filter(|h| {
+                    matches!(
+                        h.health,
+                        model::HealthStatus::Unknown | model::HealthStatus::Healthy
+                    )
+                })
+                .count();
+            let degraded = c
+                .hosts
+                .iter()
+                .filter(|h| h.health == model::HealthStatus::Degraded)
+                .count();
+            shard.set(c.stats.membership_total, c.hosts.len() as u64);
+            shard.set(c.stats.membership_healthy, healthy as u64);
+            shard.set(c.stats.membership_degraded, degraded as u64);
+        }
     }
 
     pub(crate) fn set_workers(&mut self, workers: Vec<WorkerInfo>, senders: Vec<Sender<ToWorker>>) {
@@ -120,6 +148,7 @@ impl Control {
         )
         .map_err(|e| e.to_string())?;
         self.snapshot = Arc::new(snapshot);
+        self.set_membership_gauges();
         for tx in &self.senders {
             if tx
                 .try_send(ToWorker::Snapshot(Arc::clone(&self.snapshot)))

@@ -219,6 +219,7 @@ stat_struct!(
         upstream_rq_5xx: Counter,
         membership_total: Gauge,
         membership_healthy: Gauge,
+        membership_degraded: Gauge,
     }
 );
 
