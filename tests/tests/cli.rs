@@ -123,6 +123,13 @@ fn with_no_arguments_it_serves_the_embedded_default_bootstrap() {
     let _fixed_ports = MachineLock::acquire("default-ports");
     let admin: SocketAddr = "127.0.0.1:9901".parse().expect("address");
     let listener: SocketAddr = "127.0.0.1:10000".parse().expect("address");
+    // Another process on these ports would answer in its place: make sure they are ours to take.
+    for addr in [admin, listener] {
+        drop(
+            std::net::TcpListener::bind(addr)
+                .unwrap_or_else(|e| panic!("{addr} is taken by another process: {e}")),
+        );
+    }
     let proxy = Proxy::without_config(admin, &[listener]).start();
 
     let response = proxy.get("localhost", "/");

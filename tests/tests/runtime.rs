@@ -109,6 +109,7 @@ fn with_allow_legacy_driver_it_falls_back_loudly_and_reports_it() {
 #[test]
 fn swapping_a_clusters_endpoints_moves_every_worker_without_failing_a_request() {
     const CLIENTS: usize = 8;
+    const SWAP_PROPAGATION: Duration = Duration::from_secs(2);
     let a = HttpUpstream::start(|_| Reply::ok("A").delayed(Duration::from_millis(5)));
     let b = HttpUpstream::replying("B");
     let proxy = Proxy::builder(Bootstrap::http_to(&[a.addr()]))
@@ -152,13 +153,29 @@ fn swapping_a_clusters_endpoints_moves_every_worker_without_failing_a_request() 
         assert_eq!(swap.status, 200, "endpoint swap refused: {}", swap.text());
         let a_at_swap = a.request_count();
 
-        b.wait_for_requests(200, Duration::from_secs(10));
+        // Workers pick the new endpoints up at their next safe point, as Envoy's do after an EDS
+        // update, so "switched" means: soon after the swap, a window in which B serves 50 requests
+        // and A none. With 8 clients spread over both workers, a lagging worker would show up.
+        let mut window = (a.request_count(), b.request_count());
+        let switched_after = sluice_tests::eventually(
+            "every worker to send to B only (50 requests on B, none on A)",
+            SWAP_PROPAGATION,
+            || {
+                let now = (a.request_count(), b.request_count());
+                if now.0 != window.0 {
+                    window = now;
+                    return None;
+                }
+                (now.1 - window.1 >= 50).then_some(now.0 - a_at_swap)
+            },
+        );
+        let a_settled = a.request_count();
+        b.wait_for_requests(b.request_count() + 200, Duration::from_secs(10));
         is_done.store(true, Ordering::SeqCst);
-        // Only requests already in flight when the swap returned (one per client) may still reach A.
-        let late_on_a = a.request_count() - a_at_swap;
-        assert!(
-            late_on_a <= CLIENTS,
-            "{late_on_a} requests reached A after the swap"
+        assert_eq!(
+            a.request_count(),
+            a_settled,
+            "A got requests after every worker had switched ({switched_after} arrived on A while switching)"
         );
     });
 
