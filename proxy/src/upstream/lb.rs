@@ -175,7 +175,20 @@ pub fn build(
         local_cluster: ctx.local_cluster,
         previous,
     };
-    ClusterLb::build(lb_config(c), host_descs(c), &params).map_err(|e| e.to_string())
+    let mut hosts = host_descs(c);
+    // Slow start applies to endpoints added after the cluster was first built, from the
+    // moment they were added (there is no active health checking yet to pass first). Hosts
+    // that were already there keep the time they arrived with.
+    if let Some(prev) = previous {
+        let now = std::time::Instant::now();
+        for h in &mut hosts {
+            h.healthy_since = match prev.hosts().iter().find(|p| p.address == h.address) {
+                Some(p) => p.healthy_since,
+                None => Some(now),
+            };
+        }
+    }
+    ClusterLb::build(lb_config(c), hosts, &params).map_err(|e| e.to_string())
 }
 
 /// A route's `hash_policy` in `sluice-lb` terms.

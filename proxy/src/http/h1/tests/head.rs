@@ -573,21 +573,3 @@ fn response_limits() {
         Err(HeadError::HeadTooLarge)
     );
 }
-
-/// Parsing a typical ~200-byte head: run with
-/// `cargo test --release -- --ignored --nocapture bench_parse`.
-#[test]
-#[ignore = "timing, run by hand in release"]
-fn bench_parse_typical_request() {
-    let buf: &[u8] = b"GET /api/v1/items?id=12345&sort=asc HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\nAccept-Encoding: gzip, br\r\nx-request-id: 6f1c2a8e-7d41-4f2b\r\nConnection: keep-alive\r\n\r\n";
-    let limits = Limits::default();
-    let mut head = RequestHead::new();
-    let iters = 2_000_000u32;
-    let start = std::time::Instant::now();
-    for _ in 0..iters {
-        let r = head.parse(std::hint::black_box(buf), &limits);
-        std::hint::black_box(&r);
-    }
-    let ns = start.elapsed().as_nanos() / u128::from(iters);
-    eprintln!("request head of {} bytes: {ns} ns/parse", buf.len());
-}
