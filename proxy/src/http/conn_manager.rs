@@ -9,7 +9,6 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use monoio::buf::IoBuf;
@@ -21,7 +20,7 @@ use super::h1::{
     Version,
 };
 use super::router::{Action, Forward};
-use crate::runtime::snapshot::{Cluster, Host, HttpConnManager, Snapshot};
+use crate::runtime::snapshot::{Cluster, Host, HttpConnManager, ListenerKind, Snapshot};
 use crate::runtime::worker::Worker;
 use crate::upstream::lb::{PickContext, RequestHashInput};
 use crate::upstream::{self, ConnectError};
@@ -95,7 +94,10 @@ enum Next {
 /// One downstream connection's state.
 struct Downstream<'a> {
     worker: &'a Rc<Worker>,
+    /// The connection manager as of accept: stats and settings (stable across snapshots).
     hcm: &'a HttpConnManager,
+    /// Index of the listener in the snapshot, to route each request on the current one.
+    listener: usize,
     stream: TcpStream,
     peer: SocketAddr,
     /// Bytes read from the client and not yet consumed; a request head always starts at 0.
@@ -112,7 +114,8 @@ struct Downstream<'a> {
 /// Serves one downstream connection until it closes.
 pub async fn serve(
     worker: &Rc<Worker>,
-    hcm: &Arc<HttpConnManager>,
+    hcm: &HttpConnManager,
+    listener: usize,
     stream: TcpStream,
     peer: SocketAddr,
 ) {
@@ -125,6 +128,7 @@ pub async fn serve(
     let mut conn = Downstream {
         worker,
         hcm,
+        listener,
         stream,
         peer,
         rbuf: Vec::with_capacity(READ_BUFFER_BYTES),
@@ -284,15 +288,17 @@ impl Downstream<'_> {
             let _ = self.send_local(&reply).await;
             return Next::Close;
         }
+        // Routes and clusters come from the same snapshot, taken once per request: a route's
+        // cluster index is only meaningful in the snapshot that resolved it.
         let snapshot = self.worker.snapshot();
+        let routes = match snapshot.listeners.get(self.listener).map(|l| &l.kind) {
+            Some(ListenerKind::Http(hcm)) => &hcm.routes,
+            _ => &self.hcm.routes,
+        };
         let host = self.req.header(&self.rbuf, b"host").unwrap_or(b"");
         let target = self.req.target(&self.rbuf);
         let target = std::str::from_utf8(target).unwrap_or("");
-        let routed = self
-            .hcm
-            .routes
-            .virtual_host(host)
-            .and_then(|vh| vh.route(target));
+        let routed = routes.virtual_host(host).and_then(|vh| vh.route(target));
         let Some((route, matched_len)) = routed else {
             self.worker.shard.inc(self.hcm.stats.no_route);
             return self.local_then_skip_body(head_len, 404, b"").await;
@@ -300,8 +306,7 @@ impl Downstream<'_> {
         match &route.action {
             Action::Direct { status, body } => {
                 self.worker.shard.inc(self.hcm.stats.rq_direct_response);
-                let body = body.clone();
-                self.local_then_skip_body(head_len, *status, &body).await
+                self.local_then_skip_body(head_len, *status, body).await
             }
             Action::Redirect(r) => {
                 self.worker.shard.inc(self.hcm.stats.rq_redirect);

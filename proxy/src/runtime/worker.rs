@@ -261,35 +261,31 @@ async fn accept_loop(
                 continue;
             }
         };
+        // The task keeps the snapshot of its accept by `Rc` (a non-atomic count): no shared
+        // `Arc` counter is touched per connection.
         let snapshot = worker.snapshot();
-        let Some(listener_snap) = snapshot.listeners.get(listener_index) else {
+        if snapshot.listeners.get(listener_index).is_none() {
             continue;
-        };
-        let listener_snap = Arc::clone(listener_snap);
-        worker.shard.inc(listener_snap.stats.downstream_cx_total);
-        worker.shard.inc(listener_snap.stats.downstream_cx_active);
+        }
         let guard = worker.track_connection();
         let w = Rc::clone(&worker);
-        match &listener_snap.kind {
-            ListenerKind::Http(hcm) => {
-                let hcm = Arc::clone(hcm);
-                monoio::spawn(async move {
-                    crate::http::conn_manager::serve(&w, &hcm, stream, peer).await;
-                    w.shard.dec(listener_snap.stats.downstream_cx_active);
-                    w.shard.inc(listener_snap.stats.downstream_cx_destroy);
-                    drop(guard);
-                });
+        monoio::spawn(async move {
+            let Some(listener) = snapshot.listeners.get(listener_index) else {
+                return;
+            };
+            w.shard.inc(listener.stats.downstream_cx_total);
+            w.shard.inc(listener.stats.downstream_cx_active);
+            match &listener.kind {
+                ListenerKind::Http(hcm) => {
+                    crate::http::conn_manager::serve(&w, hcm, listener_index, stream, peer).await;
+                }
+                ListenerKind::Tcp(tcp) => {
+                    crate::tcp_proxy::serve(&w, &snapshot, tcp, stream).await;
+                }
             }
-            ListenerKind::Tcp(_) => {
-                monoio::spawn(async move {
-                    if let ListenerKind::Tcp(tcp) = &listener_snap.kind {
-                        crate::tcp_proxy::serve(&w, tcp, stream).await;
-                    }
-                    w.shard.dec(listener_snap.stats.downstream_cx_active);
-                    w.shard.inc(listener_snap.stats.downstream_cx_destroy);
-                    drop(guard);
-                });
-            }
-        }
+            w.shard.dec(listener.stats.downstream_cx_active);
+            w.shard.inc(listener.stats.downstream_cx_destroy);
+            drop(guard);
+        });
     }
 }

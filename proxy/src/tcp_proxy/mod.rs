@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
 use monoio::net::TcpStream;
 
-use crate::runtime::snapshot::TcpProxy;
+use crate::runtime::snapshot::{Snapshot, TcpProxy};
 use crate::runtime::worker::Worker;
 use crate::stats::StatId;
 use crate::upstream;
@@ -17,8 +17,12 @@ use crate::upstream;
 const BUFFER_BYTES: usize = 64 * 1024;
 
 /// Proxies one downstream connection until both directions are closed.
-pub async fn serve(worker: &Rc<Worker>, tcp: &TcpProxy, downstream: TcpStream) {
-    let snapshot = worker.snapshot();
+pub async fn serve(
+    worker: &Rc<Worker>,
+    snapshot: &Snapshot,
+    tcp: &TcpProxy,
+    downstream: TcpStream,
+) {
     worker.shard.inc(tcp.stats.downstream_cx_total);
     let Some(cluster) = snapshot.clusters.get(tcp.cluster) else {
         worker.shard.inc(tcp.stats.downstream_cx_no_route);
