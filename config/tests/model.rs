@@ -309,3 +309,38 @@ fn load_file_reports_an_unreadable_file() {
     assert_eq!(err.0.len(), 1);
     assert!(err.0[0].message.starts_with("cannot read the config file"));
 }
+
+/// Envoy requires `runtime_key` on a `RuntimeDouble`; with no runtime layers the value in force
+/// is `default_value`, so a bootstrap written as Envoy demands loads with that value.
+#[test]
+fn runtime_double_with_its_runtime_key_takes_the_default_value() {
+    let yaml = r"
+static_resources:
+  clusters:
+  - name: c
+    type: STATIC
+    lb_policy: LEAST_REQUEST
+    least_request_lb_config:
+      active_request_bias: {default_value: 0.5, runtime_key: upstream.lb.bias}
+      slow_start_config:
+        slow_start_window: 10s
+        aggression: {default_value: 2.0, runtime_key: upstream.lb.aggression}
+    load_assignment:
+      cluster_name: c
+      endpoints: [{lb_endpoints: [{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: 1}}}}]}]
+";
+    let loaded = load_str(yaml, "rk.yaml", Format::Yaml).unwrap_or_else(|e| panic!("{e}"));
+    let LbPolicy::LeastRequest {
+        active_request_bias,
+        slow_start,
+        ..
+    } = &loaded.bootstrap.clusters[0].lb_policy
+    else {
+        panic!(
+            "not least request: {:?}",
+            loaded.bootstrap.clusters[0].lb_policy
+        );
+    };
+    assert_eq!(*active_request_bias, 0.5);
+    assert_eq!(slow_start.as_ref().map(|s| s.aggression), Some(2.0));
+}

@@ -330,9 +330,17 @@ pub(crate) fn is_prime(n: u64) -> bool {
     true
 }
 
-/// `config.core.v3.RuntimeDouble`: the `default_value` (runtime overrides are not supported).
+/// `config.core.v3.RuntimeDouble`: the `default_value`.
+///
+/// Envoy requires a `runtime_key` and reads the value from its runtime layers when that key is
+/// set there. Sluice has no runtime layers (a `layered_runtime` bootstrap is refused as not
+/// supported yet), so the key can never be set and `default_value` is exactly the value Envoy
+/// would use. The key is still checked to be a string.
 fn runtime_double(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<f64> {
     let m = cx.message(n, path, &schema::RUNTIME_DOUBLE)?;
+    if let Some(k) = m.get("runtime_key") {
+        cx.string(k, &m.path("runtime_key"))?;
+    }
     match m.get("default_value") {
         Some(v) => cx.float(v, &m.path("default_value")),
         None => {

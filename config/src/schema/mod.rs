@@ -95,7 +95,7 @@ spec!(
     RUNTIME_DOUBLE,
     "RuntimeDouble",
     f::RUNTIME_DOUBLE,
-    ["default_value"]
+    ["default_value", "runtime_key"]
 );
 spec!(
     LISTENER,
