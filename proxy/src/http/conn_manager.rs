@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use monoio::buf::IoBuf;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
@@ -80,6 +80,16 @@ impl Failure {
             Failure::ProtocolError => "UPE",
         }
     }
+}
+
+/// Where a request goes: the route's cluster, the picked host, the route itself and how much
+/// of the path its prefix matched (for `prefix_rewrite`).
+#[derive(Clone, Copy)]
+struct Target<'r> {
+    cluster: &'r Cluster,
+    host: &'r Host,
+    route: &'r Forward,
+    matched_len: usize,
 }
 
 /// What happened to the downstream connection after a request.
@@ -242,7 +252,7 @@ impl Downstream<'_> {
     async fn send_local(&mut self, reply: &LocalReply<'_>) -> std::io::Result<()> {
         self.count_response(reply.status);
         self.wbuf.clear();
-        let date = self.worker.http_date(unix_now());
+        let date = self.worker.http_date();
         h1::encode_local_reply(&mut self.wbuf, reply, &date);
         let buf = std::mem::take(&mut self.wbuf);
         let (res, buf) = self.stream.write_all(buf).await;
@@ -354,11 +364,11 @@ impl Downstream<'_> {
         let keep = self.skip_buffered_body(head_len) && self.client_keeps_alive();
         self.count_response(status);
         self.wbuf.clear();
-        let date = self.worker.http_date(unix_now());
+        let date = self.worker.http_date();
         let mut enc = HeadEncoder::response(&mut self.wbuf, Version::Http11, status);
         let _ = enc.header(b"location", location.as_bytes());
         enc.content_length(0);
-        let _ = enc.header(b"date", &date);
+        enc.trusted_header(b"date", &date);
         let _ = enc.header(b"server", self.hcm.server_name.as_bytes());
         if !keep {
             enc.connection_close();
@@ -436,16 +446,16 @@ impl Downstream<'_> {
                     let _ = enc.header(b"x-forwarded-for", ip.as_bytes());
                 }
             }
-            let _ = enc.header(b"x-forwarded-proto", b"http");
+            enc.trusted_header(b"x-forwarded-proto", b"http");
         } else if headers.get(b"x-forwarded-proto").is_none() {
-            let _ = enc.header(b"x-forwarded-proto", b"http");
+            enc.trusted_header(b"x-forwarded-proto", b"http");
         }
         if !request_id.is_empty() {
-            let _ = enc.header(b"x-request-id", request_id);
+            enc.trusted_header(b"x-request-id", request_id);
         }
         if let Some(t) = timeout {
             let mut b = itoa::Buffer::new();
-            let _ = enc.header(
+            enc.trusted_header(
                 b"x-envoy-expected-rq-timeout-ms",
                 b.format(t.as_millis()).as_bytes(),
             );
@@ -491,8 +501,11 @@ impl Downstream<'_> {
             hash: hashed.as_ref().and_then(|h| h.hash),
             metadata_match: f.metadata_match.as_ref(),
         };
+        // One clock read serves the pick (slow start), the upstream service time and, when the
+        // request is already complete, the start of the route timeout.
+        let started = Instant::now();
         let Some((host_id, host)) = worker
-            .pick(f.cluster, &ctx)
+            .pick(f.cluster, &ctx, started)
             .and_then(|i| Some((i, cluster.hosts.get(i)?)))
         else {
             shard.inc(cluster.stats.upstream_cx_none_healthy);
@@ -508,7 +521,17 @@ impl Downstream<'_> {
         let ticket = active.begin(worker.index, slot);
         let cookies = hashed.map(|h| h.set_cookies).unwrap_or_default();
         let next = self
-            .exchange(head_len, cluster, host, f, matched_len, &cookies)
+            .exchange(
+                head_len,
+                Target {
+                    cluster,
+                    host,
+                    route: f,
+                    matched_len,
+                },
+                &cookies,
+                started,
+            )
             .await;
         active.end(worker.index, ticket);
         shard.dec(cluster.stats.upstream_rq_active);
@@ -545,12 +568,16 @@ impl Downstream<'_> {
     async fn exchange(
         &mut self,
         head_len: usize,
-        cluster: &Cluster,
-        host: &Host,
-        f: &Forward,
-        matched_len: usize,
+        target: Target<'_>,
         set_cookies: &[hash::GeneratedCookie],
+        started: Instant,
     ) -> Next {
+        let Target {
+            cluster,
+            host,
+            route: f,
+            matched_len,
+        } = target;
         let worker = Rc::clone(self.worker);
         let shard = &worker.shard;
         let request_id = self.request_id();
@@ -624,7 +651,7 @@ impl Downstream<'_> {
                 }
             }
         };
-        let sent_at = Instant::now();
+        let sent_at = started;
 
         // A wholly buffered body stays in rbuf until the response head arrives, so that the
         // request can be replayed on a fresh connection; a streamed one is gone once sent.
@@ -649,7 +676,14 @@ impl Downstream<'_> {
         }
 
         // Read the response head, within the route timeout.
-        let deadline = f.timeout.map(|t| Instant::now() + t);
+        // The route timeout runs from the end of the request: now, if its body had to stream.
+        let request_done = if first.is_done {
+            started
+        } else {
+            Instant::now()
+        };
+        let deadline = f.timeout.map(|t| request_done + t);
+        let mut now = request_done;
         let mut resp = std::mem::take(&mut self.resp);
         resp.reset();
         let mut ubuf = std::mem::take(&mut self.ubuf);
@@ -661,7 +695,7 @@ impl Downstream<'_> {
         let resp_head_len = loop {
             let read = match deadline {
                 Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
+                    let left = d.saturating_duration_since(now);
                     match monoio::time::timeout(
                         left,
                         super::read_append(&mut upstream.stream, ubuf),
@@ -699,6 +733,7 @@ impl Downstream<'_> {
                             out.truncate(head_bytes);
                             self.wbuf = out;
                             if res.is_ok() {
+                                now = Instant::now();
                                 continue;
                             }
                         }
@@ -723,6 +758,7 @@ impl Downstream<'_> {
                     if resp.is_informational() {
                         // 100 Continue and other 1xx: not relayed, as Envoy by default.
                         ubuf.drain(..n);
+                        now = Instant::now();
                         continue;
                     }
                     break n;
@@ -731,6 +767,7 @@ impl Downstream<'_> {
                     if ubuf.len() == ubuf.capacity() {
                         ubuf.reserve(ubuf.capacity());
                     }
+                    now = Instant::now();
                 }
                 Err(_) => {
                     shard.inc(host.stats.rq_error);
@@ -768,15 +805,15 @@ impl Downstream<'_> {
                 &[b"server", b"x-envoy-upstream-service-time"],
             );
             if resp.headers(&ubuf).get(b"date").is_none() {
-                date = self.worker.http_date(unix_now());
-                let _ = enc.header(b"date", &date);
+                date = self.worker.http_date();
+                enc.trusted_header(b"date", &date);
             }
             let _ = enc.header(b"server", self.hcm.server_name.as_bytes());
             for c in set_cookies {
                 let _ = enc.header(b"set-cookie", set_cookie_value(c).as_bytes());
             }
             let mut b = itoa::Buffer::new();
-            let _ = enc.header(
+            enc.trusted_header(
                 b"x-envoy-upstream-service-time",
                 b.format(service_time.as_millis()).as_bytes(),
             );
@@ -1012,12 +1049,6 @@ fn set_cookie_value(c: &hash::GeneratedCookie) -> String {
     }
     v.push_str("; HttpOnly");
     v
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Formats a random UUID version 4 (RFC 9562) from two random words.

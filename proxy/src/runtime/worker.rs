@@ -54,6 +54,9 @@ pub struct Worker {
     accept_loops: Cell<usize>,
     rng: Cell<u64>,
     date: RefCell<crate::http::h1::DateCache>,
+    /// Unix seconds, refreshed on every control tick (10 ms): the `date` header needs no
+    /// finer clock, and reading it here spares a clock read per response.
+    unix_secs: Cell<u64>,
 }
 
 impl Worker {
@@ -74,6 +77,7 @@ impl Worker {
             active_connections: Cell::new(0),
             accept_loops: Cell::new(0),
             date: RefCell::new(crate::http::h1::DateCache::new()),
+            unix_secs: Cell::new(unix_now()),
             // A per-worker seed: distinct streams per worker, no shared RNG.
             rng: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 32) ^ u64::from(std::process::id()),
@@ -120,18 +124,14 @@ impl Worker {
     }
 
     /// Picks a host of cluster `cluster` in the current snapshot.
-    pub fn pick(&self, cluster: usize, ctx: &PickContext<'_>) -> Option<usize> {
-        let id = self
-            .lbs
-            .borrow_mut()
-            .get_mut(cluster)?
-            .pick(ctx, Instant::now())?;
+    pub fn pick(&self, cluster: usize, ctx: &PickContext<'_>, now: Instant) -> Option<usize> {
+        let id = self.lbs.borrow_mut().get_mut(cluster)?.pick(ctx, now)?;
         usize::try_from(id).ok()
     }
 
-    /// The `date` header value for `unix_secs`, formatted once per second per worker.
-    pub fn http_date(&self, unix_secs: u64) -> [u8; 29] {
-        *self.date.borrow_mut().get(unix_secs)
+    /// The `date` header value, formatted once per second per worker.
+    pub fn http_date(&self) -> [u8; 29] {
+        *self.date.borrow_mut().get(self.unix_secs.get())
     }
 
     /// A fast per-worker pseudo-random number (xorshift64*), for request ids and random picks.
@@ -207,6 +207,7 @@ pub async fn run(start: Start) {
     let mut deadline: Option<Instant> = None;
     loop {
         monoio::time::sleep(CONTROL_POLL).await;
+        worker.unix_secs.set(unix_now());
         loop {
             match control.try_recv() {
                 Ok(ToWorker::Snapshot(s)) => worker.install(s),
@@ -288,4 +289,10 @@ async fn accept_loop(
             drop(guard);
         });
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -30,7 +30,7 @@ pub async fn serve(
     };
     let pick_ctx = crate::upstream::lb::PickContext::default();
     let Some((host_id, host)) = worker
-        .pick(tcp.cluster, &pick_ctx)
+        .pick(tcp.cluster, &pick_ctx, Instant::now())
         .and_then(|i| Some((i, cluster.hosts.get(i)?)))
     else {
         worker.shard.inc(cluster.stats.upstream_cx_none_healthy);
