@@ -9,6 +9,7 @@ pub mod admin;
 pub mod binary;
 pub mod bootstrap;
 pub mod client;
+pub mod lb;
 pub mod pattern;
 pub mod ports;
 pub mod proxy;
