@@ -434,16 +434,21 @@ impl Downstream<'_> {
         }
         if self.hcm.use_remote_address {
             // The edge proxy appends the peer it saw and states the scheme it served.
-            let ip = self.peer.ip().to_string();
+            // The peer address as text, on the stack (an IPv6 address is at most 45 bytes).
+            let mut ip_buf = [0u8; 64];
+            let ip_len = {
+                use std::io::Write as _;
+                let mut cursor = std::io::Cursor::new(&mut ip_buf[..]);
+                let _ = write!(cursor, "{}", self.peer.ip());
+                usize::try_from(cursor.position()).unwrap_or(0)
+            };
+            let ip = &ip_buf[..ip_len];
             match headers.get(b"x-forwarded-for") {
                 Some(prev) if !prev.is_empty() => {
-                    let mut v = prev.to_vec();
-                    v.extend_from_slice(b", ");
-                    v.extend_from_slice(ip.as_bytes());
-                    let _ = enc.header(b"x-forwarded-for", &v);
+                    enc.trusted_header_parts(b"x-forwarded-for", &[prev, b", ", ip]);
                 }
                 _ => {
-                    let _ = enc.header(b"x-forwarded-for", ip.as_bytes());
+                    enc.trusted_header(b"x-forwarded-for", ip);
                 }
             }
             enc.trusted_header(b"x-forwarded-proto", b"http");

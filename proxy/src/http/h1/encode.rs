@@ -189,6 +189,24 @@ impl<'a> HeadEncoder<'a> {
         self
     }
 
+    /// Like [`Self::trusted_header`] with the value given in pieces written back to back, so a
+    /// composed value (a received `x-forwarded-for` plus the peer address) needs no buffer of
+    /// its own. Each piece is the proxy's own or a value this codec already parsed and checked.
+    pub fn trusted_header_parts(&mut self, name: &'static [u8], parts: &[&[u8]]) -> &mut Self {
+        debug_assert!(name.iter().all(|&b| is_tchar(b) && !b.is_ascii_uppercase()));
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let out = &mut *self.out;
+        out.reserve(name.len() + len + 4);
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        for p in parts {
+            debug_assert!(!p.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f));
+            out.extend_from_slice(p);
+        }
+        out.extend_from_slice(b"\r\n");
+        self
+    }
+
     fn raw_header(&mut self, name: &[u8], value: &[u8]) {
         self.out.reserve(name.len() + value.len() + 4);
         let at = self.out.len();
