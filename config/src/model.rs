@@ -27,6 +27,8 @@ pub struct Bootstrap {
     pub node: Node,
     /// `admin`; `None` when the bootstrap has no admin block (no admin listener is opened).
     pub admin: Option<Admin>,
+    /// `layered_runtime.layers`, lowest precedence first; empty when absent.
+    pub layered_runtime: Vec<RuntimeLayer>,
     /// `static_resources.listeners`, in file order.
     pub listeners: Vec<Listener>,
     /// `static_resources.clusters`, in file order.
@@ -106,6 +108,46 @@ pub struct HttpConnectionManager {
     pub generate_request_id: bool,
     /// `server_name`, default `envoy` as in Envoy (the `server` response header on local replies).
     pub server_name: String,
+    /// Downstream timeouts, with Envoy's defaults applied.
+    pub timeouts: HcmTimeouts,
+}
+
+/// The downstream timeouts of an `HttpConnectionManager`. `None` means disabled (Envoy's `0s`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HcmTimeouts {
+    /// `common_http_protocol_options.idle_timeout`: a connection with no active stream for this
+    /// long is closed. Default 1 h.
+    pub idle: Option<Duration>,
+    /// `stream_idle_timeout`: a stream with no activity in either direction for this long is
+    /// reset (408 before the response started). Default 5 min.
+    pub stream_idle: Option<Duration>,
+    /// `request_timeout`: the whole request must be received within this. Default disabled.
+    pub request: Option<Duration>,
+    /// `request_headers_timeout`: the request head must be received within this. Default
+    /// disabled.
+    pub request_headers: Option<Duration>,
+    /// `common_http_protocol_options.max_connection_duration`. Default disabled.
+    pub max_connection_duration: Option<Duration>,
+    /// `drain_timeout`: after a connection is told to drain, how long before it is closed.
+    /// Default 5 s.
+    pub drain: Duration,
+    /// `delayed_close_timeout`: how long to wait for the peer to close after a local close
+    /// was decided (the response is flushed first). Default 1 s; `None` when `0s`.
+    pub delayed_close: Option<Duration>,
+}
+
+impl Default for HcmTimeouts {
+    fn default() -> Self {
+        HcmTimeouts {
+            idle: Some(Duration::from_secs(3600)),
+            stream_idle: Some(Duration::from_secs(300)),
+            request: None,
+            request_headers: None,
+            max_connection_duration: None,
+            drain: Duration::from_secs(5),
+            delayed_close: Some(Duration::from_secs(1)),
+        }
+    }
 }
 
 /// `HttpConnectionManager.CodecType`.
@@ -133,6 +175,9 @@ pub struct RouteConfiguration {
     pub name: String,
     /// `virtual_hosts`, in file order.
     pub virtual_hosts: Vec<VirtualHost>,
+    /// `request_headers_to_add` / `_remove`, `response_headers_to_add` / `_remove` of the
+    /// route configuration (applied last on requests, i.e. outermost level).
+    pub headers: HeaderMutations,
 }
 
 /// `config.route.v3.VirtualHost`.
@@ -144,6 +189,10 @@ pub struct VirtualHost {
     pub domains: Vec<String>,
     /// `routes`, in order: the first match wins.
     pub routes: Vec<Route>,
+    /// Header mutations of the virtual host.
+    pub headers: HeaderMutations,
+    /// `retry_policy`: used by routes that have none of their own.
+    pub retry_policy: Option<RetryPolicy>,
 }
 
 /// `config.route.v3.Route`.
@@ -155,6 +204,8 @@ pub struct Route {
     pub matcher: RouteMatch,
     /// One of `route`, `redirect`, `direct_response`.
     pub action: RouteAction,
+    /// Header mutations of the route.
+    pub headers: HeaderMutations,
 }
 
 /// `config.route.v3.RouteMatch`.
@@ -162,17 +213,166 @@ pub struct Route {
 pub struct RouteMatch {
     /// The path specifier.
     pub path: PathMatch,
-    /// `case_sensitive`, default true.
+    /// `case_sensitive`, default true (applies to `prefix`, `path` and
+    /// `path_separated_prefix`, not to `safe_regex`).
     pub case_sensitive: bool,
+    /// `runtime_fraction`: the route matches only for this fraction of requests.
+    pub runtime_fraction: Option<RuntimeFraction>,
+    /// `headers`: every matcher must match.
+    pub headers: Vec<HeaderMatcher>,
+    /// `query_parameters`: every matcher must match.
+    pub query_parameters: Vec<QueryParameterMatcher>,
+    /// `grpc: {}`: only requests with `content-type: application/grpc*`.
+    pub grpc: bool,
 }
 
 /// The `path_specifier` oneof of `RouteMatch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathMatch {
+    /// `prefix`: against the whole `:path`, query included.
+    Prefix(String),
+    /// `path` (exact), against the path without its query.
+    Path(String),
+    /// `safe_regex.regex` (RE2 syntax, checked at load): must match the whole path without
+    /// its query.
+    SafeRegex(String),
+    /// `path_separated_prefix`: the path (without query) equals it, or continues with `/`.
+    PathSeparatedPrefix(String),
+    /// `connect_matcher: {}`: CONNECT requests.
+    Connect,
+}
+
+/// `type.v3.FractionalPercent` resolved to a numerator over a denominator, with the runtime key
+/// that may override the numerator (`core.v3.RuntimeFractionalPercent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeFraction {
+    /// `default_value.numerator`.
+    pub numerator: u32,
+    /// `default_value.denominator`: 100, 10 000 or 1 000 000.
+    pub denominator: u32,
+    /// `runtime_key`; empty when none.
+    pub runtime_key: String,
+}
+
+/// `config.route.v3.HeaderMatcher`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeaderMatcher {
+    /// `name`, lower-cased.
+    pub name: String,
+    /// The match specifier; `Present(true)` when none is given, as in Envoy.
+    pub spec: HeaderMatchSpec,
+    /// `invert_match`.
+    pub invert_match: bool,
+    /// `treat_missing_header_as_empty`.
+    pub treat_missing_header_as_empty: bool,
+}
+
+/// The `header_match_specifier` oneof of `HeaderMatcher`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HeaderMatchSpec {
+    /// `exact_match` (deprecated in Envoy, still honoured).
+    Exact(String),
+    /// `safe_regex_match.regex` (RE2, whole value).
+    SafeRegex(String),
+    /// `range_match`: `start <= value < end`, value parsed as a signed integer.
+    Range {
+        /// Inclusive start.
+        start: i64,
+        /// Exclusive end.
+        end: i64,
+    },
+    /// `present_match`.
+    Present(bool),
+    /// `prefix_match`.
+    Prefix(String),
+    /// `suffix_match`.
+    Suffix(String),
+    /// `contains_match`.
+    Contains(String),
+    /// `string_match`.
+    String(StringMatcher),
+}
+
+/// `type.matcher.v3.StringMatcher`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StringMatcher {
+    /// The pattern.
+    pub kind: StringMatchKind,
+    /// `ignore_case` (not for `safe_regex`).
+    pub ignore_case: bool,
+}
+
+/// The `match_pattern` oneof of `StringMatcher`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StringMatchKind {
+    /// `exact`.
+    Exact(String),
     /// `prefix`.
     Prefix(String),
-    /// `path` (exact).
-    Path(String),
+    /// `suffix`.
+    Suffix(String),
+    /// `safe_regex.regex` (RE2, whole string).
+    SafeRegex(String),
+    /// `contains`.
+    Contains(String),
+}
+
+/// `config.route.v3.QueryParameterMatcher`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryParameterMatcher {
+    /// `name` (exact, case-sensitive).
+    pub name: String,
+    /// `string_match`; `None` for `present_match: true` or no specifier (presence).
+    pub string_match: Option<StringMatcher>,
+}
+
+/// Header mutations at one level (route configuration, virtual host, route, weighted cluster).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HeaderMutations {
+    /// `request_headers_to_add`, in order.
+    pub request_add: Vec<HeaderValueOption>,
+    /// `request_headers_to_remove`, lower-cased.
+    pub request_remove: Vec<String>,
+    /// `response_headers_to_add`, in order.
+    pub response_add: Vec<HeaderValueOption>,
+    /// `response_headers_to_remove`, lower-cased.
+    pub response_remove: Vec<String>,
+}
+
+impl HeaderMutations {
+    /// Whether this level changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.request_add.is_empty()
+            && self.request_remove.is_empty()
+            && self.response_add.is_empty()
+            && self.response_remove.is_empty()
+    }
+}
+
+/// `config.core.v3.HeaderValueOption`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderValueOption {
+    /// `header.key`, lower-cased.
+    pub key: String,
+    /// `header.value`, possibly with `%VAR%` substitutions (resolved by the proxy).
+    pub value: String,
+    /// `append_action` (or the deprecated `append`); default `AppendIfExistsOrAdd`.
+    pub append_action: AppendAction,
+    /// `keep_empty_value`: add the header even when the value formats to empty.
+    pub keep_empty_value: bool,
+}
+
+/// `HeaderValueOption.HeaderAppendAction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendAction {
+    /// `APPEND_IF_EXISTS_OR_ADD` (default; `append: true`).
+    AppendIfExistsOrAdd,
+    /// `ADD_IF_ABSENT`.
+    AddIfAbsent,
+    /// `OVERWRITE_IF_EXISTS_OR_ADD` (`append: false`).
+    OverwriteIfExistsOrAdd,
+    /// `OVERWRITE_IF_EXISTS`.
+    OverwriteIfExists,
 }
 
 /// The `action` oneof of `Route`.
@@ -189,18 +389,159 @@ pub enum RouteAction {
 /// `config.route.v3.RouteAction`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForwardAction {
-    /// `cluster` (checked to exist).
-    pub cluster: String,
+    /// `cluster`, `cluster_header` or `weighted_clusters` (cluster names checked to exist).
+    pub cluster: ClusterSpecifier,
+    /// `cluster_not_found_response_code`: 503 (default), 404 or 500.
+    pub cluster_not_found_response_code: u16,
     /// `timeout`, default 15 s; `Duration::ZERO` disables it, as in Envoy.
     pub timeout: Duration,
+    /// `idle_timeout`: per-stream idle timeout overriding the HCM's `stream_idle_timeout`;
+    /// `Some(ZERO)` disables it.
+    pub idle_timeout: Option<Duration>,
+    /// `max_stream_duration.max_stream_duration`.
+    pub max_stream_duration: Option<Duration>,
     /// `prefix_rewrite`.
     pub prefix_rewrite: Option<String>,
+    /// `regex_rewrite`: (`pattern.regex`, `substitution`), applied to the path without query.
+    pub regex_rewrite: Option<(String, String)>,
     /// `host_rewrite_literal`.
     pub host_rewrite_literal: Option<String>,
+    /// The other host rewrites (`auto_host_rewrite`, `host_rewrite_header`,
+    /// `host_rewrite_path_regex`); `None` when none is set.
+    pub host_rewrite: Option<HostRewrite>,
+    /// `retry_policy`; falls back to the virtual host's when `None`.
+    pub retry_policy: Option<RetryPolicy>,
+    /// `request_mirror_policies`.
+    pub request_mirror_policies: Vec<MirrorPolicy>,
+    /// `upgrade_configs`: per-route overrides of the HCM's upgrade types.
+    pub upgrade_configs: Vec<UpgradeConfig>,
     /// `hash_policy`, in order.
     pub hash_policy: Vec<HashPolicy>,
     /// `metadata_match.filter_metadata["envoy.lb"]`, flattened to key -> value.
     pub metadata_match: BTreeMap<String, serde_json::Value>,
+}
+
+/// The `cluster_specifier` oneof of `RouteAction`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClusterSpecifier {
+    /// `cluster`.
+    Cluster(String),
+    /// `cluster_header`: the (lower-cased) request header naming the cluster.
+    Header(String),
+    /// `weighted_clusters`.
+    Weighted(WeightedClusters),
+}
+
+/// `config.route.v3.WeightedCluster`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WeightedClusters {
+    /// `clusters`, in order.
+    pub clusters: Vec<ClusterWeight>,
+    /// `total_weight` (deprecated): when set, the weights must add up to it.
+    pub total_weight: Option<u32>,
+    /// `runtime_key_prefix`: each cluster's weight may be overridden by the runtime key
+    /// `<prefix>.<cluster name>`.
+    pub runtime_key_prefix: Option<String>,
+}
+
+/// `config.route.v3.WeightedCluster.ClusterWeight`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterWeight {
+    /// `name` (checked to exist).
+    pub name: String,
+    /// `weight`.
+    pub weight: u32,
+    /// `metadata_match.filter_metadata["envoy.lb"]`, merged over the route's.
+    pub metadata_match: BTreeMap<String, serde_json::Value>,
+    /// Header mutations applied when this cluster is chosen.
+    pub headers: HeaderMutations,
+    /// `host_rewrite_literal`.
+    pub host_rewrite_literal: Option<String>,
+}
+
+/// The `host_rewrite_specifier` oneof of `RouteAction`, other than `host_rewrite_literal`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostRewrite {
+    /// `auto_host_rewrite: true`: the upstream host's hostname (or address).
+    Auto,
+    /// `host_rewrite_header`: the value of this (lower-cased) request header, when present.
+    Header(String),
+    /// `host_rewrite_path_regex`: (`pattern.regex`, `substitution`) applied to the path.
+    PathRegex(String, String),
+}
+
+/// `config.route.v3.RetryPolicy`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// `retry_on`, split on commas, as written (each checked to be a known condition).
+    pub retry_on: Vec<String>,
+    /// `num_retries`, default 1.
+    pub num_retries: u32,
+    /// `per_try_timeout`; `None` when absent or `0s`.
+    pub per_try_timeout: Option<Duration>,
+    /// `per_try_idle_timeout`; `None` when absent or `0s`.
+    pub per_try_idle_timeout: Option<Duration>,
+    /// `retry_host_predicate` contains `envoy.retry_host_predicates.previous_hosts`.
+    pub previous_hosts: bool,
+    /// `host_selection_retry_max_attempts`, default 1.
+    pub host_selection_retry_max_attempts: u32,
+    /// `retriable_status_codes`.
+    pub retriable_status_codes: Vec<u16>,
+    /// `retry_back_off.base_interval`, default 25 ms.
+    pub base_interval: Duration,
+    /// `retry_back_off.max_interval`, default 10 x base.
+    pub max_interval: Duration,
+    /// `retriable_headers`: a response with a matching header is retried (`retriable-headers`).
+    pub retriable_headers: Vec<HeaderMatcher>,
+    /// `retriable_request_headers`: only requests matching one of these are retried.
+    pub retriable_request_headers: Vec<HeaderMatcher>,
+}
+
+/// `config.route.v3.RouteAction.RequestMirrorPolicy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorPolicy {
+    /// `cluster` (checked to exist).
+    pub cluster: String,
+    /// `runtime_fraction`; `None` mirrors every request.
+    pub runtime_fraction: Option<RuntimeFraction>,
+}
+
+/// `config.route.v3.RouteAction.UpgradeConfig` (and the HCM's `upgrade_configs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpgradeConfig {
+    /// `upgrade_type`, lower-cased (`websocket`, `connect`, ...).
+    pub upgrade_type: String,
+    /// `enabled`, default true.
+    pub enabled: bool,
+}
+
+/// One layer of `layered_runtime.layers`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuntimeLayer {
+    /// `name`.
+    pub name: String,
+    /// What the layer holds.
+    pub kind: RuntimeLayerKind,
+}
+
+/// The `layer_specifier` oneof of `RuntimeLayer`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuntimeLayerKind {
+    /// `static_layer`, flattened to dotted keys (`a: {b: 1}` is `a.b = 1`).
+    Static(BTreeMap<String, String>),
+    /// `disk_layer`: files under `symlink_root/subdirectory` (and the service cluster's
+    /// subdirectory when `append_service_cluster`), one key per file, re-read when the
+    /// symlink changes.
+    Disk {
+        /// `symlink_root`.
+        symlink_root: String,
+        /// `subdirectory`.
+        subdirectory: String,
+        /// `append_service_cluster`.
+        append_service_cluster: bool,
+    },
+    /// `admin_layer: {}`: values set with `POST /runtime_modify`.
+    Admin,
 }
 
 /// `config.route.v3.DirectResponseAction`.

@@ -102,7 +102,7 @@ fn full_yaml_lowers_every_field() {
         panic!()
     };
     assert!(routes[4].matcher.case_sensitive);
-    assert_eq!(fwd.cluster, "backend");
+    assert_eq!(fwd.cluster, ClusterSpecifier::Cluster("backend".into()));
     assert_eq!(fwd.timeout, Duration::from_millis(250));
     assert_eq!(fwd.prefix_rewrite.as_deref(), Some("/"));
     assert_eq!(

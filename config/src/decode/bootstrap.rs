@@ -68,6 +68,7 @@ pub(super) fn bootstrap(cx: &mut Cx<'_>, root: &TNode) -> Option<Bootstrap> {
         listeners: listeners.into_iter().map(|l| l.listener).collect(),
         clusters: clusters.into_iter().map(|c| c.cluster).collect(),
         local_cluster_name,
+        layered_runtime: Vec::new(),
     })
 }
 

@@ -370,6 +370,7 @@ fn http_connection_manager(
         use_remote_address: use_remote_address?,
         generate_request_id: generate_request_id?,
         server_name: server_name?,
+        timeouts: crate::model::HcmTimeouts::default(),
     })
 }
 

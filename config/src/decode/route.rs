@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use super::{ClusterRef, Cx, Msg};
 use crate::model::{
-    DirectResponse, ForwardAction, HashPolicy, HashPolicyKind, Loc, PathMatch, Redirect,
-    RedirectPath, Route, RouteAction, RouteConfiguration, RouteMatch, VirtualHost,
+    ClusterSpecifier, DirectResponse, ForwardAction, HashPolicy, HashPolicyKind, HeaderMutations,
+    Loc, PathMatch, Redirect, RedirectPath, Route, RouteAction, RouteConfiguration, RouteMatch,
+    VirtualHost,
 };
 use crate::schema;
 use crate::tree::Node as TNode;
@@ -41,6 +42,7 @@ pub(super) fn route_configuration(
     ok.then_some(RouteConfiguration {
         name,
         virtual_hosts,
+        headers: HeaderMutations::default(),
     })
 }
 
@@ -106,6 +108,8 @@ fn virtual_host(
         name: name?,
         domains,
         routes,
+        headers: HeaderMutations::default(),
+        retry_policy: None,
     })
 }
 
@@ -163,6 +167,7 @@ fn route(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Route> {
         name,
         matcher: matcher?,
         action: action?,
+        headers: HeaderMutations::default(),
     })
 }
 
@@ -217,6 +222,10 @@ fn route_match(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<RouteMatch> {
     Some(RouteMatch {
         path: path_match?,
         case_sensitive: case_sensitive?,
+        runtime_fraction: None,
+        headers: Vec::new(),
+        query_parameters: Vec::new(),
+        grpc: false,
     })
 }
 
@@ -281,10 +290,18 @@ fn route_action(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<ForwardAction>
         return None;
     }
     Some(ForwardAction {
-        cluster: cluster?,
+        cluster: ClusterSpecifier::Cluster(cluster?),
+        cluster_not_found_response_code: 503,
         timeout: timeout?,
+        idle_timeout: None,
+        max_stream_duration: None,
         prefix_rewrite: prefix_rewrite?,
+        regex_rewrite: None,
         host_rewrite_literal: host_rewrite_literal?,
+        host_rewrite: None,
+        retry_policy: None,
+        request_mirror_policies: Vec::new(),
+        upgrade_configs: Vec::new(),
         hash_policy,
         metadata_match,
     })

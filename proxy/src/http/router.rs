@@ -164,12 +164,16 @@ impl RouteTable {
                         value: p.clone(),
                         case_sensitive: r.matcher.case_sensitive,
                     },
+                    _ => unreachable!("the loader refuses other path specifiers"),
                 };
                 let action = match &r.action {
                     model::RouteAction::Forward(f) => {
-                        let cluster = cluster_index(&f.cluster).ok_or_else(|| UnknownCluster {
+                        let model::ClusterSpecifier::Cluster(name) = &f.cluster else {
+                            unreachable!("the loader refuses other cluster specifiers")
+                        };
+                        let cluster = cluster_index(name).ok_or_else(|| UnknownCluster {
                             vhost: vh.name.clone(),
-                            cluster: f.cluster.clone(),
+                            cluster: name.clone(),
                         })?;
                         Action::Forward(Forward {
                             cluster,
