@@ -211,3 +211,69 @@ pub fn sticky_mapping(
         })
         .collect()
 }
+
+// === JSON bootstraps ===
+
+/// A bootstrap document: one HTTP listener whose only virtual host (`*`) has `routes`, `clusters`,
+/// and `extra` merged in at the top (`node`, `cluster_manager`, `layered_runtime`). `hcm_extra`
+/// is merged into the connection manager. Port placeholders are filled in by [`start_json`].
+pub fn http_bootstrap(routes: Value, clusters: Value, hcm_extra: Value, extra: Value) -> Value {
+    let mut hcm = json!({
+        "@type": HCM_TYPE,
+        "stat_prefix": "ingress_http",
+        "route_config": {
+            "name": "local_route",
+            "virtual_hosts": [{"name": "backend", "domains": ["*"], "routes": routes}],
+        },
+        "http_filters": [{
+            "name": "envoy.filters.http.router",
+            "typed_config": {"@type": ROUTER_TYPE},
+        }],
+    });
+    merge(&mut hcm, hcm_extra);
+    let mut doc = json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{{admin_port}}"}}},
+        "static_resources": {
+            "listeners": [{
+                "name": "listener_http",
+                "address": {"socket_address": {"address": "127.0.0.1", "port_value": "{{listener_port_0}}"}},
+                "filter_chains": [{"filters": [{
+                    "name": "envoy.filters.network.http_connection_manager",
+                    "typed_config": hcm,
+                }]}],
+            }],
+            "clusters": clusters,
+        },
+    });
+    merge(&mut doc, extra);
+    doc
+}
+
+/// The document as JSON text, the port placeholders unquoted so they become numbers once filled.
+pub fn json_text(doc: &Value) -> String {
+    serde_json::to_string_pretty(doc)
+        .expect("a bootstrap serialises to JSON")
+        .replace("\"{{admin_port}}\"", "{{admin_port}}")
+        .replace("\"{{listener_port_0}}\"", "{{listener_port_0}}")
+}
+
+/// Starts the proxy (two workers) on `doc`.
+pub fn start_json(doc: &Value) -> Proxy {
+    Proxy::start(crate::Config::Json(json_text(doc)))
+}
+
+/// A STATIC round-robin cluster named `name` over `addrs`; `extra` is merged into it.
+pub fn static_cluster(name: &str, addrs: &[SocketAddr], extra: Value) -> Value {
+    let mut c = json!({
+        "name": name,
+        "connect_timeout": "0.5s",
+        "type": "STATIC",
+        "lb_policy": "ROUND_ROBIN",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": addrs.iter().map(|a| endpoint(*a, json!({}))).collect::<Vec<_>>()}],
+        },
+    });
+    merge(&mut c, extra);
+    c
+}

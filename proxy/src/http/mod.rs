@@ -1,8 +1,13 @@
-//! HTTP: the HTTP/1.1 codec, the connection manager that drives it on a worker, and the
-//! router that maps a request to a route.
+//! HTTP: the HTTP/1.1 codec and connection driver, the protocol-neutral request path (header
+//! map, filter chain, router, upstream attempts with retries), and the route tables.
 
 pub mod conn_manager;
+pub mod error;
+pub mod filter;
+mod forward;
 pub mod h1;
+pub mod headers;
+pub mod retry;
 pub mod router;
 
 /// The reason phrase for a status code (empty for unknown codes).

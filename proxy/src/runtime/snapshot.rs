@@ -63,6 +63,10 @@ pub struct HttpConnManager {
     pub generate_request_id: bool,
     /// `server_name`: the `server` header on every response.
     pub server_name: String,
+    /// `http_filters`, in order, the router last.
+    pub filters: crate::http::filter::FilterChain,
+    /// Downstream timeouts.
+    pub timeouts: model::HcmTimeouts,
     /// `http.<stat_prefix>.*` stats.
     pub stats: HttpStats,
 }
@@ -85,6 +89,8 @@ pub struct Cluster {
     pub name: String,
     /// `connect_timeout`.
     pub connect_timeout: Duration,
+    /// How long pooled connections may idle and how many requests each may carry.
+    pub reuse: crate::upstream::pool::ReuseLimits,
     /// Hosts, in the order the load balancer indexes them.
     pub hosts: Vec<Host>,
     /// The shared, immutable load-balancing structure (host sets, priority loads, tables).
@@ -211,7 +217,12 @@ stat_struct!(
         upstream_rq_active: Gauge,
         upstream_rq_completed: Counter,
         upstream_rq_timeout: Counter,
+        upstream_rq_per_try_timeout: Counter,
         upstream_rq_rx_reset: Counter,
+        upstream_rq_tx_reset: Counter,
+        upstream_rq_retry: Counter,
+        upstream_rq_retry_success: Counter,
+        upstream_rq_retry_limit_exceeded: Counter,
         upstream_rq_1xx: Counter,
         upstream_rq_2xx: Counter,
         upstream_rq_3xx: Counter,
@@ -336,6 +347,8 @@ impl Snapshot {
                         use_remote_address: hcm.use_remote_address,
                         generate_request_id: hcm.generate_request_id,
                         server_name: hcm.server_name.clone(),
+                        filters: crate::http::filter::FilterChain::build(&hcm.http_filters),
+                        timeouts: hcm.timeouts,
                         stats: HttpStats::register(
                             registry,
                             &format!("http.{}.", hcm.stat_prefix),
@@ -408,6 +421,7 @@ fn build_cluster(
     Ok(Cluster {
         name: c.name.clone(),
         connect_timeout: c.connect_timeout,
+        reuse: crate::upstream::pool::ReuseLimits::default(),
         hosts,
         lb,
         stats,

@@ -117,6 +117,13 @@ impl Worker {
             };
             lbs.push(picker);
         }
+        // Idle upstream connections to hosts (or clusters) that left the snapshot close now.
+        self.pool.borrow_mut().retain(|key| {
+            snapshot.clusters.iter().any(|c| {
+                c.stats.upstream_cx_total == key.cluster
+                    && c.hosts.iter().any(|h| h.address == key.address)
+            })
+        });
         if let Some(id) = snapshot.worker_generation.get(self.index) {
             self.shard.set(*id, snapshot.generation);
         }

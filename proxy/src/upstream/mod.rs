@@ -4,25 +4,32 @@
 pub mod lb;
 pub mod pool;
 
+use std::time::Instant;
+
 use std::io;
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
 use monoio::net::TcpStream;
 
+use self::pool::PoolKey;
 use crate::runtime::snapshot::{Cluster, Host};
 use crate::runtime::worker::Worker;
 use crate::stats::{Shard, StatId};
+use sluice_lb::ActiveTicket;
 
 /// An open upstream connection, counted in its host's and cluster's gauges until dropped.
 #[derive(Debug)]
 pub struct Connection {
     /// The socket.
     pub stream: TcpStream,
-    /// The peer.
-    pub address: SocketAddr,
+    /// The cluster and host it belongs to (its pool slot).
+    pub key: PoolKey,
+    /// Requests it has carried (for `max_requests_per_connection`).
+    pub requests: u32,
+    /// When it last went idle.
+    pub idle_since: Instant,
     /// Keeps the connection counted; may be split off with the socket.
     pub accounting: Accounting,
 }
@@ -87,7 +94,12 @@ pub async fn connect(
     shard.inc(host.stats.cx_active);
     Ok(Connection {
         stream,
-        address: host.address,
+        key: PoolKey {
+            cluster: cluster.stats.upstream_cx_total,
+            address: host.address,
+        },
+        requests: 0,
+        idle_since: Instant::now(),
         accounting: Accounting {
             shard: Arc::clone(shard),
             host_cx_active: host.stats.cx_active,
@@ -95,4 +107,50 @@ pub async fn connect(
             cluster_cx_destroy: cluster.stats.upstream_cx_destroy,
         },
     })
+}
+
+/// One request in flight to one host: counted in the cluster's and host's active-request
+/// gauges and in this worker's row of the least-request table from `begin` until dropped, so
+/// success, failure, retry and cancellation (the client went away and the request future was
+/// dropped) all release it exactly once. Circuit-breaker admission will live here too: a
+/// budget taken in `begin` and given back on drop.
+#[derive(Debug)]
+pub struct ActiveRequest<'a> {
+    worker: &'a Worker,
+    cluster: &'a Cluster,
+    host: &'a Host,
+    ticket: Option<ActiveTicket>,
+}
+
+impl<'a> ActiveRequest<'a> {
+    /// Starts counting a request to host number `host_id` of `cluster`.
+    pub fn begin(worker: &'a Worker, cluster: &'a Cluster, host_id: usize, host: &'a Host) -> Self {
+        let shard = &worker.shard;
+        shard.inc(cluster.stats.upstream_rq_total);
+        shard.inc(cluster.stats.upstream_rq_active);
+        shard.inc(host.stats.rq_total);
+        shard.inc(host.stats.rq_active);
+        let slot = u32::try_from(host_id).map_or(u32::MAX, |id| cluster.lb.active_slot(id));
+        let ticket = cluster.lb.active_requests().begin(worker.index, slot);
+        ActiveRequest {
+            worker,
+            cluster,
+            host,
+            ticket: Some(ticket),
+        }
+    }
+}
+
+impl Drop for ActiveRequest<'_> {
+    fn drop(&mut self) {
+        let shard = &self.worker.shard;
+        shard.dec(self.cluster.stats.upstream_rq_active);
+        shard.dec(self.host.stats.rq_active);
+        if let Some(ticket) = self.ticket.take() {
+            self.cluster
+                .lb
+                .active_requests()
+                .end(self.worker.index, ticket);
+        }
+    }
 }

@@ -1,33 +1,89 @@
-//! A worker's idle upstream HTTP/1.1 connections, keyed by host address.
+//! A worker's idle upstream HTTP/1.1 connections, keyed by cluster and host.
 //!
 //! Only the owning worker touches it, so it needs no lock. A connection is returned here only
 //! after a response was read completely and both sides agreed to keep it alive; it is taken
-//! out again, newest first (the warmest socket), for the next request to the same host.
+//! out again, newest first (the warmest socket), for the next request to the same host of the
+//! same cluster. Two clusters that name one address never share a connection, so their stats
+//! and limits stay apart.
+//!
+//! An idle connection can die while it waits (the upstream's own idle timeout) or, from a
+//! broken upstream, receive bytes nobody asked for. Before a connection is handed out it is
+//! peeked without blocking; anything readable means it is closed instead of carrying the next
+//! request, so stray bytes never become the next response.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use super::Connection;
+use crate::stats::StatId;
+use crate::sys::{self, Peek};
 
 /// Idle connections kept per host at most; more are closed when returned. Bounds the file
 /// descriptors a worker holds for a host after a burst.
 pub const IDLE_PER_HOST_MAX: usize = 1024;
 
+/// Identifies one host of one cluster. The cluster part is the cluster's `upstream_cx_total`
+/// stat id: stable for a cluster name across snapshots, distinct between clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    /// The cluster.
+    pub cluster: StatId,
+    /// The host's address.
+    pub address: SocketAddr,
+}
+
+/// How long an idle connection may wait and how many requests it may carry, from the
+/// cluster's `HttpProtocolOptions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReuseLimits {
+    /// `common_http_protocol_options.idle_timeout` (1 h by default); `None` disables it.
+    pub idle_timeout: Option<Duration>,
+    /// `common_http_protocol_options.max_requests_per_connection`; `None` is unlimited.
+    pub max_requests: Option<u32>,
+}
+
+impl Default for ReuseLimits {
+    fn default() -> Self {
+        ReuseLimits {
+            idle_timeout: Some(Duration::from_secs(3600)),
+            max_requests: None,
+        }
+    }
+}
+
 /// The pool.
 #[derive(Debug, Default)]
 pub struct Pool {
-    idle: HashMap<SocketAddr, Vec<Connection>>,
+    idle: HashMap<PoolKey, Vec<Connection>>,
 }
 
 impl Pool {
-    /// Takes the most recently returned idle connection to `address`.
-    pub fn take(&mut self, address: SocketAddr) -> Option<Connection> {
-        self.idle.get_mut(&address)?.pop()
+    /// Takes the most recently returned idle connection to `key` that is still usable,
+    /// closing stale ones on the way.
+    pub fn take(&mut self, key: PoolKey, limits: ReuseLimits, now: Instant) -> Option<Connection> {
+        let list = self.idle.get_mut(&key)?;
+        while let Some(conn) = list.pop() {
+            let expired = limits
+                .idle_timeout
+                .is_some_and(|t| now.saturating_duration_since(conn.idle_since) >= t);
+            if expired || sys::peek_idle(conn.stream.as_raw_fd()) == Peek::Unusable {
+                // Dropped here: closed and counted by its accounting guard.
+                continue;
+            }
+            return Some(conn);
+        }
+        None
     }
 
-    /// Returns a reusable connection.
-    pub fn put(&mut self, conn: Connection) {
-        let list = self.idle.entry(conn.address).or_default();
+    /// Returns a reusable connection, unless it has carried its last request.
+    pub fn put(&mut self, mut conn: Connection, limits: ReuseLimits, now: Instant) {
+        if limits.max_requests.is_some_and(|m| conn.requests >= m) {
+            return;
+        }
+        conn.idle_since = now;
+        let list = self.idle.entry(conn.key).or_default();
         if list.len() < IDLE_PER_HOST_MAX {
             list.push(conn);
         }
@@ -38,8 +94,19 @@ impl Pool {
         self.idle.clear();
     }
 
-    /// Closes idle connections to hosts not in `keep`.
-    pub fn retain_hosts(&mut self, keep: impl Fn(&SocketAddr) -> bool) {
-        self.idle.retain(|addr, _| keep(addr));
+    /// Closes idle connections whose cluster and host `keep` rejects (hosts that left the
+    /// snapshot).
+    pub fn retain(&mut self, keep: impl Fn(&PoolKey) -> bool) {
+        self.idle.retain(|key, _| keep(key));
+    }
+
+    /// Idle connections held, for tests and gauges.
+    pub fn len(&self) -> usize {
+        self.idle.values().map(Vec::len).sum()
+    }
+
+    /// Whether no idle connection is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

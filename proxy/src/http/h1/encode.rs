@@ -105,6 +105,15 @@ impl<'a> HeadEncoder<'a> {
         self
     }
 
+    /// Writes the headers of a map as they are: the map's names are lower case and its values
+    /// came from the codec's parser or from checked configuration.
+    pub fn header_map(&mut self, headers: &crate::http::headers::HeaderMap) -> &mut Self {
+        for (name, value) in headers.iter() {
+            self.raw_header(name, value);
+        }
+        self
+    }
+
     /// Adds one header (name lower-cased). Rejects names that are not tokens and values with
     /// control bytes other than HTAB, so caller-supplied data cannot split the head.
     ///
@@ -217,6 +226,30 @@ impl<'a> HeadEncoder<'a> {
         self.out.extend_from_slice(b": ");
         self.out.extend_from_slice(value);
         self.out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Calls `f` with each end-to-end header of a parsed head, in order: hop-by-hop and framing
+/// headers are left out (see the module docs), `te` survives only as `te: trailers`, and
+/// headers that `connection` nominates are dropped (except `host`). This is what a proxy may
+/// pass on; framing is re-derived by the encoder.
+pub fn for_each_end_to_end(headers: Headers<'_>, mut f: impl FnMut(&[u8], &[u8])) {
+    let nominates = headers.connection_nominates();
+    for (name, value) in headers.iter() {
+        match hop_by_hop(name) {
+            Some(Hop::Te) => {
+                if list_items(value).any(|t| t.eq_ignore_ascii_case(b"trailers")) {
+                    f(b"te", b"trailers");
+                }
+                continue;
+            }
+            Some(Hop::Drop) => continue,
+            None => {}
+        }
+        if nominates && !name.eq_ignore_ascii_case(b"host") && headers.is_nominated(name) {
+            continue;
+        }
+        f(name, value);
     }
 }
 

@@ -62,7 +62,8 @@ mod tests;
 pub use body::{BodyDecoder, BodyError, BodyKind, LAST_CHUNK, Progress, write_chunk_header};
 pub use date::DateCache;
 pub use encode::{
-    EncodeError, HeadEncoder, LocalReply, encode_local_reply, local_reply, reason_phrase,
+    EncodeError, HeadEncoder, LocalReply, encode_local_reply, for_each_end_to_end, local_reply,
+    reason_phrase,
 };
 pub use head::{
     HeadError, HeaderSpan, Headers, Method, Parse, RequestHead, ResponseHead, Span, TargetForm,

@@ -1,0 +1,955 @@
+//! The router's upstream side: one request forwarded to a cluster as a sequence of attempts.
+//!
+//! An attempt picks a host, takes a pooled connection or connects, sends the head and the
+//! body, and reads the response head within the route timeout (and the retry policy's
+//! per-try timeout). Its host pick and counters are held by an `ActiveRequest` guard, so a
+//! failed, retried or cancelled attempt releases them exactly once. A failure or a response
+//! that the route's `retry_policy` covers is retried on a new attempt after a jittered
+//! back-off, but only while the request body is still held in the connection's buffer: a
+//! request whose body was streamed upstream is never sent twice.
+//!
+//! While the proxy waits for the response head it also watches the client: a client that
+//! closes its connection is noticed at once, the upstream request is abandoned (its
+//! connection closed) and counted as `DC`.
+
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use monoio::buf::IoBuf;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::conn_manager::{Downstream, Next, READ_BUFFER_BYTES};
+use super::error::{ErrorKind, ProxyError, RetryClass};
+use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, Version};
+use super::retry::{RetryPolicy, RetryState};
+use super::router::Forward;
+use crate::runtime::snapshot::{Cluster, Host, Snapshot};
+use crate::runtime::worker::Worker;
+use crate::upstream::lb::{PickContext, RequestHashInput};
+use crate::upstream::pool::PoolKey;
+use crate::upstream::{self, ActiveRequest, ConnectError};
+use sluice_lb::hash;
+
+/// Read size while streaming a body: bounds memory per connection and direction.
+const BODY_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The request's body as far as the proxy holds it.
+struct RequestBody {
+    /// Body bytes already in the downstream buffer, right after the head.
+    buffered: Range<usize>,
+    /// Whether `buffered` is the whole body: only then can the request be sent again.
+    is_complete: bool,
+    /// The decoder, positioned after `buffered`.
+    decoder: BodyDecoder,
+}
+
+/// What an attempt ended with.
+enum AttemptEnd {
+    /// A response head arrived: it is parsed in `Downstream::resp`, its bytes (and any body
+    /// bytes after it) are in `Downstream::ubuf`.
+    Response {
+        upstream: upstream::Connection,
+        head_len: usize,
+    },
+    /// The attempt failed before a response head.
+    Failed(ProxyError),
+}
+
+/// Timing of the whole request across its attempts.
+struct Clock {
+    /// When forwarding began (the pick, the service time).
+    started: Instant,
+    /// The route timeout, from the end of the request; `None` disables it.
+    route_timeout: Option<Duration>,
+    /// The route deadline, once the request is wholly sent.
+    deadline: Option<Instant>,
+}
+
+impl Downstream<'_> {
+    /// Forwards the request whose head is `rbuf[..head_len]` to the route's cluster and relays
+    /// the response, retrying as `retry` allows.
+    pub(super) async fn forward(
+        &mut self,
+        head_len: usize,
+        snapshot: &Snapshot,
+        f: &Forward,
+        matched_len: usize,
+        retry: Option<&RetryPolicy>,
+    ) -> Next {
+        let worker = Rc::clone(self.worker);
+        let Some(cluster) = snapshot.clusters.get(f.cluster) else {
+            return self.fail(head_len, ProxyError::new(ErrorKind::NoCluster)).await;
+        };
+        let hashed = self.request_hash(f);
+        let ctx = PickContext {
+            hash: hashed.as_ref().and_then(|h| h.hash),
+            metadata_match: f.metadata_match.as_ref(),
+        };
+        let cookies = hashed.map(|h| h.set_cookies).unwrap_or_default();
+
+        // How much of the body is already here, and whether that is all of it.
+        let mut decoder = BodyDecoder::new(self.req.body(), &self.limits);
+        let first = match decoder.advance(self.rbuf.get(head_len..).unwrap_or(&[])) {
+            Ok(p) => p,
+            Err(_) => {
+                self.rbuf.clear();
+                let reply = h1::LocalReply {
+                    server: self.hcm.server_name.as_bytes(),
+                    ..h1::LocalReply::protocol_error(400)
+                };
+                let _ = self.send_local(&reply).await;
+                return Next::Close;
+            }
+        };
+        let mut body = RequestBody {
+            buffered: head_len..head_len + first.consumed,
+            is_complete: first.is_done,
+            decoder,
+        };
+        if self.req.expects_continue() && !first.is_done {
+            // Envoy answers 100-continue itself and does not pass `expect` upstream.
+            let (res, _) = self
+                .stream
+                .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
+                .await;
+            if res.is_err() {
+                return Next::Close;
+            }
+        }
+        self.encode_upstream_head(f, matched_len, f.timeout);
+
+        // One clock read serves the pick (slow start), the upstream service time and, when the
+        // request is already complete, the start of the route timeout.
+        let started = Instant::now();
+        let mut clock = Clock {
+            started,
+            route_timeout: f.timeout,
+            deadline: if first.is_done {
+                f.timeout.map(|t| started + t)
+            } else {
+                None
+            },
+        };
+        let mut retry_state = retry.map(RetryState::new);
+        let mut retried = false;
+        // Hosts already tried, for the `previous_hosts` predicate (allocates only on a retry).
+        let mut tried: Vec<SocketAddr> = Vec::new();
+        let shard = &worker.shard;
+        loop {
+            let now = if retried { Instant::now() } else { started };
+            let Some((host_id, host)) = self.pick_host(&worker, cluster, f.cluster, &ctx, now, retry, &tried)
+            else {
+                shard.inc(cluster.stats.upstream_cx_none_healthy);
+                return self
+                    .fail_after(head_len, &body, ProxyError::new(ErrorKind::NoHealthyUpstream))
+                    .await;
+            };
+            let active = ActiveRequest::begin(&worker, cluster, host_id, host);
+            let per_try = retry.and_then(|r| r.per_try_timeout);
+            let end = self
+                .attempt(&worker, cluster, host, &mut body, &mut clock, per_try)
+                .await;
+            let may_retry = body.is_complete && retry_state.as_ref().is_some_and(|s| s.retries_left() > 0);
+            match end {
+                AttemptEnd::Response { upstream, head_len: resp_head_len } => {
+                    let status = self.resp.status();
+                    let wants_retry = retry.is_some_and(|r| r.retries_status(status));
+                    if wants_retry && may_retry {
+                        // The response is discarded with its connection; the next attempt
+                        // goes out after the back-off.
+                        shard.inc(cluster.stats.class(status));
+                        shard.inc(cluster.stats.upstream_rq_completed);
+                        shard.inc(host.stats.rq_error);
+                        drop(upstream);
+                        drop(active);
+                        tried.push(host.address);
+                        if !self.back_off(&worker, cluster, &mut retry_state, &clock).await {
+                            return self.route_timed_out(head_len, &body, cluster).await;
+                        }
+                        retried = true;
+                        continue;
+                    }
+                    if wants_retry {
+                        shard.inc(cluster.stats.upstream_rq_retry_limit_exceeded);
+                    } else if retried {
+                        shard.inc(cluster.stats.upstream_rq_retry_success);
+                    }
+                    // The request is done: the buffered body leaves the downstream buffer.
+                    self.rbuf.drain(..body.buffered.end);
+                    let next = self
+                        .respond(upstream, resp_head_len, cluster, host, &cookies, &clock)
+                        .await;
+                    drop(active);
+                    return next;
+                }
+                AttemptEnd::Failed(error) => {
+                    if error.kind == ErrorKind::DownstreamDisconnect {
+                        // Nobody to answer: the upstream request was abandoned with its
+                        // connection.
+                        shard.inc(self.hcm.stats.downstream_rq_rx_reset);
+                        shard.inc(cluster.stats.upstream_rq_tx_reset);
+                        return Next::Close;
+                    }
+                    let retriable = retry.is_some_and(|r| r.retries_failure(error.retry));
+                    if retriable && may_retry {
+                        drop(active);
+                        tried.push(host.address);
+                        if !self.back_off(&worker, cluster, &mut retry_state, &clock).await {
+                            return self.route_timed_out(head_len, &body, cluster).await;
+                        }
+                        retried = true;
+                        continue;
+                    }
+                    if retriable {
+                        shard.inc(cluster.stats.upstream_rq_retry_limit_exceeded);
+                    }
+                    drop(active);
+                    if error.kind == ErrorKind::UpstreamTimeout {
+                        shard.inc(self.hcm.stats.downstream_rq_timeout);
+                    }
+                    shard.inc(cluster.stats.class(error.kind.status()));
+                    return self.fail_after(head_len, &body, error).await;
+                }
+            }
+        }
+    }
+
+    /// Picks a host; with the `previous_hosts` predicate, re-picks up to
+    /// `host_selection_retry_max_attempts` times to avoid hosts already tried.
+    #[allow(clippy::too_many_arguments)]
+    fn pick_host<'s>(
+        &self,
+        worker: &Worker,
+        cluster: &'s Cluster,
+        cluster_index: usize,
+        ctx: &PickContext<'_>,
+        now: Instant,
+        retry: Option<&RetryPolicy>,
+        tried: &[SocketAddr],
+    ) -> Option<(usize, &'s Host)> {
+        let mut picks = 1 + retry
+            .filter(|r| r.previous_hosts && !tried.is_empty())
+            .map_or(0, |r| r.host_selection_retry_max_attempts);
+        loop {
+            let id = worker.pick(cluster_index, ctx, now)?;
+            let host = cluster.hosts.get(id)?;
+            picks -= 1;
+            if picks == 0 || !tried.contains(&host.address) {
+                return Some((id, host));
+            }
+        }
+    }
+
+    /// Waits the retry back-off and counts the retry. Returns false when the route deadline
+    /// passes first.
+    async fn back_off(
+        &self,
+        worker: &Worker,
+        cluster: &Cluster,
+        state: &mut Option<RetryState>,
+        clock: &Clock,
+    ) -> bool {
+        let Some(wait) = state.as_mut().and_then(|s| s.next(worker.next_random())) else {
+            return false;
+        };
+        worker.shard.inc(cluster.stats.upstream_rq_retry);
+        let now = Instant::now();
+        match clock.deadline {
+            Some(d) if now + wait >= d => {
+                monoio::time::sleep(d.saturating_duration_since(now)).await;
+                false
+            }
+            _ => {
+                if !wait.is_zero() {
+                    monoio::time::sleep(wait).await;
+                }
+                true
+            }
+        }
+    }
+
+    async fn route_timed_out(&mut self, head_len: usize, body: &RequestBody, cluster: &Cluster) -> Next {
+        let shard = &self.worker.shard;
+        shard.inc(cluster.stats.upstream_rq_timeout);
+        shard.inc(cluster.stats.class(504));
+        shard.inc(self.hcm.stats.downstream_rq_timeout);
+        self.fail_after(head_len, body, ProxyError::new(ErrorKind::UpstreamTimeout))
+            .await
+    }
+
+    /// The request hash, only when the route asks for one.
+    fn request_hash(&self, f: &Forward) -> Option<hash::RequestHash> {
+        if f.hash_policy.is_empty() {
+            return None;
+        }
+        let wants_local = f
+            .hash_policy
+            .iter()
+            .any(|p| matches!(p.kind, hash::HashPolicyKind::Cookie { ttl: Some(_), .. }));
+        let input = RequestHashInput {
+            head: &self.req,
+            buf: &self.rbuf,
+            peer: self.peer,
+            local: if wants_local {
+                self.stream.local_addr().ok()
+            } else {
+                None
+            },
+        };
+        Some(hash::compute_request_hash(&f.hash_policy, &input))
+    }
+
+    /// Answers a failure. When the request body was wholly buffered it is consumed and the
+    /// connection may stay; otherwise (part of it was streamed, or it never arrived) it closes.
+    async fn fail_after(&mut self, head_len: usize, body: &RequestBody, error: ProxyError) -> Next {
+        log::debug!("request failed: {error} {}", error.kind.status());
+        if body.is_complete {
+            self.rbuf.drain(..body.buffered.end);
+            self.reply_error(error, true).await
+        } else if body.buffered.end > head_len || body.decoder.is_done() {
+            self.rbuf.clear();
+            self.reply_error(error, false).await
+        } else {
+            self.fail(head_len, error).await
+        }
+    }
+
+    /// One try at `host`: connection, request, response head.
+    async fn attempt(
+        &mut self,
+        worker: &Rc<Worker>,
+        cluster: &Cluster,
+        host: &Host,
+        body: &mut RequestBody,
+        clock: &mut Clock,
+        per_try: Option<Duration>,
+    ) -> AttemptEnd {
+        let shard = &worker.shard;
+        let key = PoolKey {
+            cluster: cluster.stats.upstream_cx_total,
+            address: host.address,
+        };
+        let limits = cluster.reuse;
+        let pooled = worker.pool.borrow_mut().take(key, limits, Instant::now());
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => match upstream::connect(worker, cluster, host).await {
+                Ok(c) => c,
+                Err(e) => {
+                    if let ConnectError::Failed(err) = &e {
+                        log::debug!("connect to {} failed: {err}", host.address);
+                    }
+                    shard.inc(host.stats.rq_error);
+                    return AttemptEnd::Failed(
+                        ProxyError::new(ErrorKind::ConnectFailed)
+                            .retriable(RetryClass::ConnectFailure),
+                    );
+                }
+            },
+        };
+        conn.requests += 1;
+        // Head and the buffered body part go out in one write.
+        let mut out = std::mem::take(&mut self.wbuf);
+        let head_bytes = out.len();
+        out.extend_from_slice(self.rbuf.get(body.buffered.clone()).unwrap_or(&[]));
+        let (res, mut out) = conn.stream.write_all(out).await;
+        out.truncate(head_bytes);
+        self.wbuf = out;
+        if res.is_err() {
+            shard.inc(host.stats.rq_error);
+            shard.inc(cluster.stats.upstream_rq_rx_reset);
+            return AttemptEnd::Failed(
+                ProxyError::new(ErrorKind::ConnectionTermination).retriable(RetryClass::Reset),
+            );
+        }
+        if !body.is_complete {
+            // The rest of the body streams from the client; once sent it cannot be replayed.
+            self.rbuf.drain(..body.buffered.end);
+            body.buffered = 0..0;
+            if let Err(e) = self.stream_request_body(&mut body.decoder, &mut conn.stream).await {
+                shard.inc(host.stats.rq_error);
+                return AttemptEnd::Failed(match e {
+                    StreamError::Upstream => {
+                        shard.inc(cluster.stats.upstream_rq_rx_reset);
+                        ProxyError::new(ErrorKind::ConnectionTermination)
+                    }
+                    StreamError::Downstream => ProxyError::new(ErrorKind::DownstreamDisconnect),
+                });
+            }
+        }
+        let request_done = Instant::now();
+        if clock.deadline.is_none() {
+            clock.deadline = clock.route_timeout.map(|t| request_done + t);
+        }
+        let try_deadline = per_try.map(|t| request_done + t);
+        let deadline = match (clock.deadline, try_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match self.read_response_head(&mut conn.stream, deadline).await {
+            Ok(head_len) => AttemptEnd::Response {
+                upstream: conn,
+                head_len,
+            },
+            Err(HeadWait::Timeout) => {
+                shard.inc(host.stats.rq_timeout);
+                if clock.deadline.is_some_and(|d| Instant::now() >= d) {
+                    shard.inc(cluster.stats.upstream_rq_timeout);
+                    AttemptEnd::Failed(ProxyError::new(ErrorKind::UpstreamTimeout))
+                } else {
+                    shard.inc(cluster.stats.upstream_rq_per_try_timeout);
+                    AttemptEnd::Failed(
+                        ProxyError::new(ErrorKind::UpstreamTimeout)
+                            .retriable(RetryClass::PerTryTimeout),
+                    )
+                }
+            }
+            Err(HeadWait::Closed) => {
+                shard.inc(host.stats.rq_error);
+                shard.inc(cluster.stats.upstream_rq_rx_reset);
+                AttemptEnd::Failed(
+                    ProxyError::new(ErrorKind::ConnectionTermination).retriable(RetryClass::Reset),
+                )
+            }
+            Err(HeadWait::Garbage) => {
+                shard.inc(host.stats.rq_error);
+                AttemptEnd::Failed(ProxyError::new(ErrorKind::UpstreamProtocolError))
+            }
+            Err(HeadWait::ClientGone) => AttemptEnd::Failed(ProxyError::new(ErrorKind::DownstreamDisconnect)),
+        }
+    }
+
+    /// Reads the upstream's response head into `resp` / `ubuf`, skipping 1xx heads, until
+    /// `deadline`, while watching the client for a disconnect.
+    async fn read_response_head(
+        &mut self,
+        upstream: &mut TcpStream,
+        deadline: Option<Instant>,
+    ) -> Result<usize, HeadWait> {
+        let mut resp = std::mem::take(&mut self.resp);
+        resp.reset();
+        let mut ubuf = std::mem::take(&mut self.ubuf);
+        ubuf.clear();
+        if ubuf.capacity() < READ_BUFFER_BYTES {
+            ubuf.reserve(READ_BUFFER_BYTES);
+        }
+        let method = self.req.method_kind();
+        // The client is watched until it sends anything: EOF then means it went away; bytes
+        // (a pipelined request) are kept for later and end the watch.
+        let mut watch_client = true;
+        let result = loop {
+            let read = self.read_upstream_watching(upstream, ubuf, deadline, &mut watch_client);
+            let (res, buf) = match read.await {
+                Ok(r) => r,
+                Err(wait) => {
+                    // The buffer went with the abandoned read; the next request starts a new one.
+                    self.resp = resp;
+                    return Err(wait);
+                }
+            };
+            ubuf = buf;
+            if matches!(res, Ok(0) | Err(_)) {
+                break Err(HeadWait::Closed);
+            }
+            match resp.parse(&ubuf, &self.limits, method) {
+                Ok(Parse::Complete(n)) => {
+                    if resp.is_informational() {
+                        // 100 Continue and other 1xx: not relayed, as Envoy by default.
+                        ubuf.drain(..n);
+                        resp.reset();
+                        if ubuf.len() == ubuf.capacity() {
+                            ubuf.reserve(READ_BUFFER_BYTES);
+                        }
+                        continue;
+                    }
+                    break Ok(n);
+                }
+                Ok(Parse::Partial) => {
+                    if ubuf.len() == ubuf.capacity() {
+                        ubuf.reserve(ubuf.capacity());
+                    }
+                }
+                Err(_) => break Err(HeadWait::Garbage),
+            }
+        };
+        self.ubuf = ubuf;
+        self.resp = resp;
+        result
+    }
+
+    /// One upstream read, bounded by `deadline`, racing the client's readiness while
+    /// `watch_client` holds.
+    async fn read_upstream_watching(
+        &mut self,
+        upstream: &mut TcpStream,
+        ubuf: Vec<u8>,
+        deadline: Option<Instant>,
+        watch_client: &mut bool,
+    ) -> Result<monoio::BufResult<usize, Vec<u8>>, HeadWait> {
+        let wait = async {
+            let mut read = std::pin::pin!(super::read_append(upstream, ubuf));
+            loop {
+                if !*watch_client {
+                    return Ok(read.await);
+                }
+                monoio::select! {
+                    r = &mut read => return Ok(r),
+                    ready = self.stream.readable(false) => {
+                        if ready.is_err() {
+                            return Err(HeadWait::ClientGone);
+                        }
+                        // The upstream read stays armed; look at what the client sent.
+                        if self.rbuf.len() == self.rbuf.capacity() {
+                            self.rbuf.reserve(READ_BUFFER_BYTES);
+                        }
+                        let rbuf = std::mem::take(&mut self.rbuf);
+                        let (res, rbuf) = super::read_append(&mut self.stream, rbuf).await;
+                        self.rbuf = rbuf;
+                        match res {
+                            Ok(0) | Err(_) => return Err(HeadWait::ClientGone),
+                            Ok(_) => *watch_client = false,
+                        }
+                    }
+                }
+            }
+        };
+        match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                monoio::time::timeout(left, wait)
+                    .await
+                    .unwrap_or(Err(HeadWait::Timeout))
+            }
+            None => wait.await,
+        }
+    }
+
+    /// Relays the response whose head is in `resp` / `ubuf[..head_len]`, then returns the
+    /// upstream connection to the pool when it can carry another request.
+    async fn respond(
+        &mut self,
+        mut upstream: upstream::Connection,
+        resp_head_len: usize,
+        cluster: &Cluster,
+        host: &Host,
+        set_cookies: &[hash::GeneratedCookie],
+        clock: &Clock,
+    ) -> Next {
+        let worker = Rc::clone(self.worker);
+        let shard = &worker.shard;
+        let resp = std::mem::take(&mut self.resp);
+        let mut ubuf = std::mem::take(&mut self.ubuf);
+        let status = resp.status();
+        let service_time = clock.started.elapsed();
+        shard.inc(cluster.stats.class(status));
+        shard.inc(cluster.stats.upstream_rq_completed);
+        if status >= 500 {
+            shard.inc(host.stats.rq_error);
+        } else {
+            shard.inc(host.stats.rq_success);
+        }
+
+        let downstream_version = self.req.version();
+        let resp_body = resp.body();
+        let dechunk = resp_body == BodyKind::Chunked && downstream_version == Version::Http10;
+        let keep_downstream = self.client_keeps_alive()
+            && !self.worker.drain.is_draining()
+            && resp_body != BodyKind::CloseDelimited
+            && !dechunk;
+        self.wbuf.clear();
+        {
+            let date;
+            let mut enc = HeadEncoder::response(&mut self.wbuf, downstream_version, status);
+            enc.forward_headers(
+                resp.headers(&ubuf),
+                &[b"server", b"x-envoy-upstream-service-time"],
+            );
+            if resp.headers(&ubuf).get(b"date").is_none() {
+                date = self.worker.http_date();
+                enc.trusted_header(b"date", &date);
+            }
+            let _ = enc.header(b"server", self.hcm.server_name.as_bytes());
+            for c in set_cookies {
+                let _ = enc.header(b"set-cookie", set_cookie_value(c).as_bytes());
+            }
+            let mut b = itoa::Buffer::new();
+            enc.trusted_header(
+                b"x-envoy-upstream-service-time",
+                b.format(service_time.as_millis()).as_bytes(),
+            );
+            match resp_body {
+                BodyKind::Empty => {
+                    if let Some(n) = resp.content_length() {
+                        enc.content_length(n);
+                    }
+                }
+                _ if dechunk => {}
+                other => {
+                    enc.framing(other);
+                }
+            }
+            if !keep_downstream {
+                enc.connection_close();
+            } else if downstream_version == Version::Http10 {
+                enc.connection_keep_alive();
+            }
+            enc.finish();
+        }
+        self.count_response(status);
+        ubuf.drain(..resp_head_len);
+        let mut decoder = BodyDecoder::new(resp_body, &self.limits);
+        let outcome = self
+            .relay_response_body(
+                &mut decoder,
+                &mut upstream.stream,
+                &mut ubuf,
+                dechunk,
+                clock.deadline,
+            )
+            .await;
+        self.ubuf = ubuf;
+        let is_upstream_keep_alive = resp.is_keep_alive();
+        self.resp = resp;
+        match outcome {
+            Ok(leftover_clean) => {
+                let reusable = leftover_clean && is_upstream_keep_alive && decoder.is_done();
+                if reusable && !self.worker.drain.is_draining() {
+                    worker
+                        .pool
+                        .borrow_mut()
+                        .put(upstream, cluster.reuse, Instant::now());
+                }
+                if keep_downstream {
+                    Next::KeepAlive
+                } else {
+                    Next::Close
+                }
+            }
+            Err(RelayError::Timeout) => {
+                shard.inc(cluster.stats.upstream_rq_timeout);
+                shard.inc(host.stats.rq_timeout);
+                Next::Close
+            }
+            Err(RelayError::Failed) => Next::Close,
+        }
+    }
+
+    /// Encodes the upstream request head into `wbuf`.
+    fn encode_upstream_head(&mut self, f: &Forward, matched_len: usize, timeout: Option<Duration>) {
+        let request_id = self.request_id();
+        let rbuf = &self.rbuf;
+        let req = &self.req;
+        // An absolute-form target is routed by its authority and forwarded in origin-form.
+        let (authority, target) = match req.absolute_parts(rbuf) {
+            Some((authority, path)) => (Some(authority), if path.is_empty() { &b"/"[..] } else { path }),
+            None => (None, req.target(rbuf)),
+        };
+        let mut rewritten: Vec<u8>;
+        let target: &[u8] = match &f.prefix_rewrite {
+            Some(p) if matched_len <= target.len() => {
+                rewritten = Vec::with_capacity(p.len() + target.len() - matched_len);
+                rewritten.extend_from_slice(p.as_bytes());
+                rewritten.extend_from_slice(&target[matched_len..]);
+                if rewritten.is_empty() {
+                    rewritten.push(b'/');
+                }
+                &rewritten
+            }
+            _ => target,
+        };
+        self.wbuf.clear();
+        let mut skip: [&[u8]; 6] = [b""; 6];
+        let mut n = 0;
+        let mut push = |name: &'static [u8]| {
+            skip[n] = name;
+            n += 1;
+        };
+        if f.host_rewrite.is_some() || authority.is_some() {
+            push(b"host");
+        }
+        if req.expects_continue() {
+            push(b"expect");
+        }
+        if self.hcm.use_remote_address {
+            push(b"x-forwarded-for");
+            push(b"x-forwarded-proto");
+        }
+        if request_id.is_some() {
+            push(b"x-request-id");
+        }
+        push(b"x-envoy-expected-rq-timeout-ms");
+        let headers = req.headers(rbuf);
+        let mut enc = HeadEncoder::request(&mut self.wbuf, req.method(rbuf), target);
+        enc.forward_headers(headers, &skip[..n]);
+        if let Some(h) = &f.host_rewrite {
+            let _ = enc.header(b"host", h.as_bytes());
+        } else if let Some(a) = authority {
+            let _ = enc.header(b"host", a);
+        }
+        if self.hcm.use_remote_address {
+            // The edge proxy appends the peer it saw and states the scheme it served.
+            // The peer address as text, on the stack (an IPv6 address is at most 45 bytes).
+            let mut ip_buf = [0u8; 64];
+            let ip_len = {
+                use std::io::Write as _;
+                let mut cursor = std::io::Cursor::new(&mut ip_buf[..]);
+                let _ = write!(cursor, "{}", self.peer.ip());
+                usize::try_from(cursor.position()).unwrap_or(0)
+            };
+            let ip = &ip_buf[..ip_len];
+            match headers.get(b"x-forwarded-for") {
+                Some(prev) if !prev.is_empty() => {
+                    enc.trusted_header_parts(b"x-forwarded-for", &[prev, b", ", ip]);
+                }
+                _ => {
+                    enc.trusted_header(b"x-forwarded-for", ip);
+                }
+            }
+            enc.trusted_header(b"x-forwarded-proto", b"http");
+        } else if headers.get(b"x-forwarded-proto").is_none() {
+            enc.trusted_header(b"x-forwarded-proto", b"http");
+        }
+        if let Some(id) = &request_id {
+            enc.trusted_header(b"x-request-id", id);
+        }
+        if let Some(t) = timeout {
+            let mut b = itoa::Buffer::new();
+            enc.trusted_header(
+                b"x-envoy-expected-rq-timeout-ms",
+                b.format(t.as_millis()).as_bytes(),
+            );
+        }
+        enc.framing(req.body());
+        enc.finish();
+    }
+
+    /// A request id: the client's when it sent one, else a new random UUID v4 when
+    /// `generate_request_id` is on.
+    fn request_id(&mut self) -> Option<[u8; 36]> {
+        if self.req.header(&self.rbuf, b"x-request-id").is_some() || !self.hcm.generate_request_id {
+            // Forwarded as received by `forward_headers`.
+            return None;
+        }
+        let a = self.worker.next_random();
+        let b = self.worker.next_random();
+        Some(uuid_v4(a, b))
+    }
+
+    /// Copies the rest of a request body from the client to the upstream.
+    async fn stream_request_body(
+        &mut self,
+        body: &mut BodyDecoder,
+        upstream: &mut TcpStream,
+    ) -> Result<(), StreamError> {
+        // rbuf is empty here (everything buffered was sent with the head); pipelined bytes
+        // after the body stay in rbuf for the next request.
+        let mut buf = std::mem::take(&mut self.rbuf);
+        buf.clear();
+        if buf.capacity() < BODY_BUFFER_BYTES {
+            buf.reserve(BODY_BUFFER_BYTES);
+        }
+        let result = loop {
+            if buf.len() == buf.capacity() {
+                buf.reserve(BODY_BUFFER_BYTES);
+            }
+            let (res, b) = super::read_append(&mut self.stream, buf).await;
+            buf = b;
+            match res {
+                Ok(0) | Err(_) => {
+                    break Err(StreamError::Downstream);
+                }
+                Ok(_) => {}
+            }
+            let p = match body.advance(&buf) {
+                Ok(p) => p,
+                Err(_) => break Err(StreamError::Downstream),
+            };
+            let (res, slice) = upstream.write_all(buf.slice(0..p.consumed)).await;
+            buf = slice.into_inner();
+            if res.is_err() {
+                break Err(StreamError::Upstream);
+            }
+            buf.drain(..p.consumed);
+            if p.is_done {
+                break Ok(());
+            }
+        };
+        self.rbuf = buf;
+        result
+    }
+
+    /// Writes the encoded response head and streams the body from the upstream to the
+    /// client. Returns whether the upstream connection ended cleanly at the body's end.
+    async fn relay_response_body(
+        &mut self,
+        decoder: &mut BodyDecoder,
+        upstream: &mut TcpStream,
+        ubuf: &mut Vec<u8>,
+        dechunk: bool,
+        deadline: Option<Instant>,
+    ) -> Result<bool, RelayError> {
+        let is_head_request = self.req.method_kind() == Method::Head;
+        // First write: the head plus whatever body bytes came with it.
+        let mut out = std::mem::take(&mut self.wbuf);
+        let mut consumed = 0;
+        if !is_head_request {
+            let p = take_body(decoder, ubuf, &mut out, dechunk).map_err(|()| RelayError::Failed)?;
+            consumed = p.consumed;
+        }
+        let (res, mut out) = self.stream.write_all(out).await;
+        out.clear();
+        self.wbuf = out;
+        res.map_err(|_| RelayError::Failed)?;
+        ubuf.drain(..consumed);
+        if decoder.is_done() || is_head_request {
+            return Ok(ubuf.is_empty());
+        }
+        if ubuf.capacity() < BODY_BUFFER_BYTES {
+            ubuf.reserve(BODY_BUFFER_BYTES - ubuf.len());
+        }
+        loop {
+            ubuf.clear();
+            let read = upstream.read(std::mem::take(ubuf));
+            let (res, b) = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    monoio::time::timeout(left, read)
+                        .await
+                        .map_err(|_| RelayError::Timeout)?
+                }
+                None => read.await,
+            };
+            *ubuf = b;
+            match res {
+                // EOF ends a close-delimited body and truncates any other.
+                Ok(0) => {
+                    return decoder
+                        .finish()
+                        .map(|()| false)
+                        .map_err(|_| RelayError::Failed);
+                }
+                Err(_) => return Err(RelayError::Failed),
+                Ok(_) => {}
+            }
+            let (p, res) = if dechunk {
+                let mut out = std::mem::take(&mut self.wbuf);
+                out.clear();
+                let p =
+                    take_body(decoder, ubuf, &mut out, true).map_err(|()| RelayError::Failed)?;
+                let (res, out) = self.stream.write_all(out).await;
+                self.wbuf = out;
+                (p, res)
+            } else {
+                let p = decoder.advance(ubuf).map_err(|_| RelayError::Failed)?;
+                let (res, slice) = self
+                    .stream
+                    .write_all(std::mem::take(ubuf).slice(0..p.consumed))
+                    .await;
+                *ubuf = slice.into_inner();
+                (p, res)
+            };
+            res.map_err(|_| RelayError::Failed)?;
+            if p.is_done {
+                // Bytes after the body's end mean the upstream broke framing: do not reuse.
+                return Ok(p.consumed == ubuf.len());
+            }
+        }
+    }
+}
+
+/// Why no response head arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeadWait {
+    /// The deadline passed.
+    Timeout,
+    /// The upstream closed or reset first.
+    Closed,
+    /// The upstream sent something that is not a response head.
+    Garbage,
+    /// The client closed its connection.
+    ClientGone,
+}
+
+/// Runs the decoder over `input`, appending what to send to `out`: the raw bytes when
+/// forwarding verbatim, only the data when de-chunking for an HTTP/1.0 client.
+fn take_body(
+    decoder: &mut BodyDecoder,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    dechunk: bool,
+) -> Result<h1::Progress, ()> {
+    if dechunk {
+        decoder
+            .advance_with(input, |r| out.extend_from_slice(&input[r]))
+            .map_err(|_| ())
+    } else {
+        let p = decoder.advance(input).map_err(|_| ())?;
+        out.extend_from_slice(&input[..p.consumed]);
+        Ok(p)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum StreamError {
+    Downstream,
+    Upstream,
+}
+
+#[derive(Debug)]
+enum RelayError {
+    Timeout,
+    Failed,
+}
+
+/// Envoy's `makeSetCookieValue` for a cookie a hash policy generated.
+fn set_cookie_value(c: &hash::GeneratedCookie) -> String {
+    let mut v = format!("{}=\"{}\"", c.name, c.value);
+    if !c.ttl.is_zero() {
+        v.push_str(&format!("; Max-Age={}", c.ttl.as_secs()));
+    }
+    if !c.path.is_empty() {
+        v.push_str("; Path=");
+        v.push_str(&c.path);
+    }
+    v.push_str("; HttpOnly");
+    v
+}
+
+/// Formats a random UUID version 4 (RFC 9562) from two random words.
+pub(super) fn uuid_v4(a: u64, b: u64) -> [u8; 36] {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&a.to_le_bytes());
+    bytes[8..].copy_from_slice(&b.to_le_bytes());
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 36];
+    let mut o = 0;
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out[o] = b'-';
+            o += 1;
+        }
+        out[o] = HEX[usize::from(byte >> 4)];
+        out[o + 1] = HEX[usize::from(byte & 0x0f)];
+        o += 2;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_has_version_and_variant() {
+        let u = uuid_v4(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+        let s = std::str::from_utf8(&u).unwrap();
+        assert_eq!(s.len(), 36);
+        assert_eq!(&s[14..15], "4");
+        assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"));
+    }
+}
