@@ -9,12 +9,14 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::error::ProxyError;
+use super::filter::{DecodeContext, Decision};
+use super::headers::HeaderMap;
 use super::h1::{
     self, BodyDecoder, HeadEncoder, LocalReply, Method, Parse, RequestHead, ResponseHead, Version,
 };
@@ -35,6 +37,32 @@ pub(super) enum Next {
     Close,
 }
 
+/// Which downstream timer bounds a wait for a request head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// `idle_timeout`: no request for this long.
+    Idle,
+    /// `max_connection_duration`.
+    MaxDuration,
+    /// `request_headers_timeout`.
+    HeadersTimeout,
+    /// `request_timeout`.
+    RequestTimeout,
+    /// `stream_idle_timeout`.
+    StreamIdle,
+}
+
+/// The earliest of the set deadlines, with what it means.
+fn earliest<const N: usize>(
+    candidates: [(Option<Instant>, Expiry); N],
+) -> (Option<Instant>, Expiry) {
+    candidates
+        .into_iter()
+        .filter_map(|(at, what)| Some((at?, what)))
+        .min_by_key(|(at, _)| *at)
+        .map_or((None, Expiry::Idle), |(at, what)| (Some(at), what))
+}
+
 /// One downstream connection's state.
 pub(super) struct Downstream<'a> {
     pub(super) worker: &'a Rc<Worker>,
@@ -49,6 +77,11 @@ pub(super) struct Downstream<'a> {
     /// Scratch for encoding heads.
     pub(super) wbuf: Vec<u8>,
     pub(super) req: RequestHead,
+    /// The request's end-to-end headers, which filters read and edit and the upstream head is
+    /// encoded from; reused across this connection's requests.
+    pub(super) headers: HeaderMap,
+    /// The response's end-to-end headers, likewise.
+    pub(super) resp_headers: HeaderMap,
     /// The upstream response head and read buffer, reused across this connection's requests.
     pub(super) resp: ResponseHead,
     pub(super) ubuf: Vec<u8>,
@@ -78,6 +111,8 @@ pub async fn serve(
         rbuf: Vec::with_capacity(READ_BUFFER_BYTES),
         wbuf: Vec::with_capacity(1024),
         req: RequestHead::new(),
+        headers: HeaderMap::new(),
+        resp_headers: HeaderMap::new(),
         resp: ResponseHead::new(),
         ubuf: Vec::new(),
         limits: h1::Limits::default(),
@@ -90,15 +125,22 @@ pub async fn serve(
 impl Downstream<'_> {
     async fn run(&mut self) {
         let mut drained = std::pin::pin!(self.worker.drain.wait());
+        let timeouts = self.hcm.timeouts;
+        let stats = &self.hcm.stats;
+        let accepted = Instant::now();
+        let closes_at = timeouts.max_connection_duration.map(|d| accepted + d);
         loop {
-            // Read until a whole head is buffered.
+            // Read until a whole head is buffered. Between requests the connection idles under
+            // `idle_timeout` (and `max_connection_duration`); once a head has begun it must be
+            // complete within `request_headers_timeout` and `request_timeout`, with no gap
+            // longer than `stream_idle_timeout`.
+            let mut head_started: Option<Instant> = (!self.rbuf.is_empty()).then(Instant::now);
             let head_len = loop {
                 if !self.rbuf.is_empty() {
                     match self.req.parse(&self.rbuf, &self.limits) {
                         Ok(Parse::Complete(n)) => break n,
                         Ok(Parse::Partial) => {}
                         Err(e) => {
-                            let stats = &self.hcm.stats;
                             self.worker.shard.inc(stats.downstream_cx_protocol_error);
                             if e.status_code() == 431 {
                                 self.worker.shard.inc(stats.downstream_rq_too_large);
@@ -120,24 +162,58 @@ impl Downstream<'_> {
                 }
                 let buf = std::mem::take(&mut self.rbuf);
                 let idle = buf.is_empty();
-                let (res, buf) = if idle {
-                    // Between requests: a drain closes the idle connection at once.
-                    monoio::select! {
-                        r = super::read_append(&mut self.stream, buf) => r,
-                        () = &mut drained => return,
+                let now = Instant::now();
+                let (deadline, on_expiry) = match head_started {
+                    None => earliest([
+                        (timeouts.idle.map(|t| now + t), Expiry::Idle),
+                        (closes_at, Expiry::MaxDuration),
+                    ]),
+                    Some(started) => earliest([
+                        (timeouts.request_headers.map(|t| started + t), Expiry::HeadersTimeout),
+                        (timeouts.request.map(|t| started + t), Expiry::RequestTimeout),
+                        (timeouts.stream_idle.map(|t| now + t), Expiry::StreamIdle),
+                    ]),
+                };
+                let read = async {
+                    if idle {
+                        // Between requests: a drain closes the idle connection at once.
+                        monoio::select! {
+                            r = super::read_append(&mut self.stream, buf) => Some(r),
+                            () = &mut drained => None,
+                        }
+                    } else {
+                        Some(super::read_append(&mut self.stream, buf).await)
                     }
-                } else {
-                    super::read_append(&mut self.stream, buf).await
+                };
+                let read = match deadline {
+                    Some(d) => monoio::time::timeout(d.saturating_duration_since(now), read)
+                        .await
+                        .ok(),
+                    None => Some(read.await),
+                };
+                let (res, buf) = match read {
+                    Some(Some(r)) => r,
+                    // Drained while idle.
+                    Some(None) => return,
+                    None => {
+                        self.on_head_timeout(on_expiry).await;
+                        return;
+                    }
                 };
                 self.rbuf = buf;
                 match res {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {}
                 }
+                head_started.get_or_insert_with(Instant::now);
             };
             match self.request(head_len).await {
-                Next::KeepAlive if !self.worker.drain.is_draining() => {}
-                Next::KeepAlive => return,
+                Next::KeepAlive if self.worker.drain.is_draining() => return,
+                Next::KeepAlive if closes_at.is_some_and(|at| Instant::now() >= at) => {
+                    self.worker.shard.inc(stats.downstream_cx_max_duration_reached);
+                    return;
+                }
+                Next::KeepAlive => {}
                 Next::Close => {
                     self.linger().await;
                     return;
@@ -146,15 +222,55 @@ impl Downstream<'_> {
         }
     }
 
+    /// A downstream timer fired while the proxy waited for a request head.
+    async fn on_head_timeout(&mut self, expiry: Expiry) {
+        let stats = &self.hcm.stats;
+        let shard = &self.worker.shard;
+        let (status, body): (u16, &[u8]) = match expiry {
+            Expiry::Idle => {
+                shard.inc(stats.downstream_cx_idle_timeout);
+                return;
+            }
+            Expiry::MaxDuration => {
+                shard.inc(stats.downstream_cx_max_duration_reached);
+                return;
+            }
+            Expiry::HeadersTimeout => {
+                shard.inc(stats.downstream_rq_header_timeout);
+                (408, b"request header timeout")
+            }
+            Expiry::RequestTimeout => {
+                shard.inc(stats.downstream_rq_timeout);
+                (408, b"request timeout")
+            }
+            Expiry::StreamIdle => {
+                shard.inc(stats.downstream_rq_idle_timeout);
+                (408, b"stream timeout")
+            }
+        };
+        self.count_request_start();
+        let reply = LocalReply {
+            is_close: true,
+            server: self.hcm.server_name.as_bytes(),
+            ..LocalReply::new(status, body)
+        };
+        if self.send_local(&reply).await.is_ok() {
+            self.linger().await;
+        }
+    }
+
     /// Closes the connection the way a client can read the last response: half-close our
-    /// side, then read and discard what the client still sends, for a bounded time and amount.
-    /// Closing with unread bytes would make the kernel send a reset, which can destroy the
-    /// response before the client reads it (a 431 for an oversized head, say).
+    /// side, then read and discard what the client still sends, for at most
+    /// `delayed_close_timeout` and a bounded amount. Closing with unread bytes would make the
+    /// kernel send a reset, which can destroy the response before the client reads it (a 431
+    /// for an oversized head, say).
     async fn linger(&mut self) {
-        const LINGER_TIME: Duration = Duration::from_secs(2);
         const LINGER_BYTES_MAX: usize = 1 << 20;
         let _ = monoio::io::AsyncWriteRent::shutdown(&mut self.stream).await;
-        let deadline = Instant::now() + LINGER_TIME;
+        let Some(linger) = self.hcm.timeouts.delayed_close else {
+            return;
+        };
+        let deadline = Instant::now() + linger;
         let mut discarded = 0;
         let mut buf = std::mem::take(&mut self.rbuf);
         while discarded < LINGER_BYTES_MAX {
@@ -239,10 +355,31 @@ impl Downstream<'_> {
             Some(ListenerKind::Http(hcm)) => &hcm.routes,
             _ => &self.hcm.routes,
         };
-        let host = self.req.header(&self.rbuf, b"host").unwrap_or(b"");
-        let target = self.req.target(&self.rbuf);
+        // An absolute-form target is routed by its authority (RFC 9112 §3.2.2).
+        let (host, target) = match self.req.absolute_parts(&self.rbuf) {
+            Some((authority, path)) => (authority, if path.is_empty() { &b"/"[..] } else { path }),
+            None => (
+                self.req.header(&self.rbuf, b"host").unwrap_or(b""),
+                self.req.target(&self.rbuf),
+            ),
+        };
         let target = std::str::from_utf8(target).unwrap_or("");
         let routed = routes.virtual_host(host).and_then(|vh| vh.route(target));
+
+        // The request as filters see it: end-to-end headers in a map they can edit.
+        self.headers.clear();
+        h1::for_each_end_to_end(self.req.headers(&self.rbuf), |n, v| {
+            self.headers.append(n, v);
+        });
+        let hcm = self.hcm;
+        let mut cx = DecodeContext {
+            headers: &mut self.headers,
+            path: target.as_bytes(),
+        };
+        if let Decision::LocalReply { status, body } = hcm.filters.decode_headers(&mut cx).await {
+            return self.local_then_skip_body(head_len, status, &body).await;
+        }
+
         let Some((route, matched_len)) = routed else {
             self.worker.shard.inc(self.hcm.stats.no_route);
             return self.local_then_skip_body(head_len, 404, b"").await;

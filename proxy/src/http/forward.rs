@@ -23,6 +23,7 @@ use monoio::net::TcpStream;
 
 use super::conn_manager::{Downstream, Next, READ_BUFFER_BYTES};
 use super::error::{ErrorKind, ProxyError, RetryClass};
+use super::filter::EncodeContext;
 use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, Version};
 use super::retry::{RetryPolicy, RetryState};
 use super::router::Forward;
@@ -559,27 +560,33 @@ impl Downstream<'_> {
             && !self.worker.drain.is_draining()
             && resp_body != BodyKind::CloseDelimited
             && !dechunk;
+        // The response as filters see it: end-to-end headers in a map they can edit.
+        let headers = &mut self.resp_headers;
+        headers.clear();
+        h1::for_each_end_to_end(resp.headers(&ubuf), |n, v| {
+            if !n.eq_ignore_ascii_case(b"server")
+                && !n.eq_ignore_ascii_case(b"x-envoy-upstream-service-time")
+            {
+                headers.append(n, v);
+            }
+        });
+        if !headers.contains(b"date") {
+            headers.append(b"date", &self.worker.http_date());
+        }
+        headers.append(b"server", self.hcm.server_name.as_bytes());
+        for c in set_cookies {
+            headers.append(b"set-cookie", set_cookie_value(c).as_bytes());
+        }
+        let mut b = itoa::Buffer::new();
+        headers.append(
+            b"x-envoy-upstream-service-time",
+            b.format(service_time.as_millis()).as_bytes(),
+        );
+        self.hcm.filters.encode_headers(&mut EncodeContext { status, headers });
         self.wbuf.clear();
         {
-            let date;
             let mut enc = HeadEncoder::response(&mut self.wbuf, downstream_version, status);
-            enc.forward_headers(
-                resp.headers(&ubuf),
-                &[b"server", b"x-envoy-upstream-service-time"],
-            );
-            if resp.headers(&ubuf).get(b"date").is_none() {
-                date = self.worker.http_date();
-                enc.trusted_header(b"date", &date);
-            }
-            let _ = enc.header(b"server", self.hcm.server_name.as_bytes());
-            for c in set_cookies {
-                let _ = enc.header(b"set-cookie", set_cookie_value(c).as_bytes());
-            }
-            let mut b = itoa::Buffer::new();
-            enc.trusted_header(
-                b"x-envoy-upstream-service-time",
-                b.format(service_time.as_millis()).as_bytes(),
-            );
+            enc.header_map(&self.resp_headers);
             match resp_body {
                 BodyKind::Empty => {
                     if let Some(n) = resp.content_length() {
@@ -637,11 +644,13 @@ impl Downstream<'_> {
         }
     }
 
-    /// Encodes the upstream request head into `wbuf`.
+    /// Completes the request headers for the upstream (host rewrite, forwarding headers,
+    /// request id, expected timeout) and encodes the upstream request head into `wbuf`.
     fn encode_upstream_head(&mut self, f: &Forward, matched_len: usize, timeout: Option<Duration>) {
         let request_id = self.request_id();
         let rbuf = &self.rbuf;
         let req = &self.req;
+        let headers = &mut self.headers;
         // An absolute-form target is routed by its authority and forwarded in origin-form.
         let (authority, target) = match req.absolute_parts(rbuf) {
             Some((authority, path)) => (Some(authority), if path.is_empty() { &b"/"[..] } else { path }),
@@ -660,34 +669,13 @@ impl Downstream<'_> {
             }
             _ => target,
         };
-        self.wbuf.clear();
-        let mut skip: [&[u8]; 6] = [b""; 6];
-        let mut n = 0;
-        let mut push = |name: &'static [u8]| {
-            skip[n] = name;
-            n += 1;
-        };
-        if f.host_rewrite.is_some() || authority.is_some() {
-            push(b"host");
+        if let Some(h) = &f.host_rewrite {
+            headers.set(b"host", h.as_bytes());
+        } else if let Some(a) = authority {
+            headers.set(b"host", a);
         }
         if req.expects_continue() {
-            push(b"expect");
-        }
-        if self.hcm.use_remote_address {
-            push(b"x-forwarded-for");
-            push(b"x-forwarded-proto");
-        }
-        if request_id.is_some() {
-            push(b"x-request-id");
-        }
-        push(b"x-envoy-expected-rq-timeout-ms");
-        let headers = req.headers(rbuf);
-        let mut enc = HeadEncoder::request(&mut self.wbuf, req.method(rbuf), target);
-        enc.forward_headers(headers, &skip[..n]);
-        if let Some(h) = &f.host_rewrite {
-            let _ = enc.header(b"host", h.as_bytes());
-        } else if let Some(a) = authority {
-            let _ = enc.header(b"host", a);
+            headers.remove(b"expect");
         }
         if self.hcm.use_remote_address {
             // The edge proxy appends the peer it saw and states the scheme it served.
@@ -699,29 +687,25 @@ impl Downstream<'_> {
                 let _ = write!(cursor, "{}", self.peer.ip());
                 usize::try_from(cursor.position()).unwrap_or(0)
             };
-            let ip = &ip_buf[..ip_len];
-            match headers.get(b"x-forwarded-for") {
-                Some(prev) if !prev.is_empty() => {
-                    enc.trusted_header_parts(b"x-forwarded-for", &[prev, b", ", ip]);
-                }
-                _ => {
-                    enc.trusted_header(b"x-forwarded-for", ip);
-                }
-            }
-            enc.trusted_header(b"x-forwarded-proto", b"http");
-        } else if headers.get(b"x-forwarded-proto").is_none() {
-            enc.trusted_header(b"x-forwarded-proto", b"http");
+            headers.append_to_value(b"x-forwarded-for", &[b", ", &ip_buf[..ip_len]]);
+            headers.set(b"x-forwarded-proto", b"http");
+        } else if !headers.contains(b"x-forwarded-proto") {
+            headers.append(b"x-forwarded-proto", b"http");
         }
         if let Some(id) = &request_id {
-            enc.trusted_header(b"x-request-id", id);
+            headers.set(b"x-request-id", id);
         }
+        headers.remove(b"x-envoy-expected-rq-timeout-ms");
         if let Some(t) = timeout {
             let mut b = itoa::Buffer::new();
-            enc.trusted_header(
+            headers.append(
                 b"x-envoy-expected-rq-timeout-ms",
                 b.format(t.as_millis()).as_bytes(),
             );
         }
+        self.wbuf.clear();
+        let mut enc = HeadEncoder::request(&mut self.wbuf, req.method(rbuf), target);
+        enc.header_map(headers);
         enc.framing(req.body());
         enc.finish();
     }
@@ -729,8 +713,8 @@ impl Downstream<'_> {
     /// A request id: the client's when it sent one, else a new random UUID v4 when
     /// `generate_request_id` is on.
     fn request_id(&mut self) -> Option<[u8; 36]> {
-        if self.req.header(&self.rbuf, b"x-request-id").is_some() || !self.hcm.generate_request_id {
-            // Forwarded as received by `forward_headers`.
+        if self.headers.contains(b"x-request-id") || !self.hcm.generate_request_id {
+            // Forwarded as received.
             return None;
         }
         let a = self.worker.next_random();

@@ -75,6 +75,42 @@ impl HeaderMap {
         self.live += 1;
     }
 
+    /// Appends `parts` to the first value of `name` (lower case), or adds `name` with the
+    /// last part alone when it is absent or empty: how `x-forwarded-for` grows by one hop
+    /// (`parts` = `[", ", ip]`). Later values of `name` are dropped, as the joined value
+    /// replaces them.
+    pub fn append_to_value(&mut self, name: &[u8], parts: &[&[u8]]) {
+        let existing = self
+            .entries
+            .iter()
+            .position(|e| e.is_live && self.slice(&e.name) == name && !e.value.is_empty());
+        let Some(index) = existing else {
+            self.remove(name);
+            if let Some(last) = parts.last() {
+                self.append(name, last);
+            }
+            return;
+        };
+        let Some(old) = self.entries.get(index).map(|e| e.value.clone()) else {
+            return;
+        };
+        self.remove(name);
+        let name_range = self.push_bytes(name, true);
+        let start = self.arena.len();
+        self.arena
+            .extend_from_within(old.start as usize..old.end as usize);
+        for p in parts {
+            self.arena.extend_from_slice(p);
+        }
+        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.entries.push(Entry {
+            name: name_range,
+            value: to_u32(start)..to_u32(self.arena.len()),
+            is_live: true,
+        });
+        self.live += 1;
+    }
+
     /// The first value of `name` (lower case).
     pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
         self.entries
@@ -151,6 +187,11 @@ mod tests {
             all,
             [(&b"x-b"[..], &b"3"[..]), (&b"host"[..], &b"b.example"[..])]
         );
+        h.append_to_value(b"x-forwarded-for", &[b", ", b"10.0.0.2"]);
+        assert_eq!(h.get(b"x-forwarded-for"), Some(&b"10.0.0.2"[..]));
+        h.append_to_value(b"x-forwarded-for", &[b", ", b"10.0.0.3"]);
+        assert_eq!(h.get(b"x-forwarded-for"), Some(&b"10.0.0.2, 10.0.0.3"[..]));
+        assert_eq!(h.get_all(b"x-forwarded-for").count(), 1);
         h.clear();
         assert!(h.is_empty() && h.get(b"x-b").is_none());
     }
