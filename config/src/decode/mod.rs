@@ -8,6 +8,7 @@
 mod bootstrap;
 mod cluster;
 mod listener;
+mod matcher;
 mod route;
 
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{ClusterRef, Cx, Msg};
+use super::{ClusterRef, Cx, Msg, matcher};
 use crate::model::{
     ClusterSpecifier, DirectResponse, ForwardAction, HashPolicy, HashPolicyKind, HeaderMutations,
     Loc, PathMatch, Redirect, RedirectPath, Route, RouteAction, RouteConfiguration, RouteMatch,
@@ -208,25 +208,86 @@ fn route_match(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<RouteMatch> {
                 Some(PathMatch::Prefix(s))
             }
         }
+        Some("safe_regex") => {
+            matcher::regex_matcher(cx, m.get("safe_regex")?, &m.path("safe_regex"))
+                .map(PathMatch::SafeRegex)
+        }
+        Some("connect_matcher") => cx
+            .message(
+                m.get("connect_matcher")?,
+                &m.path("connect_matcher"),
+                &schema::CONNECT_MATCHER,
+            )
+            .map(|_| PathMatch::Connect),
+        Some("path_separated_prefix") => path_separated_prefix(
+            cx,
+            m.get("path_separated_prefix")?,
+            &m.path("path_separated_prefix"),
+        )
+        .map(PathMatch::PathSeparatedPrefix),
         _ => {
             if !SPECIFIERS.iter().any(|s| m.written(s)) {
                 cx.error(
                     m.loc,
                     path,
-                    "a route match needs a path specifier: `prefix` or `path`",
+                    "a route match needs a path specifier: `prefix`, `path`, `safe_regex`, `path_separated_prefix` or `connect_matcher`",
                 );
             }
             None
         }
     };
+    let runtime_fraction = match m.get("runtime_fraction") {
+        Some(v) => matcher::runtime_fraction(cx, v, &m.path("runtime_fraction")).map(Some),
+        None => Some(None),
+    };
+    let headers = matcher::header_matchers(cx, &m, "headers");
+    let mut ok = true;
+    let mut query_parameters = Vec::new();
+    if let Some(list) = m.get("query_parameters") {
+        for (q, p) in cx.list(list, &m.path("query_parameters")) {
+            match matcher::query_parameter_matcher(cx, q, &p) {
+                Some(q) => query_parameters.push(q),
+                None => ok = false,
+            }
+        }
+    }
+    let grpc = match m.get("grpc") {
+        Some(v) => cx
+            .message(v, &m.path("grpc"), &schema::GRPC_ROUTE_MATCH_OPTIONS)
+            .map(|_| true),
+        None => Some(false),
+    };
+    if !ok {
+        return None;
+    }
     Some(RouteMatch {
         path: path_match?,
         case_sensitive: case_sensitive?,
-        runtime_fraction: None,
-        headers: Vec::new(),
-        query_parameters: Vec::new(),
-        grpc: false,
+        runtime_fraction: runtime_fraction?,
+        headers: headers?,
+        query_parameters,
+        grpc: grpc?,
     })
+}
+
+/// `path_separated_prefix`: a path without query or fragment, not ending in `/` (Envoy's
+/// `^[^?#]+[^?#/]$`), and starting with `/` since it is compared to the request's path.
+fn path_separated_prefix(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<String> {
+    let s = cx.string(n, path)?;
+    let why = if !s.starts_with('/') {
+        Some("must start with `/`")
+    } else if s.contains(['?', '#']) {
+        Some("must not contain `?` or `#` (it is matched against the path without its query)")
+    } else if s.ends_with('/') {
+        Some("must not end with `/` (the separator is implied; use `prefix` to match `/a/`)")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        cx.error(n.loc, path, format!("`{s}`: a path-separated prefix {why}"));
+        return None;
+    }
+    Some(s)
 }
 
 fn optional_string(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<Option<String>> {

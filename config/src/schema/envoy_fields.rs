@@ -621,3 +621,56 @@ pub(crate) const ENDPOINT: &[&str] = &[
     "additional_addresses",
     "observability_name",
 ];
+
+// The lists below were written by hand from Envoy's protos (`type/matcher/v3`, `type/v3`,
+// `config/core/v3`, `config/route/v3`, `config/bootstrap/v3`), not yet by the script.
+
+/// All fields of `type.matcher.v3.RegexMatcher`.
+pub(crate) const REGEX_MATCHER: &[&str] = &["google_re2", "regex"];
+
+/// All fields of `type.matcher.v3.RegexMatcher.GoogleRE2`.
+pub(crate) const GOOGLE_RE2: &[&str] = &["max_program_size"];
+
+/// All fields of `type.matcher.v3.StringMatcher`.
+pub(crate) const STRING_MATCHER: &[&str] = &[
+    "ignore_case",
+    "exact",
+    "prefix",
+    "suffix",
+    "safe_regex",
+    "contains",
+    "custom",
+];
+
+/// All fields of `type.v3.Int64Range`.
+pub(crate) const INT64_RANGE: &[&str] = &["start", "end"];
+
+/// All fields of `type.v3.FractionalPercent`.
+pub(crate) const FRACTIONAL_PERCENT: &[&str] = &["numerator", "denominator"];
+
+/// All fields of `config.core.v3.RuntimeFractionalPercent`.
+pub(crate) const RUNTIME_FRACTIONAL_PERCENT: &[&str] = &["default_value", "runtime_key"];
+
+/// All fields of `config.route.v3.HeaderMatcher`.
+pub(crate) const HEADER_MATCHER: &[&str] = &[
+    "name",
+    "invert_match",
+    "treat_missing_header_as_empty",
+    "exact_match",
+    "safe_regex_match",
+    "range_match",
+    "present_match",
+    "prefix_match",
+    "suffix_match",
+    "contains_match",
+    "string_match",
+];
+
+/// All fields of `config.route.v3.QueryParameterMatcher`.
+pub(crate) const QUERY_PARAMETER_MATCHER: &[&str] = &["name", "string_match", "present_match"];
+
+/// All fields of `config.route.v3.RouteMatch.GrpcRouteMatchOptions`.
+pub(crate) const GRPC_ROUTE_MATCH_OPTIONS: &[&str] = &[];
+
+/// All fields of `config.route.v3.RouteMatch.ConnectMatcher`.
+pub(crate) const CONNECT_MATCHER: &[&str] = &[];

@@ -145,9 +145,55 @@ spec!(ROUTE, "Route", f::ROUTE, ["name", "match", "route", "redirect", "direct_r
     removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
         v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
         yet either)")]);
-spec!(ROUTE_MATCH, "RouteMatch", f::ROUTE_MATCH, ["case_sensitive", "prefix", "path"],
-    removed: [("regex", "`regex` is a v2 API field that Envoy v3 removed; v2 API is not supported \
-        (its v3 replacement `safe_regex` is not supported yet either)")]);
+spec!(ROUTE_MATCH, "RouteMatch", f::ROUTE_MATCH,
+["case_sensitive", "prefix", "path", "safe_regex", "connect_matcher", "path_separated_prefix",
+ "runtime_fraction", "headers", "query_parameters", "grpc"],
+    removed: [("regex", "`regex` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
+        write `safe_regex: { regex: ... }`")]);
+spec!(
+    GRPC_ROUTE_MATCH_OPTIONS,
+    "GrpcRouteMatchOptions",
+    f::GRPC_ROUTE_MATCH_OPTIONS,
+    []
+);
+spec!(CONNECT_MATCHER, "ConnectMatcher", f::CONNECT_MATCHER, []);
+spec!(
+    REGEX_MATCHER,
+    "RegexMatcher",
+    f::REGEX_MATCHER,
+    ["google_re2", "regex"]
+);
+spec!(GOOGLE_RE2, "RegexMatcher.GoogleRE2", f::GOOGLE_RE2, []);
+spec!(STRING_MATCHER, "StringMatcher", f::STRING_MATCHER,
+["ignore_case", "exact", "prefix", "suffix", "safe_regex", "contains"],
+    removed: [("regex", "`regex` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
+        write `safe_regex: { regex: ... }`")]);
+spec!(INT64_RANGE, "Int64Range", f::INT64_RANGE, ["start", "end"]);
+spec!(
+    FRACTIONAL_PERCENT,
+    "FractionalPercent",
+    f::FRACTIONAL_PERCENT,
+    ["numerator", "denominator"]
+);
+spec!(
+    RUNTIME_FRACTIONAL_PERCENT,
+    "RuntimeFractionalPercent",
+    f::RUNTIME_FRACTIONAL_PERCENT,
+    ["default_value", "runtime_key"]
+);
+spec!(HEADER_MATCHER, "HeaderMatcher", f::HEADER_MATCHER,
+["name", "invert_match", "treat_missing_header_as_empty", "exact_match", "safe_regex_match",
+ "range_match", "present_match", "prefix_match", "suffix_match", "contains_match", "string_match"],
+    removed: [("regex_match", "`regex_match` is a v2 API field that Envoy v3 removed; v2 API is \
+        not supported; write `string_match: { safe_regex: { regex: ... } }`")]);
+spec!(QUERY_PARAMETER_MATCHER, "QueryParameterMatcher", f::QUERY_PARAMETER_MATCHER,
+["name", "string_match", "present_match"],
+    removed: [
+        ("value", "`value` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
+            write `string_match: { exact: ... }`"),
+        ("regex", "`regex` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
+            write `string_match: { safe_regex: { regex: ... } }`"),
+    ]);
 spec!(
     ROUTE_ACTION,
     "RouteAction",
@@ -381,6 +427,16 @@ mod tests {
         &VIRTUAL_HOST,
         &ROUTE,
         &ROUTE_MATCH,
+        &GRPC_ROUTE_MATCH_OPTIONS,
+        &CONNECT_MATCHER,
+        &REGEX_MATCHER,
+        &GOOGLE_RE2,
+        &STRING_MATCHER,
+        &INT64_RANGE,
+        &FRACTIONAL_PERCENT,
+        &RUNTIME_FRACTIONAL_PERCENT,
+        &HEADER_MATCHER,
+        &QUERY_PARAMETER_MATCHER,
         &ROUTE_ACTION,
         &HASH_POLICY,
         &HASH_POLICY_HEADER,
