@@ -56,6 +56,40 @@ pub(super) fn regex_matcher(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<St
     Some(text)
 }
 
+/// `type.matcher.v3.RegexMatchAndSubstitute` as (pattern, substitution).
+pub(super) fn regex_substitution(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+) -> Option<(String, String)> {
+    let m = cx.message(n, path, &schema::REGEX_MATCH_AND_SUBSTITUTE)?;
+    let pattern = match m.get("pattern") {
+        Some(v) => regex_matcher(cx, v, &m.path("pattern")),
+        None => {
+            cx.missing(&m, "pattern");
+            None
+        }
+    };
+    let substitution = match m.get("substitution") {
+        Some(v) => {
+            let spath = m.path("substitution");
+            cx.string(v, &spath).and_then(|s| {
+                if s.contains(['\0', '\r', '\n']) {
+                    cx.error(
+                        v.loc,
+                        &spath,
+                        "a substitution must not contain NUL, CR or LF",
+                    );
+                    return None;
+                }
+                Some(s)
+            })
+        }
+        None => Some(String::new()),
+    };
+    Some((pattern?, substitution?))
+}
+
 /// A string field that Envoy requires to be non-empty (`min_len: 1`).
 fn non_empty(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<String> {
     let v = m.get(field)?;

@@ -7,8 +7,10 @@
 
 mod bootstrap;
 mod cluster;
+mod headers;
 mod listener;
 mod matcher;
+mod retry;
 mod route;
 
 use std::collections::BTreeMap;

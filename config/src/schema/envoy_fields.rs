@@ -674,3 +674,83 @@ pub(crate) const GRPC_ROUTE_MATCH_OPTIONS: &[&str] = &[];
 
 /// All fields of `config.route.v3.RouteMatch.ConnectMatcher`.
 pub(crate) const CONNECT_MATCHER: &[&str] = &[];
+
+/// All fields of `type.matcher.v3.RegexMatchAndSubstitute`.
+pub(crate) const REGEX_MATCH_AND_SUBSTITUTE: &[&str] = &["pattern", "substitution"];
+
+/// All fields of `config.core.v3.HeaderValueOption`.
+pub(crate) const HEADER_VALUE_OPTION: &[&str] =
+    &["header", "append", "append_action", "keep_empty_value"];
+
+/// All fields of `config.core.v3.HeaderValue`.
+pub(crate) const HEADER_VALUE: &[&str] = &["key", "value", "raw_value"];
+
+/// All fields of `config.route.v3.WeightedCluster`.
+pub(crate) const WEIGHTED_CLUSTER: &[&str] = &[
+    "clusters",
+    "total_weight",
+    "runtime_key_prefix",
+    "header_name",
+    "use_hash_policy",
+];
+
+/// All fields of `config.route.v3.WeightedCluster.ClusterWeight`.
+pub(crate) const CLUSTER_WEIGHT: &[&str] = &[
+    "name",
+    "cluster_header",
+    "weight",
+    "metadata_match",
+    "request_headers_to_add",
+    "request_headers_to_remove",
+    "response_headers_to_add",
+    "response_headers_to_remove",
+    "typed_per_filter_config",
+    "host_rewrite_literal",
+];
+
+/// All fields of `config.route.v3.RouteAction.MaxStreamDuration`.
+pub(crate) const MAX_STREAM_DURATION: &[&str] = &[
+    "max_stream_duration",
+    "grpc_timeout_header_max",
+    "grpc_timeout_header_offset",
+];
+
+/// All fields of `config.route.v3.RouteAction.RequestMirrorPolicy`.
+pub(crate) const REQUEST_MIRROR_POLICY: &[&str] = &[
+    "cluster",
+    "cluster_header",
+    "runtime_fraction",
+    "trace_sampled",
+    "disable_shadow_host_suffix_append",
+    "request_headers_mutations",
+    "host_rewrite_literal",
+];
+
+/// All fields of `config.route.v3.RouteAction.UpgradeConfig`.
+pub(crate) const UPGRADE_CONFIG: &[&str] = &["upgrade_type", "enabled", "connect_config"];
+
+/// All fields of `config.route.v3.RetryPolicy`.
+pub(crate) const RETRY_POLICY: &[&str] = &[
+    "retry_on",
+    "num_retries",
+    "per_try_timeout",
+    "per_try_idle_timeout",
+    "retry_priority",
+    "retry_host_predicate",
+    "retry_options_predicates",
+    "host_selection_retry_max_attempts",
+    "retriable_status_codes",
+    "retry_back_off",
+    "rate_limited_retry_back_off",
+    "retriable_headers",
+    "retriable_request_headers",
+];
+
+/// All fields of `config.route.v3.RetryPolicy.RetryHostPredicate`.
+pub(crate) const RETRY_HOST_PREDICATE: &[&str] = &["name", "typed_config"];
+
+/// All fields of `config.route.v3.RetryPolicy.RetryBackOff`.
+pub(crate) const RETRY_BACK_OFF: &[&str] = &["base_interval", "max_interval"];
+
+/// All fields of `extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`.
+pub(crate) const PREVIOUS_HOSTS_PREDICATE: &[&str] = &[];

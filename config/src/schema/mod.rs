@@ -199,13 +199,100 @@ spec!(
     "RouteAction",
     f::ROUTE_ACTION,
     [
+        "cluster",
+        "cluster_header",
+        "weighted_clusters",
+        "cluster_not_found_response_code",
         "metadata_match",
         "prefix_rewrite",
+        "regex_rewrite",
+        "host_rewrite_literal",
+        "auto_host_rewrite",
+        "host_rewrite_header",
+        "host_rewrite_path_regex",
         "timeout",
-        "hash_policy",
-        "cluster",
-        "host_rewrite_literal"
+        "idle_timeout",
+        "max_stream_duration",
+        "retry_policy",
+        "request_mirror_policies",
+        "upgrade_configs",
+        "hash_policy"
     ]
+);
+spec!(WEIGHTED_CLUSTER, "WeightedCluster", f::WEIGHTED_CLUSTER,
+["clusters", "total_weight", "runtime_key_prefix"],
+deprecated: [("total_weight", "`total_weight` is deprecated in Envoy; the weights need not add \
+    up to a fixed total (Sluice still checks that they add up to it)")]);
+spec!(CLUSTER_WEIGHT, "WeightedCluster.ClusterWeight", f::CLUSTER_WEIGHT,
+["name", "weight", "metadata_match", "request_headers_to_add", "request_headers_to_remove",
+ "response_headers_to_add", "response_headers_to_remove", "host_rewrite_literal"],
+    removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
+        v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
+        yet either)")]);
+spec!(
+    REGEX_MATCH_AND_SUBSTITUTE,
+    "RegexMatchAndSubstitute",
+    f::REGEX_MATCH_AND_SUBSTITUTE,
+    ["pattern", "substitution"]
+);
+spec!(
+    MAX_STREAM_DURATION,
+    "MaxStreamDuration",
+    f::MAX_STREAM_DURATION,
+    ["max_stream_duration"]
+);
+spec!(REQUEST_MIRROR_POLICY, "RequestMirrorPolicy", f::REQUEST_MIRROR_POLICY,
+["cluster", "runtime_fraction"],
+    removed: [("runtime_key", "`runtime_key` is a v2 API field that Envoy v3 removed; v2 API is \
+        not supported; write `runtime_fraction`")]);
+spec!(
+    UPGRADE_CONFIG,
+    "UpgradeConfig",
+    f::UPGRADE_CONFIG,
+    ["upgrade_type", "enabled"]
+);
+spec!(
+    RETRY_POLICY,
+    "RetryPolicy",
+    f::RETRY_POLICY,
+    [
+        "retry_on",
+        "num_retries",
+        "per_try_timeout",
+        "per_try_idle_timeout",
+        "retry_host_predicate",
+        "host_selection_retry_max_attempts",
+        "retriable_status_codes",
+        "retry_back_off",
+        "retriable_headers",
+        "retriable_request_headers"
+    ]
+);
+spec!(RETRY_HOST_PREDICATE, "RetryHostPredicate", f::RETRY_HOST_PREDICATE,
+["name", "typed_config"],
+    removed: [("config", "`config` is the v2 API's untyped extension config, which Envoy v3 \
+        removed; v2 API is not supported; write `typed_config` with the predicate's v3 `@type`")]);
+spec!(
+    RETRY_BACK_OFF,
+    "RetryBackOff",
+    f::RETRY_BACK_OFF,
+    ["base_interval", "max_interval"]
+);
+spec!(
+    PREVIOUS_HOSTS_PREDICATE,
+    "PreviousHostsPredicate",
+    f::PREVIOUS_HOSTS_PREDICATE,
+    []
+);
+spec!(HEADER_VALUE_OPTION, "HeaderValueOption", f::HEADER_VALUE_OPTION,
+["header", "append", "append_action", "keep_empty_value"],
+deprecated: [("append", "`append` is deprecated in Envoy; write `append_action` \
+    (`APPEND_IF_EXISTS_OR_ADD` for true, `OVERWRITE_IF_EXISTS_OR_ADD` for false)")]);
+spec!(
+    HEADER_VALUE,
+    "HeaderValue",
+    f::HEADER_VALUE,
+    ["key", "value"]
 );
 spec!(
     HASH_POLICY,
@@ -438,6 +525,18 @@ mod tests {
         &HEADER_MATCHER,
         &QUERY_PARAMETER_MATCHER,
         &ROUTE_ACTION,
+        &WEIGHTED_CLUSTER,
+        &CLUSTER_WEIGHT,
+        &REGEX_MATCH_AND_SUBSTITUTE,
+        &MAX_STREAM_DURATION,
+        &REQUEST_MIRROR_POLICY,
+        &UPGRADE_CONFIG,
+        &RETRY_POLICY,
+        &RETRY_HOST_PREDICATE,
+        &RETRY_BACK_OFF,
+        &PREVIOUS_HOSTS_PREDICATE,
+        &HEADER_VALUE_OPTION,
+        &HEADER_VALUE,
         &HASH_POLICY,
         &HASH_POLICY_HEADER,
         &HASH_POLICY_COOKIE,
