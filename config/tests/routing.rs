@@ -370,3 +370,75 @@ fn retry_back_off_defaults() {
     assert_eq!(r.base_interval, Duration::from_millis(25));
     assert_eq!(r.max_interval, Duration::from_millis(250));
 }
+
+fn add(key: &str, value: &str, append_action: AppendAction) -> HeaderValueOption {
+    HeaderValueOption {
+        key: key.into(),
+        value: value.into(),
+        append_action,
+        keep_empty_value: false,
+    }
+}
+
+#[test]
+fn header_mutations_at_every_level() {
+    let loaded = routing();
+    let b = &loaded.bootstrap;
+    let rc = &hcm(b).route_config;
+    let mut empty = add("x-empty", "", AppendAction::AppendIfExistsOrAdd);
+    empty.keep_empty_value = true;
+    assert_eq!(
+        rc.headers,
+        HeaderMutations {
+            request_add: vec![add("x-edge", "%HOSTNAME%", AppendAction::AddIfAbsent)],
+            request_remove: vec!["x-internal".into()],
+            response_add: vec![
+                add(
+                    "x-frame-options",
+                    "DENY",
+                    AppendAction::OverwriteIfExistsOrAdd
+                ),
+                empty,
+                add("x-append", "1", AppendAction::AppendIfExistsOrAdd),
+                add("x-overwrite", "2", AppendAction::OverwriteIfExists),
+            ],
+            response_remove: vec!["x-powered-by".into(), "via".into()],
+        }
+    );
+    // The deprecated `append` is accepted with a warning each time it is written.
+    let append_warnings = loaded
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("`append` is deprecated"))
+        .count();
+    assert_eq!(append_warnings, 2);
+
+    let vh = vhost(b, "actions");
+    assert_eq!(
+        vh.headers,
+        HeaderMutations {
+            request_add: vec![add("x-vhost", "actions", AppendAction::AppendIfExistsOrAdd)],
+            response_remove: vec!["x-upstream".into()],
+            ..HeaderMutations::default()
+        }
+    );
+    let r = vh.retry_policy.as_ref().expect("virtual host retry policy");
+    assert_eq!(r.retry_on, ["reset"]);
+    assert_eq!(r.num_retries, 2);
+    assert!(vhost(b, "matching").retry_policy.is_none());
+    assert!(vhost(b, "matching").headers.is_empty());
+
+    let route = route(vh, "defaults");
+    assert_eq!(
+        route.headers,
+        HeaderMutations {
+            request_remove: vec!["x-debug".into()],
+            response_add: vec![add(
+                "x-route",
+                "defaults",
+                AppendAction::AppendIfExistsOrAdd
+            )],
+            ..HeaderMutations::default()
+        }
+    );
+}

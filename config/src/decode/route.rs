@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::{ClusterRef, Cx, Msg, headers, matcher, retry};
 use crate::model::{
     ClusterSpecifier, ClusterWeight, DirectResponse, ForwardAction, HashPolicy, HashPolicyKind,
-    HeaderMutations, HostRewrite, Loc, MirrorPolicy, PathMatch, Redirect, RedirectPath, Route,
-    RouteAction, RouteConfiguration, RouteMatch, UpgradeConfig, VirtualHost, WeightedClusters,
+    HostRewrite, Loc, MirrorPolicy, PathMatch, Redirect, RedirectPath, Route, RouteAction,
+    RouteConfiguration, RouteMatch, UpgradeConfig, VirtualHost, WeightedClusters,
 };
 use crate::schema;
 use crate::tree::Node as TNode;
@@ -39,10 +39,11 @@ pub(super) fn route_configuration(
             }
         }
     }
+    let headers = headers::mutations(cx, &m);
     ok.then_some(RouteConfiguration {
         name,
         virtual_hosts,
-        headers: HeaderMutations::default(),
+        headers: headers?,
     })
 }
 
@@ -103,13 +104,18 @@ fn virtual_host(
             }
         }
     }
+    let headers = headers::mutations(cx, &m);
+    let retry_policy = match m.get("retry_policy") {
+        Some(v) => retry::retry_policy(cx, v, &m.path("retry_policy")).map(Some),
+        None => Some(None),
+    };
     let domains = domains.filter(|d| !d.is_empty())?;
     ok.then_some(VirtualHost {
         name: name?,
         domains,
         routes,
-        headers: HeaderMutations::default(),
-        retry_policy: None,
+        headers: headers?,
+        retry_policy: retry_policy?,
     })
 }
 
@@ -163,11 +169,12 @@ fn route(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Route> {
             None
         }
     };
+    let headers = headers::mutations(cx, &m);
     Some(Route {
         name,
         matcher: matcher?,
         action: action?,
-        headers: HeaderMutations::default(),
+        headers: headers?,
     })
 }
 

@@ -135,13 +135,24 @@ spec!(
     ROUTE_CONFIGURATION,
     "RouteConfiguration",
     f::ROUTE_CONFIGURATION,
-    ["name", "virtual_hosts"]
+    [
+        "name",
+        "virtual_hosts",
+        "request_headers_to_add",
+        "request_headers_to_remove",
+        "response_headers_to_add",
+        "response_headers_to_remove"
+    ]
 );
-spec!(VIRTUAL_HOST, "VirtualHost", f::VIRTUAL_HOST, ["name", "domains", "routes"],
+spec!(VIRTUAL_HOST, "VirtualHost", f::VIRTUAL_HOST,
+["name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
+ "response_headers_to_add", "response_headers_to_remove", "retry_policy"],
     removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
         v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
         yet either)")]);
-spec!(ROUTE, "Route", f::ROUTE, ["name", "match", "route", "redirect", "direct_response"],
+spec!(ROUTE, "Route", f::ROUTE,
+["name", "match", "route", "redirect", "direct_response", "request_headers_to_add",
+ "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
     removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
         v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
         yet either)")]);
