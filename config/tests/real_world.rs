@@ -114,7 +114,12 @@ fn public_envoy_configs_are_never_unknown_or_unparsable() {
 
 /// The scenarios whose every field Sluice implements: they must load, not merely be refused
 /// for acceptable reasons.
-const SCENARIOS_THAT_LOAD: &[&str] = &["17-httproute-simple-match", "18-httproute-headers-match"];
+const SCENARIOS_THAT_LOAD: &[&str] = &[
+    "17-httproute-simple-match",
+    "18-httproute-headers-match",
+    "19-traffic-splitting-runtime",
+    "20-timeout-retries",
+];
 
 #[test]
 fn implemented_scenarios_load() {

@@ -12,6 +12,7 @@ mod listener;
 mod matcher;
 mod retry;
 mod route;
+mod runtime;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -754,3 +754,21 @@ pub(crate) const RETRY_BACK_OFF: &[&str] = &["base_interval", "max_interval"];
 
 /// All fields of `extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`.
 pub(crate) const PREVIOUS_HOSTS_PREDICATE: &[&str] = &[];
+
+/// All fields of `config.bootstrap.v3.LayeredRuntime`.
+pub(crate) const LAYERED_RUNTIME: &[&str] = &["layers"];
+
+/// All fields of `config.bootstrap.v3.RuntimeLayer`.
+pub(crate) const RUNTIME_LAYER: &[&str] = &[
+    "name",
+    "static_layer",
+    "disk_layer",
+    "admin_layer",
+    "rtds_layer",
+];
+
+/// All fields of `config.bootstrap.v3.RuntimeLayer.DiskLayer`.
+pub(crate) const DISK_LAYER: &[&str] = &["symlink_root", "subdirectory", "append_service_cluster"];
+
+/// All fields of `config.bootstrap.v3.RuntimeLayer.AdminLayer`.
+pub(crate) const ADMIN_LAYER: &[&str] = &[];

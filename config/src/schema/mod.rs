@@ -43,12 +43,31 @@ pub(crate) const V1_FORMAT: &str = "this is Envoy's v1 JSON config format (top-l
     rewrite it as a v3 bootstrap with `static_resources.listeners` and `static_resources.clusters`";
 
 spec!(BOOTSTRAP, "Bootstrap", f::BOOTSTRAP,
-["node", "static_resources", "cluster_manager", "admin"],
+["node", "static_resources", "cluster_manager", "admin", "layered_runtime"],
 removed: [
     ("listeners", V1_FORMAT),
-    ("runtime", "`runtime` is a v2 API field that Envoy v3 removed; v2 API is not supported \
-        (its v3 replacement `layered_runtime` is not supported yet either)"),
+    ("runtime", "`runtime` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
+        write `layered_runtime` with a `static_layer` or `disk_layer` instead"),
 ]);
+spec!(
+    LAYERED_RUNTIME,
+    "LayeredRuntime",
+    f::LAYERED_RUNTIME,
+    ["layers"]
+);
+spec!(
+    RUNTIME_LAYER,
+    "RuntimeLayer",
+    f::RUNTIME_LAYER,
+    ["name", "static_layer", "disk_layer", "admin_layer"]
+);
+spec!(
+    DISK_LAYER,
+    "RuntimeLayer.DiskLayer",
+    f::DISK_LAYER,
+    ["symlink_root", "subdirectory", "append_service_cluster"]
+);
+spec!(ADMIN_LAYER, "RuntimeLayer.AdminLayer", f::ADMIN_LAYER, []);
 spec!(
     STATIC_RESOURCES,
     "StaticResources",
@@ -504,6 +523,10 @@ mod tests {
 
     const ALL: &[&Spec] = &[
         &BOOTSTRAP,
+        &LAYERED_RUNTIME,
+        &RUNTIME_LAYER,
+        &DISK_LAYER,
+        &ADMIN_LAYER,
         &STATIC_RESOURCES,
         &ADMIN,
         &CLUSTER_MANAGER,
