@@ -772,3 +772,14 @@ pub(crate) const DISK_LAYER: &[&str] = &["symlink_root", "subdirectory", "append
 
 /// All fields of `config.bootstrap.v3.RuntimeLayer.AdminLayer`.
 pub(crate) const ADMIN_LAYER: &[&str] = &[];
+
+/// All fields of `config.core.v3.HttpProtocolOptions`.
+pub(crate) const HTTP_PROTOCOL_OPTIONS: &[&str] = &[
+    "idle_timeout",
+    "max_connection_duration",
+    "max_headers_count",
+    "max_response_headers_kb",
+    "max_stream_duration",
+    "headers_with_underscores_action",
+    "max_requests_per_connection",
+];

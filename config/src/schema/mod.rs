@@ -138,8 +138,20 @@ spec!(
         "server_name",
         "use_remote_address",
         "generate_request_id",
-        "route_config"
+        "route_config",
+        "common_http_protocol_options",
+        "stream_idle_timeout",
+        "request_timeout",
+        "request_headers_timeout",
+        "drain_timeout",
+        "delayed_close_timeout"
     ]
+);
+spec!(
+    HTTP_PROTOCOL_OPTIONS,
+    "HttpProtocolOptions",
+    f::HTTP_PROTOCOL_OPTIONS,
+    ["idle_timeout", "max_connection_duration"]
 );
 spec!(HTTP_FILTER, "HttpFilter", f::HTTP_FILTER, ["name", "typed_config"],
     removed: [("config", V2_FILTER_CONFIG)]);
@@ -541,6 +553,7 @@ mod tests {
         &FILTER_CHAIN,
         &FILTER,
         &HTTP_CONNECTION_MANAGER,
+        &HTTP_PROTOCOL_OPTIONS,
         &HTTP_FILTER,
         &ROUTER,
         &TCP_PROXY,
