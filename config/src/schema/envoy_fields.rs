@@ -622,14 +622,14 @@ pub(crate) const ENDPOINT: &[&str] = &[
     "observability_name",
 ];
 
-// The lists below were written by hand from Envoy's protos (`type/matcher/v3`, `type/v3`,
-// `config/core/v3`, `config/route/v3`, `config/bootstrap/v3`), not yet by the script.
-
 /// All fields of `type.matcher.v3.RegexMatcher`.
-pub(crate) const REGEX_MATCHER: &[&str] = &["google_re2", "regex"];
+pub(crate) const REGEX_MATCHER: &[&str] = &["regex", "google_re2"];
 
-/// All fields of `type.matcher.v3.RegexMatcher.GoogleRE2`.
+/// All fields of `type.matcher.v3.GoogleRe2`.
 pub(crate) const GOOGLE_RE2: &[&str] = &["max_program_size"];
+
+/// All fields of `type.matcher.v3.RegexMatchAndSubstitute`.
+pub(crate) const REGEX_MATCH_AND_SUBSTITUTE: &[&str] = &["pattern", "substitution"];
 
 /// All fields of `type.matcher.v3.StringMatcher`.
 pub(crate) const STRING_MATCHER: &[&str] = &[
@@ -651,6 +651,25 @@ pub(crate) const FRACTIONAL_PERCENT: &[&str] = &["numerator", "denominator"];
 /// All fields of `config.core.v3.RuntimeFractionalPercent`.
 pub(crate) const RUNTIME_FRACTIONAL_PERCENT: &[&str] = &["default_value", "runtime_key"];
 
+/// All fields of `config.core.v3.HeaderValueOption`.
+pub(crate) const HEADER_VALUE_OPTION: &[&str] =
+    &["header", "append", "append_action", "keep_empty_value"];
+
+/// All fields of `config.core.v3.HeaderValue`.
+pub(crate) const HEADER_VALUE: &[&str] = &["key", "value", "raw_value"];
+
+/// All fields of `config.core.v3.HttpProtocolOptions`.
+pub(crate) const HTTP_PROTOCOL_OPTIONS: &[&str] = &[
+    "idle_timeout",
+    "max_connection_duration",
+    "max_connection_duration_jitter",
+    "max_headers_count",
+    "max_response_headers_kb",
+    "max_stream_duration",
+    "headers_with_underscores_action",
+    "max_requests_per_connection",
+];
+
 /// All fields of `config.route.v3.HeaderMatcher`.
 pub(crate) const HEADER_MATCHER: &[&str] = &[
     "name",
@@ -669,21 +688,11 @@ pub(crate) const HEADER_MATCHER: &[&str] = &[
 /// All fields of `config.route.v3.QueryParameterMatcher`.
 pub(crate) const QUERY_PARAMETER_MATCHER: &[&str] = &["name", "string_match", "present_match"];
 
-/// All fields of `config.route.v3.RouteMatch.GrpcRouteMatchOptions`.
+/// All fields of `config.route.v3.GrpcRouteMatchOptions`.
 pub(crate) const GRPC_ROUTE_MATCH_OPTIONS: &[&str] = &[];
 
-/// All fields of `config.route.v3.RouteMatch.ConnectMatcher`.
+/// All fields of `config.route.v3.ConnectMatcher`.
 pub(crate) const CONNECT_MATCHER: &[&str] = &[];
-
-/// All fields of `type.matcher.v3.RegexMatchAndSubstitute`.
-pub(crate) const REGEX_MATCH_AND_SUBSTITUTE: &[&str] = &["pattern", "substitution"];
-
-/// All fields of `config.core.v3.HeaderValueOption`.
-pub(crate) const HEADER_VALUE_OPTION: &[&str] =
-    &["header", "append", "append_action", "keep_empty_value"];
-
-/// All fields of `config.core.v3.HeaderValue`.
-pub(crate) const HEADER_VALUE: &[&str] = &["key", "value", "raw_value"];
 
 /// All fields of `config.route.v3.WeightedCluster`.
 pub(crate) const WEIGHTED_CLUSTER: &[&str] = &[
@@ -694,7 +703,7 @@ pub(crate) const WEIGHTED_CLUSTER: &[&str] = &[
     "use_hash_policy",
 ];
 
-/// All fields of `config.route.v3.WeightedCluster.ClusterWeight`.
+/// All fields of `config.route.v3.ClusterWeight`.
 pub(crate) const CLUSTER_WEIGHT: &[&str] = &[
     "name",
     "cluster_header",
@@ -708,14 +717,14 @@ pub(crate) const CLUSTER_WEIGHT: &[&str] = &[
     "host_rewrite_literal",
 ];
 
-/// All fields of `config.route.v3.RouteAction.MaxStreamDuration`.
+/// All fields of `config.route.v3.MaxStreamDuration`.
 pub(crate) const MAX_STREAM_DURATION: &[&str] = &[
     "max_stream_duration",
     "grpc_timeout_header_max",
     "grpc_timeout_header_offset",
 ];
 
-/// All fields of `config.route.v3.RouteAction.RequestMirrorPolicy`.
+/// All fields of `config.route.v3.RequestMirrorPolicy`.
 pub(crate) const REQUEST_MIRROR_POLICY: &[&str] = &[
     "cluster",
     "cluster_header",
@@ -726,7 +735,7 @@ pub(crate) const REQUEST_MIRROR_POLICY: &[&str] = &[
     "host_rewrite_literal",
 ];
 
-/// All fields of `config.route.v3.RouteAction.UpgradeConfig`.
+/// All fields of `config.route.v3.UpgradeConfig`.
 pub(crate) const UPGRADE_CONFIG: &[&str] = &["upgrade_type", "enabled", "connect_config"];
 
 /// All fields of `config.route.v3.RetryPolicy`.
@@ -744,12 +753,13 @@ pub(crate) const RETRY_POLICY: &[&str] = &[
     "rate_limited_retry_back_off",
     "retriable_headers",
     "retriable_request_headers",
+    "refresh_cluster_on_retry",
 ];
 
-/// All fields of `config.route.v3.RetryPolicy.RetryHostPredicate`.
+/// All fields of `config.route.v3.RetryHostPredicate`.
 pub(crate) const RETRY_HOST_PREDICATE: &[&str] = &["name", "typed_config"];
 
-/// All fields of `config.route.v3.RetryPolicy.RetryBackOff`.
+/// All fields of `config.route.v3.RetryBackOff`.
 pub(crate) const RETRY_BACK_OFF: &[&str] = &["base_interval", "max_interval"];
 
 /// All fields of `extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`.
@@ -767,19 +777,8 @@ pub(crate) const RUNTIME_LAYER: &[&str] = &[
     "rtds_layer",
 ];
 
-/// All fields of `config.bootstrap.v3.RuntimeLayer.DiskLayer`.
+/// All fields of `config.bootstrap.v3.DiskLayer`.
 pub(crate) const DISK_LAYER: &[&str] = &["symlink_root", "subdirectory", "append_service_cluster"];
 
-/// All fields of `config.bootstrap.v3.RuntimeLayer.AdminLayer`.
+/// All fields of `config.bootstrap.v3.AdminLayer`.
 pub(crate) const ADMIN_LAYER: &[&str] = &[];
-
-/// All fields of `config.core.v3.HttpProtocolOptions`.
-pub(crate) const HTTP_PROTOCOL_OPTIONS: &[&str] = &[
-    "idle_timeout",
-    "max_connection_duration",
-    "max_headers_count",
-    "max_response_headers_kb",
-    "max_stream_duration",
-    "headers_with_underscores_action",
-    "max_requests_per_connection",
-];
