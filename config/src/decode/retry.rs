@@ -39,6 +39,7 @@ const PREVIOUS_HOSTS_NAME: &str = "envoy.retry_host_predicates.previous_hosts";
 const PREVIOUS_HOSTS_TYPE: &str =
     "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate";
 
+/// `config.route.v3.RetryPolicy` with Envoy's defaults applied.
 pub(super) fn retry_policy(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<RetryPolicy> {
     let m = cx.message(n, path, &schema::RETRY_POLICY)?;
     let retry_on = match m.get("retry_on") {

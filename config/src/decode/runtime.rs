@@ -8,6 +8,7 @@ use crate::model::{Loc, RuntimeLayer, RuntimeLayerKind};
 use crate::schema;
 use crate::tree::{Node as TNode, Value};
 
+/// `layered_runtime.layers`: names unique, at most one admin layer (as Envoy's loader checks).
 pub(super) fn layered_runtime(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Vec<RuntimeLayer>> {
     let m = cx.message(n, path, &schema::LAYERED_RUNTIME)?;
     let Some(list) = m.get("layers") else {
