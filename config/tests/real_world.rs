@@ -111,3 +111,31 @@ fn public_envoy_configs_are_never_unknown_or_unparsable() {
         bad.join("\n")
     );
 }
+
+/// The scenarios whose every field Sluice implements: they must load, not merely be refused
+/// for acceptable reasons.
+const SCENARIOS_THAT_LOAD: &[&str] = &[
+    "17-httproute-simple-match",
+    "18-httproute-headers-match",
+    "19-traffic-splitting-runtime",
+    "20-timeout-retries",
+];
+
+#[test]
+fn implemented_scenarios_load() {
+    let Some(shared) = shared() else {
+        return;
+    };
+    let dir = shared.join("scenarios/scenarios");
+    let mut bad = Vec::new();
+    for name in SCENARIOS_THAT_LOAD {
+        let path = dir.join(name).join("bootstrap.yaml");
+        if !path.is_file() {
+            continue;
+        }
+        if let Err(e) = load(&path) {
+            bad.push(format!("{name}:\n{e}"));
+        }
+    }
+    assert!(bad.is_empty(), "refused:\n{}", bad.join("\n"));
+}

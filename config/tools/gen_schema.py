@@ -3,6 +3,8 @@
 Sluice decodes, taken from the prost code of the `envoy-types` crate (Envoy's protos).
 
 usage: gen_schema.py PATH/TO/envoy-types-X/src/generated > config/src/schema/envoy_fields.rs
+
+Last run against envoy-types 0.7.7.
 """
 import re
 import sys
@@ -57,6 +59,33 @@ MESSAGES = [
     ("LOCALITY_LB_ENDPOINTS", "envoy.config.endpoint.v3", "LocalityLbEndpoints"),
     ("LB_ENDPOINT", "envoy.config.endpoint.v3", "LbEndpoint"),
     ("ENDPOINT", "envoy.config.endpoint.v3", "Endpoint"),
+    ("REGEX_MATCHER", "envoy.r#type.matcher.v3", "RegexMatcher"),
+    ("GOOGLE_RE2", "envoy.r#type.matcher.v3", "regex_matcher::GoogleRe2"),
+    ("REGEX_MATCH_AND_SUBSTITUTE", "envoy.r#type.matcher.v3", "RegexMatchAndSubstitute"),
+    ("STRING_MATCHER", "envoy.r#type.matcher.v3", "StringMatcher"),
+    ("INT64_RANGE", "envoy.r#type.v3", "Int64Range"),
+    ("FRACTIONAL_PERCENT", "envoy.r#type.v3", "FractionalPercent"),
+    ("RUNTIME_FRACTIONAL_PERCENT", "envoy.config.core.v3", "RuntimeFractionalPercent"),
+    ("HEADER_VALUE_OPTION", "envoy.config.core.v3", "HeaderValueOption"),
+    ("HEADER_VALUE", "envoy.config.core.v3", "HeaderValue"),
+    ("HTTP_PROTOCOL_OPTIONS", "envoy.config.core.v3", "HttpProtocolOptions"),
+    ("HEADER_MATCHER", "envoy.config.route.v3", "HeaderMatcher"),
+    ("QUERY_PARAMETER_MATCHER", "envoy.config.route.v3", "QueryParameterMatcher"),
+    ("GRPC_ROUTE_MATCH_OPTIONS", "envoy.config.route.v3", "route_match::GrpcRouteMatchOptions"),
+    ("CONNECT_MATCHER", "envoy.config.route.v3", "route_match::ConnectMatcher"),
+    ("WEIGHTED_CLUSTER", "envoy.config.route.v3", "WeightedCluster"),
+    ("CLUSTER_WEIGHT", "envoy.config.route.v3", "weighted_cluster::ClusterWeight"),
+    ("MAX_STREAM_DURATION", "envoy.config.route.v3", "route_action::MaxStreamDuration"),
+    ("REQUEST_MIRROR_POLICY", "envoy.config.route.v3", "route_action::RequestMirrorPolicy"),
+    ("UPGRADE_CONFIG", "envoy.config.route.v3", "route_action::UpgradeConfig"),
+    ("RETRY_POLICY", "envoy.config.route.v3", "RetryPolicy"),
+    ("RETRY_HOST_PREDICATE", "envoy.config.route.v3", "retry_policy::RetryHostPredicate"),
+    ("RETRY_BACK_OFF", "envoy.config.route.v3", "retry_policy::RetryBackOff"),
+    ("PREVIOUS_HOSTS_PREDICATE", "envoy.extensions.retry.host.previous_hosts.v3", "PreviousHostsPredicate"),
+    ("LAYERED_RUNTIME", "envoy.config.bootstrap.v3", "LayeredRuntime"),
+    ("RUNTIME_LAYER", "envoy.config.bootstrap.v3", "RuntimeLayer"),
+    ("DISK_LAYER", "envoy.config.bootstrap.v3", "runtime_layer::DiskLayer"),
+    ("ADMIN_LAYER", "envoy.config.bootstrap.v3", "runtime_layer::AdminLayer"),
 ]
 
 
@@ -99,7 +128,7 @@ def fields(lines, path):
     out = []
     pending_oneof = None
     for line in body[1:]:
-        m = re.match(r'\s*#\[prost\(oneof = "([\w:]+)"', line)
+        m = re.match(r'\s*(?:#\[prost\()?oneof = "([\w:]+)"', line)
         if m:
             pending_oneof = m.group(1)
             continue
@@ -127,7 +156,8 @@ print()
 for const, stem, path in MESSAGES:
     lines = open("%s/%s.rs" % (GEN, stem)).read().split("\n")
     names = fields(lines, path)
-    print("/// All fields of `%s.%s`." % (stem[len("envoy."):], path.replace("::", ".").split(".")[-1]))
+    print("/// All fields of `%s.%s`." % (stem[len("envoy."):].replace("r#", ""),
+                                          path.replace("::", ".").split(".")[-1]))
     print("pub(crate) const %s: &[&str] = &[" % const)
     for n in names:
         print('    "%s",' % n)

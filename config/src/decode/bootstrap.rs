@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use super::{Cx, cluster, listener};
+use super::{Cx, cluster, listener, runtime};
 use crate::model::{Admin, Bootstrap, Loc, Locality, Node};
 use crate::schema;
 use crate::suggest::did_you_mean;
@@ -21,6 +21,10 @@ pub(super) fn bootstrap(cx: &mut Cx<'_>, root: &TNode) -> Option<Bootstrap> {
         .and_then(|n| node(cx, n, "node"))
         .unwrap_or_default();
     let admin = m.get("admin").and_then(|n| admin(cx, n, "admin"));
+    let layered_runtime = match m.get("layered_runtime") {
+        Some(n) => runtime::layered_runtime(cx, n, "layered_runtime").unwrap_or_default(),
+        None => Vec::new(),
+    };
 
     let mut listeners = Vec::new();
     let mut clusters = Vec::new();
@@ -68,7 +72,7 @@ pub(super) fn bootstrap(cx: &mut Cx<'_>, root: &TNode) -> Option<Bootstrap> {
         listeners: listeners.into_iter().map(|l| l.listener).collect(),
         clusters: clusters.into_iter().map(|c| c.cluster).collect(),
         local_cluster_name,
-        layered_runtime: Vec::new(),
+        layered_runtime,
     })
 }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::bootstrap::{AddressUse, address};
 use super::{ClusterRef, Cx, route};
 use crate::model::{
-    CodecType, FilterChain, HttpConnectionManager, HttpFilter, Listener, Loc, NetworkFilter,
-    TcpProxy,
+    CodecType, FilterChain, HcmTimeouts, HttpConnectionManager, HttpFilter, Listener, Loc,
+    NetworkFilter, TcpProxy,
 };
 use crate::schema;
 use crate::tree::{Node as TNode, Value};
@@ -319,7 +319,14 @@ fn http_connection_manager(
                 &[("AUTO", 0), ("HTTP1", 1), ("HTTP2", 2), ("HTTP3", 3)],
             ) {
                 Some("HTTP1") => Some(CodecType::Http1),
-                Some("HTTP2") => Some(CodecType::Http2),
+                Some("HTTP2") => {
+                    cx.error(
+                        v.loc,
+                        &p,
+                        "codec_type HTTP2 is not supported yet (HTTP/2 is planned); use AUTO or HTTP1",
+                    );
+                    None
+                }
                 Some("HTTP3") => {
                     cx.error(v.loc, &p, "codec_type HTTP3 is not supported yet");
                     None
@@ -362,6 +369,7 @@ fn http_connection_manager(
         Some(v) => cx.string(v, &m.path("server_name")),
         None => Some("envoy".to_owned()),
     };
+    let timeouts = hcm_timeouts(cx, &m);
     Some(HttpConnectionManager {
         stat_prefix: stat_prefix?,
         codec_type: codec_type?,
@@ -370,8 +378,59 @@ fn http_connection_manager(
         use_remote_address: use_remote_address?,
         generate_request_id: generate_request_id?,
         server_name: server_name?,
-        timeouts: crate::model::HcmTimeouts::default(),
+        timeouts: timeouts?,
     })
+}
+
+/// The downstream timeouts of an HCM with Envoy's defaults; `0s` disables a timeout, except
+/// `drain_timeout`, where it means "close at once".
+fn hcm_timeouts(cx: &mut Cx<'_>, m: &super::Msg<'_>) -> Option<HcmTimeouts> {
+    let defaults = HcmTimeouts::default();
+    let (idle, max_connection_duration) = match m.get("common_http_protocol_options") {
+        Some(v) => {
+            let o = cx.message(
+                v,
+                &m.path("common_http_protocol_options"),
+                &schema::HTTP_PROTOCOL_OPTIONS,
+            )?;
+            let idle = optional_timeout(cx, &o, "idle_timeout", defaults.idle);
+            let max = optional_timeout(cx, &o, "max_connection_duration", None);
+            (idle, max)
+        }
+        None => (Some(defaults.idle), Some(None)),
+    };
+    let stream_idle = optional_timeout(cx, m, "stream_idle_timeout", defaults.stream_idle);
+    let request = optional_timeout(cx, m, "request_timeout", None);
+    let request_headers = optional_timeout(cx, m, "request_headers_timeout", None);
+    let delayed_close = optional_timeout(cx, m, "delayed_close_timeout", defaults.delayed_close);
+    let drain = match m.get("drain_timeout") {
+        Some(v) => cx.duration(v, &m.path("drain_timeout")),
+        None => Some(defaults.drain),
+    };
+    Some(HcmTimeouts {
+        idle: idle?,
+        stream_idle: stream_idle?,
+        request: request?,
+        request_headers: request_headers?,
+        max_connection_duration: max_connection_duration?,
+        drain: drain?,
+        delayed_close: delayed_close?,
+    })
+}
+
+/// A timeout where `0s` means disabled (`None`); `default` when the field is absent.
+fn optional_timeout(
+    cx: &mut Cx<'_>,
+    m: &super::Msg<'_>,
+    field: &str,
+    default: Option<Duration>,
+) -> Option<Option<Duration>> {
+    match m.get(field) {
+        Some(v) => cx
+            .duration(v, &m.path(field))
+            .map(|d| (!d.is_zero()).then_some(d)),
+        None => Some(default),
+    }
 }
 
 fn http_filters(cx: &mut Cx<'_>, list: &TNode, path: &str) -> Option<Vec<HttpFilter>> {

@@ -7,8 +7,12 @@
 
 mod bootstrap;
 mod cluster;
+mod headers;
 mod listener;
+mod matcher;
+mod retry;
 mod route;
+mod runtime;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

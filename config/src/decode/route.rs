@@ -1,13 +1,13 @@
 //! `RouteConfiguration`, `VirtualHost`, `Route` and the route actions.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use super::{ClusterRef, Cx, Msg};
+use super::{ClusterRef, Cx, Msg, headers, matcher, retry};
 use crate::model::{
-    ClusterSpecifier, DirectResponse, ForwardAction, HashPolicy, HashPolicyKind, HeaderMutations,
-    Loc, PathMatch, Redirect, RedirectPath, Route, RouteAction, RouteConfiguration, RouteMatch,
-    VirtualHost,
+    ClusterSpecifier, ClusterWeight, DirectResponse, ForwardAction, HashPolicy, HashPolicyKind,
+    HostRewrite, Loc, MirrorPolicy, PathMatch, Redirect, RedirectPath, Route, RouteAction,
+    RouteConfiguration, RouteMatch, UpgradeConfig, VirtualHost, WeightedClusters,
 };
 use crate::schema;
 use crate::tree::Node as TNode;
@@ -39,10 +39,11 @@ pub(super) fn route_configuration(
             }
         }
     }
+    let headers = headers::mutations(cx, &m);
     ok.then_some(RouteConfiguration {
         name,
         virtual_hosts,
-        headers: HeaderMutations::default(),
+        headers: headers?,
     })
 }
 
@@ -103,13 +104,18 @@ fn virtual_host(
             }
         }
     }
+    let headers = headers::mutations(cx, &m);
+    let retry_policy = match m.get("retry_policy") {
+        Some(v) => retry::retry_policy(cx, v, &m.path("retry_policy")).map(Some),
+        None => Some(None),
+    };
     let domains = domains.filter(|d| !d.is_empty())?;
     ok.then_some(VirtualHost {
         name: name?,
         domains,
         routes,
-        headers: HeaderMutations::default(),
-        retry_policy: None,
+        headers: headers?,
+        retry_policy: retry_policy?,
     })
 }
 
@@ -163,11 +169,12 @@ fn route(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Route> {
             None
         }
     };
+    let headers = headers::mutations(cx, &m);
     Some(Route {
         name,
         matcher: matcher?,
         action: action?,
-        headers: HeaderMutations::default(),
+        headers: headers?,
     })
 }
 
@@ -208,25 +215,86 @@ fn route_match(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<RouteMatch> {
                 Some(PathMatch::Prefix(s))
             }
         }
+        Some("safe_regex") => {
+            matcher::regex_matcher(cx, m.get("safe_regex")?, &m.path("safe_regex"))
+                .map(PathMatch::SafeRegex)
+        }
+        Some("connect_matcher") => cx
+            .message(
+                m.get("connect_matcher")?,
+                &m.path("connect_matcher"),
+                &schema::CONNECT_MATCHER,
+            )
+            .map(|_| PathMatch::Connect),
+        Some("path_separated_prefix") => path_separated_prefix(
+            cx,
+            m.get("path_separated_prefix")?,
+            &m.path("path_separated_prefix"),
+        )
+        .map(PathMatch::PathSeparatedPrefix),
         _ => {
             if !SPECIFIERS.iter().any(|s| m.written(s)) {
                 cx.error(
                     m.loc,
                     path,
-                    "a route match needs a path specifier: `prefix` or `path`",
+                    "a route match needs a path specifier: `prefix`, `path`, `safe_regex`, `path_separated_prefix` or `connect_matcher`",
                 );
             }
             None
         }
     };
+    let runtime_fraction = match m.get("runtime_fraction") {
+        Some(v) => matcher::runtime_fraction(cx, v, &m.path("runtime_fraction")).map(Some),
+        None => Some(None),
+    };
+    let headers = matcher::header_matchers(cx, &m, "headers");
+    let mut ok = true;
+    let mut query_parameters = Vec::new();
+    if let Some(list) = m.get("query_parameters") {
+        for (q, p) in cx.list(list, &m.path("query_parameters")) {
+            match matcher::query_parameter_matcher(cx, q, &p) {
+                Some(q) => query_parameters.push(q),
+                None => ok = false,
+            }
+        }
+    }
+    let grpc = match m.get("grpc") {
+        Some(v) => cx
+            .message(v, &m.path("grpc"), &schema::GRPC_ROUTE_MATCH_OPTIONS)
+            .map(|_| true),
+        None => Some(false),
+    };
+    if !ok {
+        return None;
+    }
     Some(RouteMatch {
         path: path_match?,
         case_sensitive: case_sensitive?,
-        runtime_fraction: None,
-        headers: Vec::new(),
-        query_parameters: Vec::new(),
-        grpc: false,
+        runtime_fraction: runtime_fraction?,
+        headers: headers?,
+        query_parameters,
+        grpc: grpc?,
     })
+}
+
+/// `path_separated_prefix`: a path without query or fragment, not ending in `/` (Envoy's
+/// `^[^?#]+[^?#/]$`), and starting with `/` since it is compared to the request's path.
+fn path_separated_prefix(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<String> {
+    let s = cx.string(n, path)?;
+    let why = if !s.starts_with('/') {
+        Some("must start with `/`")
+    } else if s.contains(['?', '#']) {
+        Some("must not contain `?` or `#` (it is matched against the path without its query)")
+    } else if s.ends_with('/') {
+        Some("must not end with `/` (the separator is implied; use `prefix` to match `/a/`)")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        cx.error(n.loc, path, format!("`{s}`: a path-separated prefix {why}"));
+        return None;
+    }
+    Some(s)
 }
 
 fn optional_string(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<Option<String>> {
@@ -238,10 +306,268 @@ fn optional_string(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<Option<S
 
 fn route_action(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<ForwardAction> {
     let m = cx.message(n, path, &schema::ROUTE_ACTION)?;
-    let cluster = match m.get("cluster") {
-        Some(v) => {
+    let mut ok = true;
+    let metadata_match = m
+        .get("metadata_match")
+        .map(|v| cx.lb_metadata(v, &m.path("metadata_match")))
+        .unwrap_or_default();
+    const SPECIFIERS: &[&str] = &[
+        "cluster",
+        "cluster_header",
+        "weighted_clusters",
+        "cluster_specifier_plugin",
+        "inline_cluster_specifier_plugin",
+    ];
+    ok &= matcher::one_of(
+        cx,
+        &m,
+        SPECIFIERS,
+        "a route action has one cluster specifier",
+    );
+    let cluster = match m.set_of(SPECIFIERS).first().copied() {
+        Some("cluster") => {
+            let v = m.get("cluster")?;
             let p = m.path("cluster");
             let name = cx.string(v, &p);
+            if let Some(name) = &name {
+                cx.cluster_refs.push(ClusterRef {
+                    name: name.clone(),
+                    loc: v.loc,
+                    path: p,
+                });
+            }
+            name.map(ClusterSpecifier::Cluster)
+        }
+        Some("cluster_header") => {
+            matcher::header_name(cx, m.get("cluster_header")?, &m.path("cluster_header"))
+                .map(ClusterSpecifier::Header)
+        }
+        Some("weighted_clusters") => weighted_clusters(
+            cx,
+            m.get("weighted_clusters")?,
+            &m.path("weighted_clusters"),
+            &metadata_match,
+        )
+        .map(ClusterSpecifier::Weighted),
+        _ => {
+            if !SPECIFIERS.iter().any(|o| m.written(o)) {
+                cx.missing(&m, "cluster");
+            }
+            None
+        }
+    };
+    let cluster_not_found_response_code = match m.get("cluster_not_found_response_code") {
+        Some(v) => cx
+            .enumeration(
+                v,
+                &m.path("cluster_not_found_response_code"),
+                &[
+                    ("SERVICE_UNAVAILABLE", 0),
+                    ("NOT_FOUND", 1),
+                    ("INTERNAL_SERVER_ERROR", 2),
+                ],
+            )
+            .map(|c| match c {
+                "NOT_FOUND" => 404,
+                "INTERNAL_SERVER_ERROR" => 500,
+                _ => 503,
+            }),
+        None => Some(503),
+    };
+    let timeout = match m.get("timeout") {
+        Some(v) => cx.duration(v, &m.path("timeout")),
+        None => Some(ROUTE_TIMEOUT_DEFAULT),
+    };
+    let idle_timeout = match m.get("idle_timeout") {
+        Some(v) => cx.duration(v, &m.path("idle_timeout")).map(Some),
+        None => Some(None),
+    };
+    let max_stream_duration = match m.get("max_stream_duration") {
+        Some(v) => max_stream_duration(cx, v, &m.path("max_stream_duration")),
+        None => Some(None),
+    };
+    let prefix_rewrite = optional_string(cx, &m, "prefix_rewrite");
+    let regex_rewrite = match m.get("regex_rewrite") {
+        Some(v) => matcher::regex_substitution(cx, v, &m.path("regex_rewrite")).map(Some),
+        None => Some(None),
+    };
+    if m.get("prefix_rewrite").is_some() && m.get("regex_rewrite").is_some() {
+        cx.error(
+            m.key_loc("regex_rewrite"),
+            &m.path("regex_rewrite"),
+            "only one of `prefix_rewrite` and `regex_rewrite` may be set (Envoy refuses both)",
+        );
+        ok = false;
+    }
+    const HOST_REWRITES: &[&str] = &[
+        "host_rewrite_literal",
+        "auto_host_rewrite",
+        "host_rewrite_header",
+        "host_rewrite_path_regex",
+    ];
+    ok &= matcher::one_of(cx, &m, HOST_REWRITES, "a route action has one host rewrite");
+    let host_rewrite_literal = optional_string(cx, &m, "host_rewrite_literal");
+    let host_rewrite = host_rewrite(cx, &m);
+    let retry_policy = match m.get("retry_policy") {
+        Some(v) => retry::retry_policy(cx, v, &m.path("retry_policy")).map(Some),
+        None => Some(None),
+    };
+    let mut request_mirror_policies = Vec::new();
+    if let Some(list) = m.get("request_mirror_policies") {
+        for (p, ppath) in cx.list(list, &m.path("request_mirror_policies")) {
+            match mirror_policy(cx, p, &ppath) {
+                Some(p) => request_mirror_policies.push(p),
+                None => ok = false,
+            }
+        }
+    }
+    let upgrade_configs = match m.get("upgrade_configs") {
+        Some(list) => upgrade_configs(cx, list, &m.path("upgrade_configs")),
+        None => Some(Vec::new()),
+    };
+    let mut hash_policy = Vec::new();
+    if let Some(list) = m.get("hash_policy") {
+        for (h, p) in cx.list(list, &m.path("hash_policy")) {
+            match hash_policy_entry(cx, h, &p) {
+                Some(Some(h)) => hash_policy.push(h),
+                Some(None) => {}
+                None => ok = false,
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    Some(ForwardAction {
+        cluster: cluster?,
+        cluster_not_found_response_code: cluster_not_found_response_code?,
+        timeout: timeout?,
+        idle_timeout: idle_timeout?,
+        max_stream_duration: max_stream_duration?,
+        prefix_rewrite: prefix_rewrite?,
+        regex_rewrite: regex_rewrite?,
+        host_rewrite_literal: host_rewrite_literal?,
+        host_rewrite: host_rewrite?,
+        retry_policy: retry_policy?,
+        request_mirror_policies,
+        upgrade_configs: upgrade_configs?,
+        hash_policy,
+        metadata_match,
+    })
+}
+
+/// `auto_host_rewrite`, `host_rewrite_header` or `host_rewrite_path_regex` of a route action.
+fn host_rewrite(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<Option<HostRewrite>> {
+    if let Some(v) = m.get("auto_host_rewrite") {
+        let on = cx.boolean(v, &m.path("auto_host_rewrite"))?;
+        return Some(on.then_some(HostRewrite::Auto));
+    }
+    if let Some(v) = m.get("host_rewrite_header") {
+        let name = matcher::header_name(cx, v, &m.path("host_rewrite_header"))?;
+        return Some(Some(HostRewrite::Header(name)));
+    }
+    if let Some(v) = m.get("host_rewrite_path_regex") {
+        let (pattern, substitution) =
+            matcher::regex_substitution(cx, v, &m.path("host_rewrite_path_regex"))?;
+        return Some(Some(HostRewrite::PathRegex(pattern, substitution)));
+    }
+    Some(None)
+}
+
+/// `max_stream_duration.max_stream_duration`; `Some(ZERO)` disables the HCM's limit.
+fn max_stream_duration(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Option<Duration>> {
+    let m = cx.message(n, path, &schema::MAX_STREAM_DURATION)?;
+    match m.get("max_stream_duration") {
+        Some(v) => cx.duration(v, &m.path("max_stream_duration")).map(Some),
+        None => Some(None),
+    }
+}
+
+/// `weighted_clusters`; `route_metadata` is the route's `metadata_match`, which each cluster's
+/// own criteria are merged over (as Envoy does).
+fn weighted_clusters(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+    route_metadata: &BTreeMap<String, serde_json::Value>,
+) -> Option<WeightedClusters> {
+    let m = cx.message(n, path, &schema::WEIGHTED_CLUSTER)?;
+    let total_weight = match m.get("total_weight") {
+        Some(v) => cx.u32_in(v, &m.path("total_weight"), 1, u32::MAX).map(Some),
+        None => Some(None),
+    };
+    let runtime_key_prefix = optional_string(cx, &m, "runtime_key_prefix");
+    let Some(list) = m.get("clusters") else {
+        cx.missing(&m, "clusters");
+        return None;
+    };
+    let cpath = m.path("clusters");
+    let items = cx.list(list, &cpath);
+    if items.is_empty() {
+        cx.error(
+            list.loc,
+            &cpath,
+            "weighted clusters need at least one cluster",
+        );
+        return None;
+    }
+    let mut clusters = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (c, p) in items {
+        match cluster_weight(cx, c, &p, route_metadata) {
+            Some(c) => clusters.push(c),
+            None => ok = false,
+        }
+    }
+    let total_weight = total_weight?;
+    if !ok {
+        return None;
+    }
+    let sum: u64 = clusters.iter().map(|c| u64::from(c.weight)).sum();
+    if sum > u64::from(u32::MAX) {
+        cx.error(
+            list.loc,
+            &cpath,
+            format!("the weights add up to {sum}, more than {}", u32::MAX),
+        );
+        return None;
+    }
+    if sum == 0 {
+        cx.error(
+            list.loc,
+            &cpath,
+            "the weights add up to 0; at least one cluster needs a weight above 0",
+        );
+        return None;
+    }
+    if let Some(total) = total_weight
+        && u64::from(total) != sum
+    {
+        cx.error(
+            m.key_loc("total_weight"),
+            &m.path("total_weight"),
+            format!("the weights of `clusters` add up to {sum}, not to `total_weight` ({total})"),
+        );
+        return None;
+    }
+    Some(WeightedClusters {
+        clusters,
+        total_weight,
+        runtime_key_prefix: runtime_key_prefix?,
+    })
+}
+
+fn cluster_weight(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+    route_metadata: &BTreeMap<String, serde_json::Value>,
+) -> Option<ClusterWeight> {
+    let m = cx.message(n, path, &schema::CLUSTER_WEIGHT)?;
+    let name = match m.get("name") {
+        Some(v) => {
+            let p = m.path("name");
+            let name = required_name(cx, &m, "name");
             if let Some(name) = &name {
                 cx.cluster_refs.push(ClusterRef {
                     name: name.clone(),
@@ -252,59 +578,102 @@ fn route_action(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<ForwardAction>
             name
         }
         None => {
-            const OTHERS: &[&str] = &[
-                "cluster",
-                "cluster_header",
-                "weighted_clusters",
-                "cluster_specifier_plugin",
-                "inline_cluster_specifier_plugin",
-            ];
-            if !OTHERS.iter().any(|o| m.written(o)) {
+            if !m.written("cluster_header") {
+                cx.missing(&m, "name");
+            }
+            None
+        }
+    };
+    let weight = match m.get("weight") {
+        Some(v) => cx.u32_in(v, &m.path("weight"), 0, u32::MAX),
+        None => Some(0),
+    };
+    let mut metadata_match = route_metadata.clone();
+    if let Some(v) = m.get("metadata_match") {
+        metadata_match.extend(cx.lb_metadata(v, &m.path("metadata_match")));
+    }
+    let headers = headers::mutations(cx, &m);
+    let host_rewrite_literal = optional_string(cx, &m, "host_rewrite_literal");
+    Some(ClusterWeight {
+        name: name?,
+        weight: weight?,
+        metadata_match,
+        headers: headers?,
+        host_rewrite_literal: host_rewrite_literal?,
+    })
+}
+
+/// One of `request_mirror_policies`.
+fn mirror_policy(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<MirrorPolicy> {
+    let m = cx.message(n, path, &schema::REQUEST_MIRROR_POLICY)?;
+    let cluster = match m.get("cluster") {
+        Some(v) => {
+            let name = required_name(cx, &m, "cluster");
+            if let Some(name) = &name {
+                cx.cluster_refs.push(ClusterRef {
+                    name: name.clone(),
+                    loc: v.loc,
+                    path: m.path("cluster"),
+                });
+            }
+            name
+        }
+        None => {
+            if !m.written("cluster_header") {
                 cx.missing(&m, "cluster");
             }
             None
         }
     };
-    let timeout = match m.get("timeout") {
-        Some(v) => cx.duration(v, &m.path("timeout")),
-        None => Some(ROUTE_TIMEOUT_DEFAULT),
+    let runtime_fraction = match m.get("runtime_fraction") {
+        Some(v) => matcher::runtime_fraction(cx, v, &m.path("runtime_fraction")).map(Some),
+        None => Some(None),
     };
-    let prefix_rewrite = optional_string(cx, &m, "prefix_rewrite");
-    let host_rewrite_literal = optional_string(cx, &m, "host_rewrite_literal");
-    let mut hash_policy = Vec::new();
-    let mut ok = true;
-    if let Some(list) = m.get("hash_policy") {
-        for (h, p) in cx.list(list, &m.path("hash_policy")) {
-            match hash_policy_entry(cx, h, &p) {
-                Some(Some(h)) => hash_policy.push(h),
-                Some(None) => {}
-                None => ok = false,
-            }
-        }
-    }
-    let metadata_match = m
-        .get("metadata_match")
-        .map(|v| cx.lb_metadata(v, &m.path("metadata_match")))
-        .unwrap_or_default();
-    if !ok {
-        return None;
-    }
-    Some(ForwardAction {
-        cluster: ClusterSpecifier::Cluster(cluster?),
-        cluster_not_found_response_code: 503,
-        timeout: timeout?,
-        idle_timeout: None,
-        max_stream_duration: None,
-        prefix_rewrite: prefix_rewrite?,
-        regex_rewrite: None,
-        host_rewrite_literal: host_rewrite_literal?,
-        host_rewrite: None,
-        retry_policy: None,
-        request_mirror_policies: Vec::new(),
-        upgrade_configs: Vec::new(),
-        hash_policy,
-        metadata_match,
+    Some(MirrorPolicy {
+        cluster: cluster?,
+        runtime_fraction: runtime_fraction?,
     })
+}
+
+/// `upgrade_configs`: each upgrade type at most once, as Envoy requires.
+fn upgrade_configs(cx: &mut Cx<'_>, list: &TNode, path: &str) -> Option<Vec<UpgradeConfig>> {
+    let mut out: Vec<UpgradeConfig> = Vec::new();
+    let mut ok = true;
+    for (u, p) in cx.list(list, path) {
+        let Some(m) = cx.message(u, &p, &schema::UPGRADE_CONFIG) else {
+            ok = false;
+            continue;
+        };
+        let upgrade_type = match m.get("upgrade_type") {
+            Some(_) => required_name(cx, &m, "upgrade_type").map(|t| t.to_ascii_lowercase()),
+            None => {
+                cx.missing(&m, "upgrade_type");
+                None
+            }
+        };
+        let enabled = match m.get("enabled") {
+            Some(v) => cx.boolean(v, &m.path("enabled")),
+            None => Some(true),
+        };
+        let (Some(upgrade_type), Some(enabled)) = (upgrade_type, enabled) else {
+            ok = false;
+            continue;
+        };
+        if out.iter().any(|c| c.upgrade_type == upgrade_type) {
+            cx.error(
+                m.key_loc("upgrade_type"),
+                &m.path("upgrade_type"),
+                format!("duplicate upgrade `{upgrade_type}`; each upgrade type may appear once"),
+            );
+            ok = false;
+            continue;
+        }
+        out.push(UpgradeConfig {
+            upgrade_type,
+            enabled,
+        });
+    }
+    ok.then_some(out)
 }
 
 /// One hash policy; `Some(None)` for a policy that hashes nothing (`source_ip: false`).

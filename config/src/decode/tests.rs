@@ -177,3 +177,35 @@ fn primes() {
     assert!(!is_prime(1));
     assert!(is_prime(2));
 }
+
+#[test]
+fn regexes() {
+    let check = |text: &str| {
+        let (v, sink) = with_node("x", |cx, n| matcher::check_regex(cx, n, "r", text));
+        (v, sink.errors.first().map(|e| e.message.clone()))
+    };
+    for ok in ["^/service/.*blue$", "[a-z]+\\d*", "(a|b){2,3}", "\\w+"] {
+        assert_eq!(check(ok), (Some(()), None), "{ok}");
+    }
+    assert_eq!(
+        check("^/a("),
+        (
+            None,
+            Some("invalid regex `^/a(`: unclosed group".to_owned())
+        )
+    );
+    assert_eq!(
+        check(""),
+        (None, Some("a regex must not be empty".to_owned()))
+    );
+    // Valid RE2 that the regex engine, built without Unicode case folding and classes, cannot
+    // run: refused as a gap, not as a mistake.
+    for gap in ["(?i)abc", "\\pL+"] {
+        let (v, why) = check(gap);
+        assert_eq!(v, None);
+        assert!(
+            why.is_some_and(|w| w.contains("not supported yet")),
+            "{gap}"
+        );
+    }
+}

@@ -621,3 +621,164 @@ pub(crate) const ENDPOINT: &[&str] = &[
     "additional_addresses",
     "observability_name",
 ];
+
+/// All fields of `type.matcher.v3.RegexMatcher`.
+pub(crate) const REGEX_MATCHER: &[&str] = &["regex", "google_re2"];
+
+/// All fields of `type.matcher.v3.GoogleRe2`.
+pub(crate) const GOOGLE_RE2: &[&str] = &["max_program_size"];
+
+/// All fields of `type.matcher.v3.RegexMatchAndSubstitute`.
+pub(crate) const REGEX_MATCH_AND_SUBSTITUTE: &[&str] = &["pattern", "substitution"];
+
+/// All fields of `type.matcher.v3.StringMatcher`.
+pub(crate) const STRING_MATCHER: &[&str] = &[
+    "ignore_case",
+    "exact",
+    "prefix",
+    "suffix",
+    "safe_regex",
+    "contains",
+    "custom",
+];
+
+/// All fields of `type.v3.Int64Range`.
+pub(crate) const INT64_RANGE: &[&str] = &["start", "end"];
+
+/// All fields of `type.v3.FractionalPercent`.
+pub(crate) const FRACTIONAL_PERCENT: &[&str] = &["numerator", "denominator"];
+
+/// All fields of `config.core.v3.RuntimeFractionalPercent`.
+pub(crate) const RUNTIME_FRACTIONAL_PERCENT: &[&str] = &["default_value", "runtime_key"];
+
+/// All fields of `config.core.v3.HeaderValueOption`.
+pub(crate) const HEADER_VALUE_OPTION: &[&str] =
+    &["header", "append", "append_action", "keep_empty_value"];
+
+/// All fields of `config.core.v3.HeaderValue`.
+pub(crate) const HEADER_VALUE: &[&str] = &["key", "value", "raw_value"];
+
+/// All fields of `config.core.v3.HttpProtocolOptions`.
+pub(crate) const HTTP_PROTOCOL_OPTIONS: &[&str] = &[
+    "idle_timeout",
+    "max_connection_duration",
+    "max_connection_duration_jitter",
+    "max_headers_count",
+    "max_response_headers_kb",
+    "max_stream_duration",
+    "headers_with_underscores_action",
+    "max_requests_per_connection",
+];
+
+/// All fields of `config.route.v3.HeaderMatcher`.
+pub(crate) const HEADER_MATCHER: &[&str] = &[
+    "name",
+    "invert_match",
+    "treat_missing_header_as_empty",
+    "exact_match",
+    "safe_regex_match",
+    "range_match",
+    "present_match",
+    "prefix_match",
+    "suffix_match",
+    "contains_match",
+    "string_match",
+];
+
+/// All fields of `config.route.v3.QueryParameterMatcher`.
+pub(crate) const QUERY_PARAMETER_MATCHER: &[&str] = &["name", "string_match", "present_match"];
+
+/// All fields of `config.route.v3.GrpcRouteMatchOptions`.
+pub(crate) const GRPC_ROUTE_MATCH_OPTIONS: &[&str] = &[];
+
+/// All fields of `config.route.v3.ConnectMatcher`.
+pub(crate) const CONNECT_MATCHER: &[&str] = &[];
+
+/// All fields of `config.route.v3.WeightedCluster`.
+pub(crate) const WEIGHTED_CLUSTER: &[&str] = &[
+    "clusters",
+    "total_weight",
+    "runtime_key_prefix",
+    "header_name",
+    "use_hash_policy",
+];
+
+/// All fields of `config.route.v3.ClusterWeight`.
+pub(crate) const CLUSTER_WEIGHT: &[&str] = &[
+    "name",
+    "cluster_header",
+    "weight",
+    "metadata_match",
+    "request_headers_to_add",
+    "request_headers_to_remove",
+    "response_headers_to_add",
+    "response_headers_to_remove",
+    "typed_per_filter_config",
+    "host_rewrite_literal",
+];
+
+/// All fields of `config.route.v3.MaxStreamDuration`.
+pub(crate) const MAX_STREAM_DURATION: &[&str] = &[
+    "max_stream_duration",
+    "grpc_timeout_header_max",
+    "grpc_timeout_header_offset",
+];
+
+/// All fields of `config.route.v3.RequestMirrorPolicy`.
+pub(crate) const REQUEST_MIRROR_POLICY: &[&str] = &[
+    "cluster",
+    "cluster_header",
+    "runtime_fraction",
+    "trace_sampled",
+    "disable_shadow_host_suffix_append",
+    "request_headers_mutations",
+    "host_rewrite_literal",
+];
+
+/// All fields of `config.route.v3.UpgradeConfig`.
+pub(crate) const UPGRADE_CONFIG: &[&str] = &["upgrade_type", "enabled", "connect_config"];
+
+/// All fields of `config.route.v3.RetryPolicy`.
+pub(crate) const RETRY_POLICY: &[&str] = &[
+    "retry_on",
+    "num_retries",
+    "per_try_timeout",
+    "per_try_idle_timeout",
+    "retry_priority",
+    "retry_host_predicate",
+    "retry_options_predicates",
+    "host_selection_retry_max_attempts",
+    "retriable_status_codes",
+    "retry_back_off",
+    "rate_limited_retry_back_off",
+    "retriable_headers",
+    "retriable_request_headers",
+    "refresh_cluster_on_retry",
+];
+
+/// All fields of `config.route.v3.RetryHostPredicate`.
+pub(crate) const RETRY_HOST_PREDICATE: &[&str] = &["name", "typed_config"];
+
+/// All fields of `config.route.v3.RetryBackOff`.
+pub(crate) const RETRY_BACK_OFF: &[&str] = &["base_interval", "max_interval"];
+
+/// All fields of `extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate`.
+pub(crate) const PREVIOUS_HOSTS_PREDICATE: &[&str] = &[];
+
+/// All fields of `config.bootstrap.v3.LayeredRuntime`.
+pub(crate) const LAYERED_RUNTIME: &[&str] = &["layers"];
+
+/// All fields of `config.bootstrap.v3.RuntimeLayer`.
+pub(crate) const RUNTIME_LAYER: &[&str] = &[
+    "name",
+    "static_layer",
+    "disk_layer",
+    "admin_layer",
+    "rtds_layer",
+];
+
+/// All fields of `config.bootstrap.v3.DiskLayer`.
+pub(crate) const DISK_LAYER: &[&str] = &["symlink_root", "subdirectory", "append_service_cluster"];
+
+/// All fields of `config.bootstrap.v3.AdminLayer`.
+pub(crate) const ADMIN_LAYER: &[&str] = &[];

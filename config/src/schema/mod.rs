@@ -43,12 +43,31 @@ pub(crate) const V1_FORMAT: &str = "this is Envoy's v1 JSON config format (top-l
     rewrite it as a v3 bootstrap with `static_resources.listeners` and `static_resources.clusters`";
 
 spec!(BOOTSTRAP, "Bootstrap", f::BOOTSTRAP,
-["node", "static_resources", "cluster_manager", "admin"],
+["node", "static_resources", "cluster_manager", "admin", "layered_runtime"],
 removed: [
     ("listeners", V1_FORMAT),
-    ("runtime", "`runtime` is a v2 API field that Envoy v3 removed; v2 API is not supported \
-        (its v3 replacement `layered_runtime` is not supported yet either)"),
+    ("runtime", "`runtime` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
+        write `layered_runtime` with a `static_layer` or `disk_layer` instead"),
 ]);
+spec!(
+    LAYERED_RUNTIME,
+    "LayeredRuntime",
+    f::LAYERED_RUNTIME,
+    ["layers"]
+);
+spec!(
+    RUNTIME_LAYER,
+    "RuntimeLayer",
+    f::RUNTIME_LAYER,
+    ["name", "static_layer", "disk_layer", "admin_layer"]
+);
+spec!(
+    DISK_LAYER,
+    "RuntimeLayer.DiskLayer",
+    f::DISK_LAYER,
+    ["symlink_root", "subdirectory", "append_service_cluster"]
+);
+spec!(ADMIN_LAYER, "RuntimeLayer.AdminLayer", f::ADMIN_LAYER, []);
 spec!(
     STATIC_RESOURCES,
     "StaticResources",
@@ -119,8 +138,20 @@ spec!(
         "server_name",
         "use_remote_address",
         "generate_request_id",
-        "route_config"
+        "route_config",
+        "common_http_protocol_options",
+        "stream_idle_timeout",
+        "request_timeout",
+        "request_headers_timeout",
+        "drain_timeout",
+        "delayed_close_timeout"
     ]
+);
+spec!(
+    HTTP_PROTOCOL_OPTIONS,
+    "HttpProtocolOptions",
+    f::HTTP_PROTOCOL_OPTIONS,
+    ["idle_timeout", "max_connection_duration"]
 );
 spec!(HTTP_FILTER, "HttpFilter", f::HTTP_FILTER, ["name", "typed_config"],
     removed: [("config", V2_FILTER_CONFIG)]);
@@ -135,31 +166,175 @@ spec!(
     ROUTE_CONFIGURATION,
     "RouteConfiguration",
     f::ROUTE_CONFIGURATION,
-    ["name", "virtual_hosts"]
+    [
+        "name",
+        "virtual_hosts",
+        "request_headers_to_add",
+        "request_headers_to_remove",
+        "response_headers_to_add",
+        "response_headers_to_remove"
+    ]
 );
-spec!(VIRTUAL_HOST, "VirtualHost", f::VIRTUAL_HOST, ["name", "domains", "routes"],
+spec!(VIRTUAL_HOST, "VirtualHost", f::VIRTUAL_HOST,
+["name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
+ "response_headers_to_add", "response_headers_to_remove", "retry_policy"],
     removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
         v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
         yet either)")]);
-spec!(ROUTE, "Route", f::ROUTE, ["name", "match", "route", "redirect", "direct_response"],
+spec!(ROUTE, "Route", f::ROUTE,
+["name", "match", "route", "redirect", "direct_response", "request_headers_to_add",
+ "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
     removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
         v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
         yet either)")]);
-spec!(ROUTE_MATCH, "RouteMatch", f::ROUTE_MATCH, ["case_sensitive", "prefix", "path"],
-    removed: [("regex", "`regex` is a v2 API field that Envoy v3 removed; v2 API is not supported \
-        (its v3 replacement `safe_regex` is not supported yet either)")]);
+spec!(ROUTE_MATCH, "RouteMatch", f::ROUTE_MATCH,
+["case_sensitive", "prefix", "path", "safe_regex", "connect_matcher", "path_separated_prefix",
+ "runtime_fraction", "headers", "query_parameters", "grpc"],
+    removed: [("regex", "`regex` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
+        write `safe_regex: { regex: ... }`")]);
+spec!(
+    GRPC_ROUTE_MATCH_OPTIONS,
+    "GrpcRouteMatchOptions",
+    f::GRPC_ROUTE_MATCH_OPTIONS,
+    []
+);
+spec!(CONNECT_MATCHER, "ConnectMatcher", f::CONNECT_MATCHER, []);
+spec!(
+    REGEX_MATCHER,
+    "RegexMatcher",
+    f::REGEX_MATCHER,
+    ["google_re2", "regex"]
+);
+spec!(GOOGLE_RE2, "RegexMatcher.GoogleRE2", f::GOOGLE_RE2, []);
+spec!(STRING_MATCHER, "StringMatcher", f::STRING_MATCHER,
+["ignore_case", "exact", "prefix", "suffix", "safe_regex", "contains"],
+    removed: [("regex", "`regex` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
+        write `safe_regex: { regex: ... }`")]);
+spec!(INT64_RANGE, "Int64Range", f::INT64_RANGE, ["start", "end"]);
+spec!(
+    FRACTIONAL_PERCENT,
+    "FractionalPercent",
+    f::FRACTIONAL_PERCENT,
+    ["numerator", "denominator"]
+);
+spec!(
+    RUNTIME_FRACTIONAL_PERCENT,
+    "RuntimeFractionalPercent",
+    f::RUNTIME_FRACTIONAL_PERCENT,
+    ["default_value", "runtime_key"]
+);
+spec!(HEADER_MATCHER, "HeaderMatcher", f::HEADER_MATCHER,
+["name", "invert_match", "treat_missing_header_as_empty", "exact_match", "safe_regex_match",
+ "range_match", "present_match", "prefix_match", "suffix_match", "contains_match", "string_match"],
+    removed: [("regex_match", "`regex_match` is a v2 API field that Envoy v3 removed; v2 API is \
+        not supported; write `string_match: { safe_regex: { regex: ... } }`")]);
+spec!(QUERY_PARAMETER_MATCHER, "QueryParameterMatcher", f::QUERY_PARAMETER_MATCHER,
+["name", "string_match", "present_match"],
+    removed: [
+        ("value", "`value` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
+            write `string_match: { exact: ... }`"),
+        ("regex", "`regex` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
+            write `string_match: { safe_regex: { regex: ... } }`"),
+    ]);
 spec!(
     ROUTE_ACTION,
     "RouteAction",
     f::ROUTE_ACTION,
     [
+        "cluster",
+        "cluster_header",
+        "weighted_clusters",
+        "cluster_not_found_response_code",
         "metadata_match",
         "prefix_rewrite",
+        "regex_rewrite",
+        "host_rewrite_literal",
+        "auto_host_rewrite",
+        "host_rewrite_header",
+        "host_rewrite_path_regex",
         "timeout",
-        "hash_policy",
-        "cluster",
-        "host_rewrite_literal"
+        "idle_timeout",
+        "max_stream_duration",
+        "retry_policy",
+        "request_mirror_policies",
+        "upgrade_configs",
+        "hash_policy"
     ]
+);
+spec!(WEIGHTED_CLUSTER, "WeightedCluster", f::WEIGHTED_CLUSTER,
+["clusters", "total_weight", "runtime_key_prefix"],
+deprecated: [("total_weight", "`total_weight` is deprecated in Envoy; the weights need not add \
+    up to a fixed total (Sluice still checks that they add up to it)")]);
+spec!(CLUSTER_WEIGHT, "WeightedCluster.ClusterWeight", f::CLUSTER_WEIGHT,
+["name", "weight", "metadata_match", "request_headers_to_add", "request_headers_to_remove",
+ "response_headers_to_add", "response_headers_to_remove", "host_rewrite_literal"],
+    removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
+        v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
+        yet either)")]);
+spec!(
+    REGEX_MATCH_AND_SUBSTITUTE,
+    "RegexMatchAndSubstitute",
+    f::REGEX_MATCH_AND_SUBSTITUTE,
+    ["pattern", "substitution"]
+);
+spec!(
+    MAX_STREAM_DURATION,
+    "MaxStreamDuration",
+    f::MAX_STREAM_DURATION,
+    ["max_stream_duration"]
+);
+spec!(REQUEST_MIRROR_POLICY, "RequestMirrorPolicy", f::REQUEST_MIRROR_POLICY,
+["cluster", "runtime_fraction"],
+    removed: [("runtime_key", "`runtime_key` is a v2 API field that Envoy v3 removed; v2 API is \
+        not supported; write `runtime_fraction`")]);
+spec!(
+    UPGRADE_CONFIG,
+    "UpgradeConfig",
+    f::UPGRADE_CONFIG,
+    ["upgrade_type", "enabled"]
+);
+spec!(
+    RETRY_POLICY,
+    "RetryPolicy",
+    f::RETRY_POLICY,
+    [
+        "retry_on",
+        "num_retries",
+        "per_try_timeout",
+        "per_try_idle_timeout",
+        "retry_host_predicate",
+        "host_selection_retry_max_attempts",
+        "retriable_status_codes",
+        "retry_back_off",
+        "retriable_headers",
+        "retriable_request_headers"
+    ]
+);
+spec!(RETRY_HOST_PREDICATE, "RetryHostPredicate", f::RETRY_HOST_PREDICATE,
+["name", "typed_config"],
+    removed: [("config", "`config` is the v2 API's untyped extension config, which Envoy v3 \
+        removed; v2 API is not supported; write `typed_config` with the predicate's v3 `@type`")]);
+spec!(
+    RETRY_BACK_OFF,
+    "RetryBackOff",
+    f::RETRY_BACK_OFF,
+    ["base_interval", "max_interval"]
+);
+spec!(
+    PREVIOUS_HOSTS_PREDICATE,
+    "PreviousHostsPredicate",
+    f::PREVIOUS_HOSTS_PREDICATE,
+    []
+);
+spec!(HEADER_VALUE_OPTION, "HeaderValueOption", f::HEADER_VALUE_OPTION,
+["header", "append", "append_action", "keep_empty_value"],
+deprecated: [("append", "`append` is deprecated in Envoy; write `append_action` \
+    (`APPEND_IF_EXISTS_OR_ADD` for true, `OVERWRITE_IF_EXISTS_OR_ADD` for false)")]);
+spec!(
+    HEADER_VALUE,
+    "HeaderValue",
+    f::HEADER_VALUE,
+    ["key", "value"]
 );
 spec!(
     HASH_POLICY,
@@ -360,6 +535,10 @@ mod tests {
 
     const ALL: &[&Spec] = &[
         &BOOTSTRAP,
+        &LAYERED_RUNTIME,
+        &RUNTIME_LAYER,
+        &DISK_LAYER,
+        &ADMIN_LAYER,
         &STATIC_RESOURCES,
         &ADMIN,
         &CLUSTER_MANAGER,
@@ -374,6 +553,7 @@ mod tests {
         &FILTER_CHAIN,
         &FILTER,
         &HTTP_CONNECTION_MANAGER,
+        &HTTP_PROTOCOL_OPTIONS,
         &HTTP_FILTER,
         &ROUTER,
         &TCP_PROXY,
@@ -381,7 +561,29 @@ mod tests {
         &VIRTUAL_HOST,
         &ROUTE,
         &ROUTE_MATCH,
+        &GRPC_ROUTE_MATCH_OPTIONS,
+        &CONNECT_MATCHER,
+        &REGEX_MATCHER,
+        &GOOGLE_RE2,
+        &STRING_MATCHER,
+        &INT64_RANGE,
+        &FRACTIONAL_PERCENT,
+        &RUNTIME_FRACTIONAL_PERCENT,
+        &HEADER_MATCHER,
+        &QUERY_PARAMETER_MATCHER,
         &ROUTE_ACTION,
+        &WEIGHTED_CLUSTER,
+        &CLUSTER_WEIGHT,
+        &REGEX_MATCH_AND_SUBSTITUTE,
+        &MAX_STREAM_DURATION,
+        &REQUEST_MIRROR_POLICY,
+        &UPGRADE_CONFIG,
+        &RETRY_POLICY,
+        &RETRY_HOST_PREDICATE,
+        &RETRY_BACK_OFF,
+        &PREVIOUS_HOSTS_PREDICATE,
+        &HEADER_VALUE_OPTION,
+        &HEADER_VALUE,
         &HASH_POLICY,
         &HASH_POLICY_HEADER,
         &HASH_POLICY_COOKIE,
