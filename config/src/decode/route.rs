@@ -540,16 +540,8 @@ fn weighted_clusters(
         );
         return None;
     }
-    if let Some(total) = total_weight
-        && u64::from(total) != sum
-    {
-        cx.error(
-            m.key_loc("total_weight"),
-            &m.path("total_weight"),
-            format!("the weights of `clusters` add up to {sum}, not to `total_weight` ({total})"),
-        );
-        return None;
-    }
+    // Envoy no longer checks `total_weight` against the sum (it only needs a positive sum
+    // that fits in 32 bits): a request picks `random % sum` whatever `total_weight` says.
     Some(WeightedClusters {
         clusters,
         total_weight,

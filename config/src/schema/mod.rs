@@ -263,8 +263,8 @@ spec!(
 );
 spec!(WEIGHTED_CLUSTER, "WeightedCluster", f::WEIGHTED_CLUSTER,
 ["clusters", "total_weight", "runtime_key_prefix"],
-deprecated: [("total_weight", "`total_weight` is deprecated in Envoy; the weights need not add \
-    up to a fixed total (Sluice still checks that they add up to it)")]);
+deprecated: [("total_weight", "`total_weight` is deprecated in Envoy and has no effect: a \
+    request picks a cluster in proportion to the weights, whatever they add up to")]);
 spec!(CLUSTER_WEIGHT, "WeightedCluster.ClusterWeight", f::CLUSTER_WEIGHT,
 ["name", "weight", "metadata_match", "request_headers_to_add", "request_headers_to_remove",
  "response_headers_to_add", "response_headers_to_remove", "host_rewrite_literal"],
