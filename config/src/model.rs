@@ -644,8 +644,32 @@ pub struct Cluster {
     pub lb_subset_config: Option<LbSubsetConfig>,
     /// `load_assignment`.
     pub load_assignment: ClusterLoadAssignment,
+    /// `typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]`,
+    /// Envoy's defaults when absent.
+    pub http_protocol: UpstreamHttpProtocol,
     /// Where the cluster was written.
     pub loc: Loc,
+}
+
+/// A cluster's upstream HTTP/1.1 connection options (`extensions.upstreams.http.v3.HttpProtocolOptions`
+/// with `explicit_http_config.http_protocol_options`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamHttpProtocol {
+    /// `common_http_protocol_options.idle_timeout`: an idle pooled connection is closed after
+    /// this long. Default 1 h; `None` when `0s` (never).
+    pub idle_timeout: Option<Duration>,
+    /// `common_http_protocol_options.max_requests_per_connection`; `None` (default) is
+    /// unlimited.
+    pub max_requests_per_connection: Option<u32>,
+}
+
+impl Default for UpstreamHttpProtocol {
+    fn default() -> Self {
+        UpstreamHttpProtocol {
+            idle_timeout: Some(Duration::from_secs(3600)),
+            max_requests_per_connection: None,
+        }
+    }
 }
 
 /// `Cluster.DiscoveryType`.

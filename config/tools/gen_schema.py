@@ -14,6 +14,9 @@ GEN = sys.argv[1]
 # (rust const name, file stem, message path inside the file)
 MESSAGES = [
     ("BOOTSTRAP", "envoy.config.bootstrap.v3", "Bootstrap"),
+    ("UPSTREAM_HTTP_PROTOCOL_OPTIONS", "envoy.extensions.upstreams.http.v3", "HttpProtocolOptions"),
+    ("EXPLICIT_HTTP_CONFIG", "envoy.extensions.upstreams.http.v3", "http_protocol_options::ExplicitHttpConfig"),
+    ("HTTP1_PROTOCOL_OPTIONS", "envoy.config.core.v3", "Http1ProtocolOptions"),
     ("STATIC_RESOURCES", "envoy.config.bootstrap.v3", "bootstrap::StaticResources"),
     ("ADMIN", "envoy.config.bootstrap.v3", "Admin"),
     ("CLUSTER_MANAGER", "envoy.config.bootstrap.v3", "ClusterManager"),

@@ -23,7 +23,11 @@ fn failing_every(every: usize, fail: impl Fn() -> Reply + Send + Sync + 'static)
     let n = Arc::new(AtomicUsize::new(0));
     HttpUpstream::start(move |_| {
         let i = n.fetch_add(1, Ordering::SeqCst) + 1;
-        if i % every == 0 { fail() } else { Reply::ok("ok") }
+        if i % every == 0 {
+            fail()
+        } else {
+            Reply::ok("ok")
+        }
     })
 }
 
@@ -106,7 +110,12 @@ fn retries_stop_at_num_retries_and_the_last_response_is_relayed() {
     let r = get(&proxy, "/");
     assert_eq!((r.status, r.text()), (503, "always".to_owned()));
     assert_eq!(up.request_count(), 3, "one try and two retries");
-    assert_eq!(proxy.admin().stat("cluster.app.upstream_rq_retry_limit_exceeded"), 1);
+    assert_eq!(
+        proxy
+            .admin()
+            .stat("cluster.app.upstream_rq_retry_limit_exceeded"),
+        1
+    );
 }
 
 #[test]
@@ -125,7 +134,12 @@ fn a_per_try_timeout_is_retried_within_the_route_timeout() {
     let r = get(&proxy, "/");
     assert_eq!((r.status, r.text()), (200, "ok".to_owned()));
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-    assert_eq!(proxy.admin().stat("cluster.app.upstream_rq_per_try_timeout"), 1);
+    assert_eq!(
+        proxy
+            .admin()
+            .stat("cluster.app.upstream_rq_per_try_timeout"),
+        1
+    );
 }
 
 #[test]
@@ -139,7 +153,10 @@ fn the_route_timeout_answers_504_with_envoys_body() {
     );
     let t = Instant::now();
     let r = get(&proxy, "/");
-    assert_eq!((r.status, r.text()), (504, "upstream request timeout".to_owned()));
+    assert_eq!(
+        (r.status, r.text()),
+        (504, "upstream request timeout".to_owned())
+    );
     assert!(t.elapsed() < Duration::from_secs(3));
     assert_eq!(proxy.admin().stat("cluster.app.upstream_rq_timeout"), 1);
 }
@@ -241,7 +258,11 @@ fn an_idle_connection_the_upstream_closed_is_not_used_and_nothing_is_replayed() 
 #[test]
 fn a_request_the_upstream_dropped_unanswered_is_not_replayed_without_a_policy() {
     let up = HttpUpstream::start(|r| {
-        if r.path == "/drop" { Reply::close() } else { Reply::ok("ok") }
+        if r.path == "/drop" {
+            Reply::close()
+        } else {
+            Reply::ok("ok")
+        }
     });
     let proxy = Proxy::builder(sluice_tests::Config::Json(sluice_tests::lb::json_text(
         &http_bootstrap(
@@ -301,11 +322,96 @@ fn a_client_that_leaves_while_its_request_waits_is_noticed_at_once() {
         json!([static_cluster("app", &[up.addr()], json!({}))]),
     );
     let mut s = TcpStream::connect(proxy.addr()).expect("connect");
-    s.write_all(b"GET /wait HTTP/1.1\r\nhost: a\r\n\r\n").expect("send");
+    s.write_all(b"GET /wait HTTP/1.1\r\nhost: a\r\n\r\n")
+        .expect("send");
     up.wait_for_requests(1, Duration::from_secs(5));
     drop(s);
     let admin = proxy.admin();
-    admin.wait_for_stat("http.ingress_http.downstream_rq_rx_reset", 1, Duration::from_secs(3));
-    admin.wait_for_stat("cluster.app.upstream_rq_tx_reset", 1, Duration::from_secs(3));
+    admin.wait_for_stat(
+        "http.ingress_http.downstream_rq_rx_reset",
+        1,
+        Duration::from_secs(3),
+    );
+    admin.wait_for_stat(
+        "cluster.app.upstream_rq_tx_reset",
+        1,
+        Duration::from_secs(3),
+    );
     admin.wait_for_stat("cluster.app.upstream_rq_active", 0, Duration::from_secs(3));
+}
+
+/// The cluster's `HttpProtocolOptions` for HTTP/1.1 upstreams.
+fn http_options(common: Value) -> Value {
+    json!({"typed_extension_protocol_options": {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "common_http_protocol_options": common,
+            "explicit_http_config": {"http_protocol_options": {}},
+        }
+    }})
+}
+
+fn one_worker(doc: &Value) -> Proxy {
+    Proxy::builder(sluice_tests::Config::Json(sluice_tests::lb::json_text(doc)))
+        .concurrency(1)
+        .start()
+}
+
+#[test]
+fn max_requests_per_connection_retires_pooled_connections() {
+    let up = HttpUpstream::named("one");
+    let limited = HttpUpstream::named("two");
+    let proxy = one_worker(&http_bootstrap(
+        json!([
+            route("/a", "plain", json!({})),
+            route("/b", "limited", json!({}))
+        ]),
+        json!([
+            static_cluster("plain", &[up.addr()], json!({})),
+            static_cluster(
+                "limited",
+                &[limited.addr()],
+                http_options(json!({"max_requests_per_connection": 2}))
+            ),
+        ]),
+        json!({}),
+        json!({}),
+    ));
+    let mut client = proxy.client();
+    for _ in 0..6 {
+        assert_eq!(client.get("x", "/a").status, 200);
+        assert_eq!(client.get("x", "/b").status, 200);
+    }
+    assert_eq!(
+        up.connection_count(),
+        1,
+        "the default reuses one connection"
+    );
+    assert_eq!(limited.connection_count(), 3, "two requests per connection");
+}
+
+#[test]
+fn the_upstream_idle_timeout_closes_pooled_connections() {
+    let up = HttpUpstream::named("one");
+    let proxy = one_worker(&http_bootstrap(
+        json!([route("/", "app", json!({}))]),
+        json!([static_cluster(
+            "app",
+            &[up.addr()],
+            http_options(json!({"idle_timeout": "0.2s"}))
+        )]),
+        json!({}),
+        json!({}),
+    ));
+    let mut client = proxy.client();
+    assert_eq!(client.get("x", "/").status, 200);
+    assert_eq!(client.get("x", "/").status, 200);
+    assert_eq!(up.connection_count(), 1, "reused while fresh");
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(client.get("x", "/").status, 200);
+    assert_eq!(
+        up.connection_count(),
+        2,
+        "a connection idle past idle_timeout is not reused"
+    );
 }

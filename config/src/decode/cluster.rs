@@ -8,10 +8,10 @@ use super::{Cx, Msg};
 use crate::model::{
     Cluster, ClusterLoadAssignment, CommonLbConfig, DiscoveryType, HashFunction, HealthStatus,
     LbEndpoint, LbPolicy, LbSubsetConfig, Loc, LocalityLbEndpoints, SelectorFallbackPolicy,
-    SlowStartConfig, SubsetFallbackPolicy, SubsetSelector, ZoneAwareLbConfig,
+    SlowStartConfig, SubsetFallbackPolicy, SubsetSelector, UpstreamHttpProtocol, ZoneAwareLbConfig,
 };
 use crate::schema;
-use crate::tree::Node as TNode;
+use crate::tree::{Node as TNode, Value};
 
 /// Envoy's default `connect_timeout`.
 const CONNECT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
@@ -118,6 +118,10 @@ pub(super) fn cluster(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded>
             overprovisioning_factor: OVERPROVISIONING_FACTOR_DEFAULT,
         }),
     };
+    let http_protocol = match m.get("typed_extension_protocol_options") {
+        Some(v) => protocol_options(cx, v, &m.path("typed_extension_protocol_options")),
+        None => Some(UpstreamHttpProtocol::default()),
+    };
     let name_loc = m.entry("name").map_or(m.loc, |e| e.value.loc);
     Some(Decoded {
         cluster: Cluster {
@@ -129,6 +133,7 @@ pub(super) fn cluster(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded>
             common_lb_config: common_lb_config?,
             lb_subset_config: lb_subset_config?,
             load_assignment: load_assignment?,
+            http_protocol: http_protocol?,
             loc: m.loc,
         },
         path: path.to_owned(),
@@ -753,4 +758,128 @@ fn endpoint(
     };
     let (addr, _) = address(cx, a, &m.path("address"), usage)?;
     Some((addr, hostname))
+}
+
+/// The extension name (and `@type`) of the upstream HTTP protocol options.
+const UPSTREAM_HTTP_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+/// `typed_extension_protocol_options`: a map from extension name to a typed message. Only the
+/// upstream HTTP protocol options exist for HTTP/1.1 clusters.
+fn protocol_options(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<UpstreamHttpProtocol> {
+    let Value::Map(entries) = &n.value else {
+        cx.error(
+            n.loc,
+            path,
+            format!(
+                "expected a mapping from extension name to options, found {}",
+                n.kind_name()
+            ),
+        );
+        return None;
+    };
+    let mut out = UpstreamHttpProtocol::default();
+    let mut ok = true;
+    for e in entries {
+        let epath = format!("{path}.{}", e.key);
+        if e.key != UPSTREAM_HTTP_OPTIONS {
+            cx.error(
+                e.key_loc,
+                &epath,
+                format!(
+                    "protocol options `{}` are not supported yet (Sluice knows `{UPSTREAM_HTTP_OPTIONS}`)",
+                    e.key
+                ),
+            );
+            ok = false;
+            continue;
+        }
+        match upstream_http_options(cx, &e.value, &epath) {
+            Some(o) => out = o,
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn upstream_http_options(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<UpstreamHttpProtocol> {
+    if let Value::Map(entries) = &n.value
+        && let Some(t) = entries.iter().find(|e| e.key == "@type")
+    {
+        let tpath = format!("{path}.@type");
+        let url = cx.string(&t.value, &tpath)?;
+        if url.rsplit('/').next() != Some(UPSTREAM_HTTP_OPTIONS) {
+            cx.error(
+                t.value.loc,
+                &tpath,
+                format!("expected `type.googleapis.com/{UPSTREAM_HTTP_OPTIONS}`, found `{url}`"),
+            );
+            return None;
+        }
+    } else {
+        cx.error(
+            n.loc,
+            path,
+            format!("needs `@type: type.googleapis.com/{UPSTREAM_HTTP_OPTIONS}`"),
+        );
+        return None;
+    }
+    let m = cx.message_any(n, path, &schema::UPSTREAM_HTTP_PROTOCOL_OPTIONS, true)?;
+    let mut out = UpstreamHttpProtocol::default();
+    let mut ok = true;
+    if let Some(v) = m.get("common_http_protocol_options") {
+        let cpath = m.path("common_http_protocol_options");
+        let c = cx.message(v, &cpath, &schema::UPSTREAM_COMMON_HTTP_PROTOCOL_OPTIONS)?;
+        if let Some(t) = c.get("idle_timeout") {
+            match cx.duration(t, &c.path("idle_timeout")) {
+                Some(d) => out.idle_timeout = (!d.is_zero()).then_some(d),
+                None => ok = false,
+            }
+        }
+        if let Some(r) = c.get("max_requests_per_connection") {
+            match cx.u32_in(r, &c.path("max_requests_per_connection"), 0, u32::MAX) {
+                // 0 means unlimited in Envoy.
+                Some(n) => out.max_requests_per_connection = (n != 0).then_some(n),
+                None => ok = false,
+            }
+        }
+    }
+    match m.get("explicit_http_config") {
+        Some(v) => {
+            let epath = m.path("explicit_http_config");
+            let e = cx.message(v, &epath, &schema::EXPLICIT_HTTP_CONFIG)?;
+            match e.get("http_protocol_options") {
+                Some(h) => {
+                    cx.message(
+                        h,
+                        &e.path("http_protocol_options"),
+                        &schema::UPSTREAM_HTTP1_PROTOCOL_OPTIONS,
+                    )?;
+                }
+                None => {
+                    if !e.written("http2_protocol_options") && !e.written("http3_protocol_options")
+                    {
+                        cx.error(
+                            e.loc,
+                            &epath,
+                            "needs a protocol: `http_protocol_options` (HTTP/1.1)",
+                        );
+                        ok = false;
+                    }
+                }
+            }
+        }
+        None => {
+            // Envoy requires one of the protocol selections; the unsupported ones
+            // (`use_downstream_protocol_config`, `auto_config`) were reported above.
+            if !m.written("use_downstream_protocol_config") && !m.written("auto_config") {
+                cx.error(
+                    m.loc,
+                    path,
+                    "needs `explicit_http_config` (Envoy requires a protocol selection)",
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }

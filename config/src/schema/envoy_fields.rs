@@ -47,6 +47,43 @@ pub(crate) const BOOTSTRAP: &[&str] = &[
     "stats_eviction_interval",
 ];
 
+/// All fields of `extensions.upstreams.http.v3.HttpProtocolOptions`.
+pub(crate) const UPSTREAM_HTTP_PROTOCOL_OPTIONS: &[&str] = &[
+    "common_http_protocol_options",
+    "upstream_http_protocol_options",
+    "http_filters",
+    "header_validation_config",
+    "outlier_detection",
+    "request_mirror_policies",
+    "hash_policy",
+    "retry_policy",
+    "explicit_http_config",
+    "use_downstream_protocol_config",
+    "auto_config",
+];
+
+/// All fields of `extensions.upstreams.http.v3.ExplicitHttpConfig`.
+pub(crate) const EXPLICIT_HTTP_CONFIG: &[&str] = &[
+    "http_protocol_options",
+    "http2_protocol_options",
+    "http3_protocol_options",
+];
+
+/// All fields of `config.core.v3.Http1ProtocolOptions`.
+pub(crate) const HTTP1_PROTOCOL_OPTIONS: &[&str] = &[
+    "allow_absolute_url",
+    "accept_http_10",
+    "default_host_for_http_10",
+    "header_key_format",
+    "enable_trailers",
+    "allow_chunked_length",
+    "override_stream_error_on_invalid_http_message",
+    "send_fully_qualified_url",
+    "use_balsa_parser",
+    "allow_custom_methods",
+    "ignore_http_11_upgrade",
+];
+
 /// All fields of `config.bootstrap.v3.StaticResources`.
 pub(crate) const STATIC_RESOURCES: &[&str] = &["listeners", "clusters", "secrets"];
 

@@ -153,6 +153,30 @@ spec!(
     f::HTTP_PROTOCOL_OPTIONS,
     ["idle_timeout", "max_connection_duration"]
 );
+spec!(
+    UPSTREAM_HTTP_PROTOCOL_OPTIONS,
+    "upstreams.http.v3.HttpProtocolOptions",
+    f::UPSTREAM_HTTP_PROTOCOL_OPTIONS,
+    ["common_http_protocol_options", "explicit_http_config"]
+);
+spec!(
+    UPSTREAM_COMMON_HTTP_PROTOCOL_OPTIONS,
+    "HttpProtocolOptions",
+    f::HTTP_PROTOCOL_OPTIONS,
+    ["idle_timeout", "max_requests_per_connection"]
+);
+spec!(
+    EXPLICIT_HTTP_CONFIG,
+    "ExplicitHttpConfig",
+    f::EXPLICIT_HTTP_CONFIG,
+    ["http_protocol_options"]
+);
+spec!(
+    UPSTREAM_HTTP1_PROTOCOL_OPTIONS,
+    "Http1ProtocolOptions",
+    f::HTTP1_PROTOCOL_OPTIONS,
+    []
+);
 spec!(HTTP_FILTER, "HttpFilter", f::HTTP_FILTER, ["name", "typed_config"],
     removed: [("config", V2_FILTER_CONFIG)]);
 spec!(ROUTER, "Router", f::ROUTER, []);
@@ -396,7 +420,8 @@ spec!(
 spec!(CLUSTER, "Cluster", f::CLUSTER,
 ["name", "connect_timeout", "per_connection_buffer_limit_bytes", "lb_policy",
  "load_assignment", "lb_subset_config", "common_lb_config", "type", "ring_hash_lb_config",
- "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config"],
+ "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
+ "typed_extension_protocol_options"],
 removed: [
     ("hosts", "`hosts` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
         write the endpoints under `load_assignment.endpoints[].lb_endpoints`"),

@@ -15,11 +15,11 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::error::ProxyError;
-use super::filter::{DecodeContext, Decision};
-use super::headers::HeaderMap;
+use super::filter::{Decision, DecodeContext};
 use super::h1::{
     self, BodyDecoder, HeadEncoder, LocalReply, Method, Parse, RequestHead, ResponseHead, Version,
 };
+use super::headers::HeaderMap;
 use super::router::Action;
 use crate::runtime::snapshot::{HttpConnManager, ListenerKind};
 use crate::runtime::worker::Worker;
@@ -169,8 +169,14 @@ impl Downstream<'_> {
                         (closes_at, Expiry::MaxDuration),
                     ]),
                     Some(started) => earliest([
-                        (timeouts.request_headers.map(|t| started + t), Expiry::HeadersTimeout),
-                        (timeouts.request.map(|t| started + t), Expiry::RequestTimeout),
+                        (
+                            timeouts.request_headers.map(|t| started + t),
+                            Expiry::HeadersTimeout,
+                        ),
+                        (
+                            timeouts.request.map(|t| started + t),
+                            Expiry::RequestTimeout,
+                        ),
                         (timeouts.stream_idle.map(|t| now + t), Expiry::StreamIdle),
                     ]),
                 };
@@ -210,7 +216,9 @@ impl Downstream<'_> {
             match self.request(head_len).await {
                 Next::KeepAlive if self.worker.drain.is_draining() => return,
                 Next::KeepAlive if closes_at.is_some_and(|at| Instant::now() >= at) => {
-                    self.worker.shard.inc(stats.downstream_cx_max_duration_reached);
+                    self.worker
+                        .shard
+                        .inc(stats.downstream_cx_max_duration_reached);
                     return;
                 }
                 Next::KeepAlive => {}
@@ -483,7 +491,6 @@ impl Downstream<'_> {
             Next::KeepAlive
         }
     }
-
 }
 
 /// The `location` of a redirect, built from the request as Envoy does.

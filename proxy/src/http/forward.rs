@@ -82,7 +82,9 @@ impl Downstream<'_> {
     ) -> Next {
         let worker = Rc::clone(self.worker);
         let Some(cluster) = snapshot.clusters.get(f.cluster) else {
-            return self.fail(head_len, ProxyError::new(ErrorKind::NoCluster)).await;
+            return self
+                .fail(head_len, ProxyError::new(ErrorKind::NoCluster))
+                .await;
         };
         let hashed = self.request_hash(f);
         let ctx = PickContext {
@@ -141,11 +143,16 @@ impl Downstream<'_> {
         let shard = &worker.shard;
         loop {
             let now = if retried { Instant::now() } else { started };
-            let Some((host_id, host)) = self.pick_host(&worker, cluster, f.cluster, &ctx, now, retry, &tried)
+            let Some((host_id, host)) =
+                self.pick_host(&worker, cluster, f.cluster, &ctx, now, retry, &tried)
             else {
                 shard.inc(cluster.stats.upstream_cx_none_healthy);
                 return self
-                    .fail_after(head_len, &body, ProxyError::new(ErrorKind::NoHealthyUpstream))
+                    .fail_after(
+                        head_len,
+                        &body,
+                        ProxyError::new(ErrorKind::NoHealthyUpstream),
+                    )
                     .await;
             };
             let active = ActiveRequest::begin(&worker, cluster, host_id, host);
@@ -153,9 +160,13 @@ impl Downstream<'_> {
             let end = self
                 .attempt(&worker, cluster, host, &mut body, &mut clock, per_try)
                 .await;
-            let may_retry = body.is_complete && retry_state.as_ref().is_some_and(|s| s.retries_left() > 0);
+            let may_retry =
+                body.is_complete && retry_state.as_ref().is_some_and(|s| s.retries_left() > 0);
             match end {
-                AttemptEnd::Response { upstream, head_len: resp_head_len } => {
+                AttemptEnd::Response {
+                    upstream,
+                    head_len: resp_head_len,
+                } => {
                     let status = self.resp.status();
                     let wants_retry = retry.is_some_and(|r| r.retries_status(status));
                     if wants_retry && may_retry {
@@ -167,7 +178,10 @@ impl Downstream<'_> {
                         drop(upstream);
                         drop(active);
                         tried.push(host.address);
-                        if !self.back_off(&worker, cluster, &mut retry_state, &clock).await {
+                        if !self
+                            .back_off(&worker, cluster, &mut retry_state, &clock)
+                            .await
+                        {
                             return self.route_timed_out(head_len, &body, cluster).await;
                         }
                         retried = true;
@@ -198,7 +212,10 @@ impl Downstream<'_> {
                     if retriable && may_retry {
                         drop(active);
                         tried.push(host.address);
-                        if !self.back_off(&worker, cluster, &mut retry_state, &clock).await {
+                        if !self
+                            .back_off(&worker, cluster, &mut retry_state, &clock)
+                            .await
+                        {
                             return self.route_timed_out(head_len, &body, cluster).await;
                         }
                         retried = true;
@@ -272,7 +289,12 @@ impl Downstream<'_> {
         }
     }
 
-    async fn route_timed_out(&mut self, head_len: usize, body: &RequestBody, cluster: &Cluster) -> Next {
+    async fn route_timed_out(
+        &mut self,
+        head_len: usize,
+        body: &RequestBody,
+        cluster: &Cluster,
+    ) -> Next {
         let shard = &self.worker.shard;
         shard.inc(cluster.stats.upstream_rq_timeout);
         shard.inc(cluster.stats.class(504));
@@ -370,7 +392,10 @@ impl Downstream<'_> {
             // The rest of the body streams from the client; once sent it cannot be replayed.
             self.rbuf.drain(..body.buffered.end);
             body.buffered = 0..0;
-            if let Err(e) = self.stream_request_body(&mut body.decoder, &mut conn.stream).await {
+            if let Err(e) = self
+                .stream_request_body(&mut body.decoder, &mut conn.stream)
+                .await
+            {
                 shard.inc(host.stats.rq_error);
                 return AttemptEnd::Failed(match e {
                     StreamError::Upstream => {
@@ -419,7 +444,9 @@ impl Downstream<'_> {
                 shard.inc(host.stats.rq_error);
                 AttemptEnd::Failed(ProxyError::new(ErrorKind::UpstreamProtocolError))
             }
-            Err(HeadWait::ClientGone) => AttemptEnd::Failed(ProxyError::new(ErrorKind::DownstreamDisconnect)),
+            Err(HeadWait::ClientGone) => {
+                AttemptEnd::Failed(ProxyError::new(ErrorKind::DownstreamDisconnect))
+            }
         }
     }
 
@@ -582,7 +609,9 @@ impl Downstream<'_> {
             b"x-envoy-upstream-service-time",
             b.format(service_time.as_millis()).as_bytes(),
         );
-        self.hcm.filters.encode_headers(&mut EncodeContext { status, headers });
+        self.hcm
+            .filters
+            .encode_headers(&mut EncodeContext { status, headers });
         self.wbuf.clear();
         {
             let mut enc = HeadEncoder::response(&mut self.wbuf, downstream_version, status);
@@ -653,7 +682,10 @@ impl Downstream<'_> {
         let headers = &mut self.headers;
         // An absolute-form target is routed by its authority and forwarded in origin-form.
         let (authority, target) = match req.absolute_parts(rbuf) {
-            Some((authority, path)) => (Some(authority), if path.is_empty() { &b"/"[..] } else { path }),
+            Some((authority, path)) => (
+                Some(authority),
+                if path.is_empty() { &b"/"[..] } else { path },
+            ),
             None => (None, req.target(rbuf)),
         };
         let mut rewritten: Vec<u8>;

@@ -425,7 +425,10 @@ fn build_cluster(
     Ok(Cluster {
         name: c.name.clone(),
         connect_timeout: c.connect_timeout,
-        reuse: crate::upstream::pool::ReuseLimits::default(),
+        reuse: crate::upstream::pool::ReuseLimits {
+            idle_timeout: c.http_protocol.idle_timeout,
+            max_requests: c.http_protocol.max_requests_per_connection,
+        },
         hosts,
         lb,
         stats,
