@@ -2,11 +2,13 @@
 //!
 //! `cli` parses flags and loads the bootstrap; `runtime` starts the control thread and the
 //! workers; a worker serves `http` and `tcp_proxy` connections to `upstream` hosts; `admin`
-//! and `stats` give the operator Envoy's view of it all. See ARCHITECTURE.md.
+//! and `stats` give the operator Envoy's view of it all; `layered_runtime` holds Envoy's runtime
+//! key/value overrides. See ARCHITECTURE.md.
 
 pub mod admin;
 pub mod cli;
 pub mod http;
+pub mod layered_runtime;
 pub mod listener;
 pub mod log;
 pub mod runtime;

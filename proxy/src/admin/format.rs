@@ -63,6 +63,8 @@ pub fn help() -> String {
         "  /listeners: print listener info",
         "  /quitquitquit (POST): exit the server",
         "  /ready: print server state, return 200 if LIVE, otherwise return 503",
+        "  /runtime: print runtime values",
+        "  /runtime_modify (POST ?key1=value1&key2=value2): modify runtime values (an empty value removes an override)",
         "  /server_info: print server version/status information",
         "  /stats: print server stats (?filter=REGEX, ?format=json)",
         "  /stats/prometheus: print server stats in prometheus format",

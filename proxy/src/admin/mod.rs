@@ -5,6 +5,7 @@
 //! traffic is a few requests per second and needs none of the data plane's machinery.
 
 mod format;
+mod runtime;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -72,13 +73,14 @@ async fn connection(control: Rc<RefCell<Control>>, mut stream: TcpStream) -> std
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     loop {
         // Read one request: head, then a Content-Length body.
-        let (head_len, method, target, body_len, close) = loop {
+        let (head_len, method, target, body_len, close, content_type) = loop {
             let mut headers = [httparse::EMPTY_HEADER; 64];
             let mut req = httparse::Request::new(&mut headers);
             match req.parse(&buf) {
                 Ok(httparse::Status::Complete(n)) => {
                     let mut body_len = 0usize;
                     let mut close = req.version == Some(0);
+                    let mut content_type = None;
                     for h in req.headers.iter() {
                         if h.name.eq_ignore_ascii_case("content-length") {
                             body_len = std::str::from_utf8(h.value)
@@ -87,6 +89,8 @@ async fn connection(control: Rc<RefCell<Control>>, mut stream: TcpStream) -> std
                                 .unwrap_or(0);
                         } else if h.name.eq_ignore_ascii_case("connection") {
                             close = h.value.eq_ignore_ascii_case(b"close");
+                        } else if h.name.eq_ignore_ascii_case("content-type") {
+                            content_type = std::str::from_utf8(h.value).ok().map(str::to_owned);
                         }
                     }
                     break (
@@ -95,6 +99,7 @@ async fn connection(control: Rc<RefCell<Control>>, mut stream: TcpStream) -> std
                         req.path.unwrap_or("/").to_owned(),
                         body_len,
                         close,
+                        content_type,
                     );
                 }
                 Ok(httparse::Status::Partial) => {}
@@ -128,7 +133,13 @@ async fn connection(control: Rc<RefCell<Control>>, mut stream: TcpStream) -> std
         }
         let body = buf[head_len..head_len + body_len].to_vec();
         buf.drain(..head_len + body_len);
-        let (response, after) = handle(&control, &method, &target, &body);
+        let request = Request {
+            method: &method,
+            target: &target,
+            content_type: content_type.as_deref(),
+            body: &body,
+        };
+        let (response, after) = handle(&control, &request);
         if let After::AwaitGeneration(generation) = after {
             await_workers(&control, generation).await;
         }
@@ -193,13 +204,23 @@ async fn await_workers(control: &Rc<RefCell<Control>>, generation: u64) {
     }
 }
 
+/// One admin request, as `handle` needs it.
+#[derive(Debug)]
+struct Request<'a> {
+    method: &'a str,
+    target: &'a str,
+    content_type: Option<&'a str>,
+    body: &'a [u8],
+}
+
 /// Routes one admin request. Returns the response and what to do after it.
-fn handle(
-    control: &Rc<RefCell<Control>>,
-    method: &str,
-    target: &str,
-    body: &[u8],
-) -> (Response, After) {
+fn handle(control: &Rc<RefCell<Control>>, request: &Request<'_>) -> (Response, After) {
+    let Request {
+        method,
+        target,
+        content_type,
+        body,
+    } = *request;
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
     let params = format::parse_query(query);
     let is_post = method.eq_ignore_ascii_case("POST");
@@ -221,6 +242,23 @@ fn handle(
         "/stats/prometheus" => format::prometheus(&c),
         "/config_dump" => Response::json(&format::config_dump(&c)),
         "/lb_explain" => format::lb_explain(&c, &params),
+        "/runtime" => Response::json(&runtime::runtime_json(&c.snapshot.runtime)),
+        "/runtime_modify" => {
+            drop(c);
+            if !is_post {
+                // Envoy's answer for a state-changing endpoint reached without POST.
+                return (
+                    Response::text(405, format!("Method {method} not allowed, POST required.")),
+                    After::Respond,
+                );
+            }
+            let mut c = control.borrow_mut();
+            let (response, generation) = runtime::runtime_modify(&mut c, query, content_type, body);
+            return (
+                response,
+                generation.map_or(After::Respond, After::AwaitGeneration),
+            );
+        }
         "/quitquitquit" => {
             if is_post {
                 return (Response::text(200, "OK\n"), After::Quit);

@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub clusters: Vec<Arc<Cluster>>,
     /// `server.worker_<i>.snapshot_generation`, set by each worker when it installs this.
     pub worker_generation: Vec<StatId>,
+    /// The layered runtime (Envoy's `Runtime::Snapshot`) at this generation.
+    pub runtime: Arc<crate::layered_runtime::Runtime>,
 }
 
 /// A listener and what serves its connections.
@@ -296,6 +298,7 @@ impl Snapshot {
         bootstrap: &model::Bootstrap,
         previous: Option<&Snapshot>,
         registry: &mut Registry,
+        runtime: Arc<crate::layered_runtime::Runtime>,
     ) -> Result<Snapshot, BuildError> {
         let listeners = &bootstrap.listeners;
         let clusters = &bootstrap.clusters;
@@ -394,6 +397,7 @@ impl Snapshot {
             listeners: out_listeners,
             clusters: built,
             worker_generation,
+            runtime,
         })
     }
 }

@@ -66,6 +66,7 @@ impl Worker {
             listeners: Vec::new(),
             clusters: Vec::new(),
             worker_generation: Vec::new(),
+            runtime: Arc::default(),
         });
         let w = Worker {
             index,
