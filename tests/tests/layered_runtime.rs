@@ -106,7 +106,6 @@ fn runtime_modify_needs_post_and_parameters() {
 }
 
 #[test]
-#[ignore = "needs the layered_runtime decoder (config crate), merged separately"]
 fn admin_values_are_added_override_static_ones_and_are_removed() {
     let dir = TempDir::new("rtm-admin");
     let proxy = Proxy::start(bootstrap_with_runtime(&four_layers(
@@ -162,7 +161,6 @@ fn admin_values_are_added_override_static_ones_and_are_removed() {
 }
 
 #[test]
-#[ignore = "needs the layered_runtime decoder (config crate), merged separately"]
 fn a_disk_layer_follows_its_swapped_symlink() {
     let dir = TempDir::new("rtm-disk");
     let v1 = dir.path().join("v1");
