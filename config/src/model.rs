@@ -68,6 +68,9 @@ pub struct Listener {
     pub address: SocketAddr,
     /// `filter_chains`. Today exactly one chain without `filter_chain_match`.
     pub filter_chains: Vec<FilterChain>,
+    /// `per_connection_buffer_limit_bytes`, default 1 MiB: bounds how much of a connection's
+    /// data the proxy holds (its read buffers, and a request body kept for retries).
+    pub per_connection_buffer_limit_bytes: u32,
     /// Where the listener was written, for bind errors.
     pub loc: Loc,
 }

@@ -170,8 +170,9 @@ fn a_streamed_body_is_never_sent_twice_even_with_a_retry_policy() {
         json!({"retry_policy": {"retry_on": "5xx", "num_retries": 3}}),
         json!([static_cluster("app", &[up.addr()], json!({}))]),
     );
-    // 1 MiB does not fit the first read: it streams, so it cannot be replayed.
-    let body = vec![b'x'; 1 << 20];
+    // 2 MiB is more than the listener's buffer limit (1 MiB by default): it streams, so it
+    // cannot be replayed.
+    let body = vec![b'x'; 2 << 20];
     let r = HttpClient::connect(proxy.addr()).request(&Request::post("/upload", body));
     assert_eq!(r.status, 503);
     assert_eq!(up.request_count(), 1);
@@ -414,4 +415,36 @@ fn the_upstream_idle_timeout_closes_pooled_connections() {
         2,
         "a connection idle past idle_timeout is not reused"
     );
+}
+
+#[test]
+fn a_body_within_the_listener_buffer_limit_is_held_and_replayed_on_retry() {
+    let up = failing_every(1, || Reply::text(503, "no"));
+    let body = vec![b'y'; 100 * 1024];
+    let doc = |limit: Option<u32>| {
+        let mut d = http_bootstrap(
+            json!([route("/", "app", json!({"retry_policy": {"retry_on": "5xx", "num_retries": 1}}))]),
+            json!([static_cluster("app", &[up.addr()], json!({}))]),
+            json!({}),
+            json!({}),
+        );
+        if let Some(l) = limit {
+            d["static_resources"]["listeners"][0]["per_connection_buffer_limit_bytes"] = json!(l);
+        }
+        d
+    };
+    // Default limit (1 MiB): the 100 KiB body is held, so the 503 is retried with it.
+    let proxy = start_json(&doc(None));
+    let r = HttpClient::connect(proxy.addr()).request(&Request::post("/", body.clone()));
+    assert_eq!(r.status, 503);
+    let seen = up.requests();
+    assert_eq!(seen.len(), 2, "one try and one retry");
+    assert!(seen.iter().all(|r| r.body_len == 100 * 1024), "the retry carried the whole body");
+    drop(proxy);
+
+    // A 16 KiB limit: the body cannot be held, so it streams once and is not retried.
+    let proxy = start_json(&doc(Some(16 * 1024)));
+    let r = HttpClient::connect(proxy.addr()).request(&Request::post("/", body));
+    assert_eq!(r.status, 503);
+    assert_eq!(up.requests().len(), 3);
 }

@@ -64,6 +64,10 @@ pub(super) fn listener(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded
             }
         }
     }
+    let buffer_limit = match m.get("per_connection_buffer_limit_bytes") {
+        Some(v) => cx.u32_in(v, &m.path("per_connection_buffer_limit_bytes"), 0, u32::MAX),
+        None => Some(BUFFER_LIMIT_BYTES_DEFAULT),
+    };
     let (address, address_loc) = addr?;
     let name = name
         .filter(|s| !s.is_empty())
@@ -73,6 +77,7 @@ pub(super) fn listener(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded
             name,
             address,
             filter_chains: chains,
+            per_connection_buffer_limit_bytes: buffer_limit?,
             loc: m.loc,
         },
         path: path.to_owned(),
@@ -80,6 +85,9 @@ pub(super) fn listener(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded
         address_loc,
     })
 }
+
+/// Envoy's default `per_connection_buffer_limit_bytes`: 1 MiB.
+const BUFFER_LIMIT_BYTES_DEFAULT: u32 = 1024 * 1024;
 
 fn filter_chain(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<FilterChain> {
     let m = cx.message(n, path, &schema::FILTER_CHAIN)?;

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::buf::IoBuf;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use super::conn_manager::{Downstream, Next, READ_BUFFER_BYTES};
@@ -34,8 +34,6 @@ use crate::upstream::pool::PoolKey;
 use crate::upstream::{self, ActiveRequest, ConnectError};
 use sluice_lb::hash;
 
-/// Read size while streaming a body: bounds memory per connection and direction.
-const BODY_BUFFER_BYTES: usize = 64 * 1024;
 
 /// The request's body as far as the proxy holds it.
 struct RequestBody {
@@ -120,6 +118,14 @@ impl Downstream<'_> {
                 .await;
             if res.is_err() {
                 return Next::Close;
+            }
+        }
+        if retry.is_some() && !body.is_complete {
+            // A retry needs the body again: hold it, up to the listener's buffer limit, as
+            // Envoy's router does. A larger body streams and is never retried.
+            match self.buffer_body(&mut body).await {
+                Ok(()) => {}
+                Err(()) => return Next::Close,
             }
         }
         self.encode_upstream_head(f, matched_len, f.timeout);
@@ -233,6 +239,37 @@ impl Downstream<'_> {
                 }
             }
         }
+    }
+
+    /// Reads more of the request body into the downstream buffer until it is complete or
+    /// would pass the listener's `per_connection_buffer_limit_bytes`. Errs when the client
+    /// went away or broke the framing.
+    async fn buffer_body(&mut self, body: &mut RequestBody) -> Result<(), ()> {
+        let limit = match usize::try_from(self.hcm.buffer_limit_bytes) {
+            Ok(0) | Err(_) => usize::MAX,
+            Ok(n) => n,
+        };
+        while !body.is_complete {
+            let held = body.buffered.len();
+            if held >= limit {
+                return Ok(());
+            }
+            if self.rbuf.len() == self.rbuf.capacity() {
+                self.rbuf.reserve(READ_BUFFER_BYTES.min(limit - held).max(1));
+            }
+            let rbuf = std::mem::take(&mut self.rbuf);
+            let (res, rbuf) = super::read_append_at_most(&mut self.stream, rbuf, limit - held).await;
+            self.rbuf = rbuf;
+            match res {
+                Ok(0) | Err(_) => return Err(()),
+                Ok(_) => {}
+            }
+            let fresh = self.rbuf.get(body.buffered.end..).unwrap_or(&[]);
+            let p = body.decoder.advance(fresh).map_err(|_| ())?;
+            body.buffered.end += p.consumed;
+            body.is_complete = p.is_done;
+        }
+        Ok(())
     }
 
     /// Picks a host; with the `previous_hosts` predicate, re-picks up to
@@ -644,6 +681,7 @@ impl Downstream<'_> {
                 &mut ubuf,
                 dechunk,
                 clock.deadline,
+                cluster.buffer_limit_bytes,
             )
             .await;
         self.ubuf = ubuf;
@@ -762,16 +800,14 @@ impl Downstream<'_> {
     ) -> Result<(), StreamError> {
         // rbuf is empty here (everything buffered was sent with the head); pipelined bytes
         // after the body stay in rbuf for the next request.
+        let chunk = super::body_chunk_bytes(self.hcm.buffer_limit_bytes);
         let mut buf = std::mem::take(&mut self.rbuf);
         buf.clear();
-        if buf.capacity() < BODY_BUFFER_BYTES {
-            buf.reserve(BODY_BUFFER_BYTES);
-        }
         let result = loop {
-            if buf.len() == buf.capacity() {
-                buf.reserve(BODY_BUFFER_BYTES);
+            if buf.capacity() - buf.len() < chunk {
+                buf.reserve(chunk);
             }
-            let (res, b) = super::read_append(&mut self.stream, buf).await;
+            let (res, b) = super::read_append_at_most(&mut self.stream, buf, chunk).await;
             buf = b;
             match res {
                 Ok(0) | Err(_) => {
@@ -806,6 +842,7 @@ impl Downstream<'_> {
         ubuf: &mut Vec<u8>,
         dechunk: bool,
         deadline: Option<Instant>,
+        upstream_buffer_limit: u32,
     ) -> Result<bool, RelayError> {
         let is_head_request = self.req.method_kind() == Method::Head;
         // First write: the head plus whatever body bytes came with it.
@@ -823,12 +860,13 @@ impl Downstream<'_> {
         if decoder.is_done() || is_head_request {
             return Ok(ubuf.is_empty());
         }
-        if ubuf.capacity() < BODY_BUFFER_BYTES {
-            ubuf.reserve(BODY_BUFFER_BYTES - ubuf.len());
+        let chunk = super::body_chunk_bytes(upstream_buffer_limit);
+        if ubuf.capacity() < chunk {
+            ubuf.reserve(chunk - ubuf.len());
         }
         loop {
             ubuf.clear();
-            let read = upstream.read(std::mem::take(ubuf));
+            let read = super::read_append_at_most(upstream, std::mem::take(ubuf), chunk);
             let (res, b) = match deadline {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());

@@ -65,6 +65,8 @@ pub struct HttpConnManager {
     pub generate_request_id: bool,
     /// `server_name`: the `server` header on every response.
     pub server_name: String,
+    /// The listener's `per_connection_buffer_limit_bytes`.
+    pub buffer_limit_bytes: u32,
     /// `http_filters`, in order, the router last.
     pub filters: crate::http::filter::FilterChain,
     /// Downstream timeouts.
@@ -91,6 +93,8 @@ pub struct Cluster {
     pub name: String,
     /// `connect_timeout`.
     pub connect_timeout: Duration,
+    /// `per_connection_buffer_limit_bytes`: bounds each read from its connections.
+    pub buffer_limit_bytes: u32,
     /// How long pooled connections may idle and how many requests each may carry.
     pub reuse: crate::upstream::pool::ReuseLimits,
     /// Hosts, in the order the load balancer indexes them.
@@ -354,6 +358,7 @@ impl Snapshot {
                         use_remote_address: hcm.use_remote_address,
                         generate_request_id: hcm.generate_request_id,
                         server_name: hcm.server_name.clone(),
+                        buffer_limit_bytes: l.per_connection_buffer_limit_bytes,
                         filters: crate::http::filter::FilterChain::build(&hcm.http_filters),
                         timeouts: hcm.timeouts,
                         stats: HttpStats::register(
@@ -429,6 +434,7 @@ fn build_cluster(
     Ok(Cluster {
         name: c.name.clone(),
         connect_timeout: c.connect_timeout,
+        buffer_limit_bytes: c.per_connection_buffer_limit_bytes,
         reuse: crate::upstream::pool::ReuseLimits {
             idle_timeout: c.http_protocol.idle_timeout,
             max_requests: c.http_protocol.max_requests_per_connection,
