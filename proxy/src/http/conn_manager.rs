@@ -19,7 +19,7 @@ use super::h1::{
     self, BodyDecoder, BodyKind, HeadEncoder, LocalReply, Method, Parse, RequestHead, ResponseHead,
     Version,
 };
-use super::router::{Action, Forward};
+use super::router::{Action, ClusterChoice, Forward, NoRuntime, RouteRequest};
 use crate::runtime::snapshot::{Cluster, Host, HttpConnManager, ListenerKind, Snapshot};
 use crate::runtime::worker::Worker;
 use crate::upstream::lb::{PickContext, RequestHashInput};
@@ -308,10 +308,27 @@ impl Downstream<'_> {
         let host = self.req.header(&self.rbuf, b"host").unwrap_or(b"");
         let target = self.req.target(&self.rbuf);
         let target = std::str::from_utf8(target).unwrap_or("");
-        let routed = routes.virtual_host(host).and_then(|vh| vh.route(target));
-        let Some((route, matched_len)) = routed else {
+        let request = RouteRequest {
+            host,
+            path: target.as_bytes(),
+            method: self.req.method(&self.rbuf),
+            headers: &self.req.headers(&self.rbuf),
+            random: self.worker.next_random(),
+            runtime: &NoRuntime,
+        };
+        let Some(routed) = routes.route(&request) else {
             self.worker.shard.inc(self.hcm.stats.no_route);
             return self.local_then_skip_body(head_len, 404, b"").await;
+        };
+        let (route, matched_len) = (routed.route, routed.matched_len);
+        let cluster = match routed.cluster {
+            Some(ClusterChoice::Header { value, .. }) => value.and_then(|v| {
+                snapshot
+                    .clusters
+                    .iter()
+                    .position(|c| c.name.as_bytes() == v)
+            }),
+            other => other.and_then(|c| c.index()),
         };
         match &route.action {
             Action::Direct { status, body } => {
@@ -323,7 +340,13 @@ impl Downstream<'_> {
                 let location = redirect_location(r, host, target, matched_len);
                 self.redirect(head_len, r.response_code, &location).await
             }
-            Action::Forward(f) => self.forward(head_len, &snapshot, f, matched_len).await,
+            Action::Forward(f) => match cluster {
+                Some(c) => self.forward(head_len, &snapshot, f, c, matched_len).await,
+                None => {
+                    let status = f.cluster_not_found_response_code;
+                    self.local_then_skip_body(head_len, status, b"").await
+                }
+            },
         }
     }
 
@@ -475,11 +498,12 @@ impl Downstream<'_> {
         head_len: usize,
         snapshot: &Snapshot,
         f: &Forward,
+        cluster_index: usize,
         matched_len: usize,
     ) -> Next {
         let worker = Rc::clone(self.worker);
         let shard = &worker.shard;
-        let Some(cluster) = snapshot.clusters.get(f.cluster) else {
+        let Some(cluster) = snapshot.clusters.get(cluster_index) else {
             return self.local_then_skip_body(head_len, 404, b"").await;
         };
         // The request hash, only when the route asks for one.
@@ -510,7 +534,7 @@ impl Downstream<'_> {
         // request is already complete, the start of the route timeout.
         let started = Instant::now();
         let Some((host_id, host)) = worker
-            .pick(f.cluster, &ctx, started)
+            .pick(cluster_index, &ctx, started)
             .and_then(|i| Some((i, cluster.hosts.get(i)?)))
         else {
             shard.inc(cluster.stats.upstream_cx_none_healthy);

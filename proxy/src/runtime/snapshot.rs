@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sluice_config::model;
 
-use crate::http::router::{RouteTable, UnknownCluster};
+use crate::http::router::{self, RouteTable};
 use crate::stats::{Kind, Registry, RegistryFull, StatId};
 use crate::upstream::lb::{self, ClusterLb};
 
@@ -253,9 +253,9 @@ stat_struct!(
 /// Why a snapshot could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// A route names a missing cluster (the config crate normally catches this first).
+    /// A route table could not be built (unknown cluster, regex, weights).
     #[error(transparent)]
-    UnknownCluster(#[from] UnknownCluster),
+    Route(#[from] router::BuildError),
     /// A tcp_proxy names a missing cluster.
     #[error("tcp_proxy `{0}` names unknown cluster `{1}`")]
     TcpUnknownCluster(String, String),
