@@ -423,7 +423,11 @@ fn a_body_within_the_listener_buffer_limit_is_held_and_replayed_on_retry() {
     let body = vec![b'y'; 100 * 1024];
     let doc = |limit: Option<u32>| {
         let mut d = http_bootstrap(
-            json!([route("/", "app", json!({"retry_policy": {"retry_on": "5xx", "num_retries": 1}}))]),
+            json!([route(
+                "/",
+                "app",
+                json!({"retry_policy": {"retry_on": "5xx", "num_retries": 1}})
+            )]),
             json!([static_cluster("app", &[up.addr()], json!({}))]),
             json!({}),
             json!({}),
@@ -439,7 +443,10 @@ fn a_body_within_the_listener_buffer_limit_is_held_and_replayed_on_retry() {
     assert_eq!(r.status, 503);
     let seen = up.requests();
     assert_eq!(seen.len(), 2, "one try and one retry");
-    assert!(seen.iter().all(|r| r.body_len == 100 * 1024), "the retry carried the whole body");
+    assert!(
+        seen.iter().all(|r| r.body_len == 100 * 1024),
+        "the retry carried the whole body"
+    );
     drop(proxy);
 
     // A 16 KiB limit: the body cannot be held, so it streams once and is not retried.

@@ -185,7 +185,7 @@ fn header_value(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(String, Strin
                 } else if s.contains(['\0', '\r', '\n']) {
                     Some("a header value must not contain NUL, CR or LF".to_owned())
                 } else {
-                    None
+                    check_commands(&s).err()
                 };
                 match why {
                     Some(why) => {
@@ -199,4 +199,70 @@ fn header_value(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(String, Strin
         None => Some(String::new()),
     };
     Some((key?, value?))
+}
+
+/// The `%VAR%` commands Sluice expands in header values (the proxy's `http::format`).
+const HEADER_VALUE_COMMANDS: &[&str] = &[
+    "DOWNSTREAM_REMOTE_ADDRESS",
+    "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
+    "DOWNSTREAM_REMOTE_PORT",
+    "DOWNSTREAM_LOCAL_ADDRESS",
+    "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT",
+    "DOWNSTREAM_LOCAL_PORT",
+    "UPSTREAM_REMOTE_ADDRESS",
+    "PROTOCOL",
+    "HOSTNAME",
+    "REQ",
+];
+
+/// Checks the `%` commands of a header value as Envoy's substitution parser does: `%%` is a
+/// literal `%`, `%NAME%` or `%NAME(arg)%` a command, anything else an error.
+fn check_commands(value: &str) -> Result<(), String> {
+    let mut rest = value;
+    while let Some(start) = rest.find('%') {
+        let after = &rest[start + 1..];
+        if let Some(tail) = after.strip_prefix('%') {
+            rest = tail;
+            continue;
+        }
+        let Some(end) = after.find('%') else {
+            return Err(format!(
+                "unterminated `%` command in `{value}` (write `%%` for a literal `%`)"
+            ));
+        };
+        let cmd = &after[..end];
+        let name = cmd.split_once('(').map_or(cmd, |(n, _)| n);
+        if !HEADER_VALUE_COMMANDS.contains(&name) {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+                return Err(format!(
+                    "`%{cmd}%` is not a command (write `%%` for a literal `%`)"
+                ));
+            }
+            return Err(format!(
+                "the header value command `%{name}%` is not supported yet (supported: {})",
+                HEADER_VALUE_COMMANDS.join(", ")
+            ));
+        }
+        if name == "REQ" && !(cmd.starts_with("REQ(") && cmd.contains(')')) {
+            return Err("`%REQ%` needs a header name: `%REQ(name)%`".to_owned());
+        }
+        rest = &after[end + 1..];
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod command_tests {
+    #[test]
+    fn header_value_commands() {
+        use super::check_commands as c;
+        assert!(c("plain").is_ok());
+        assert!(c("100%%").is_ok());
+        assert!(c("%DOWNSTREAM_REMOTE_ADDRESS%").is_ok());
+        assert!(c("a %REQ(x-user?x-other):10% b").is_ok());
+        assert!(c("50%").is_err());
+        assert!(c("%START_TIME%").unwrap_err().contains("not supported yet"));
+        assert!(c("%REQ%").is_err());
+        assert!(c("%a b%").is_err());
+    }
 }

@@ -120,7 +120,12 @@ spec!(
     LISTENER,
     "Listener",
     f::LISTENER,
-    ["name", "address", "filter_chains", "per_connection_buffer_limit_bytes"]
+    [
+        "name",
+        "address",
+        "filter_chains",
+        "per_connection_buffer_limit_bytes"
+    ]
 );
 spec!(FILTER_CHAIN, "FilterChain", f::FILTER_CHAIN, ["filters", "name"],
     removed: [("tls_context", "`tls_context` is a v2 API field that Envoy v3 removed; v2 API is \

@@ -16,11 +16,12 @@ use monoio::net::TcpStream;
 
 use super::error::ProxyError;
 use super::filter::{Decision, DecodeContext};
+use super::forward::Target;
 use super::h1::{
     self, BodyDecoder, HeadEncoder, LocalReply, Method, Parse, RequestHead, ResponseHead, Version,
 };
 use super::headers::HeaderMap;
-use super::router::Action;
+use super::router::{Action, ClusterChoice, RouteRequest};
 use crate::runtime::snapshot::{HttpConnManager, ListenerKind};
 use crate::runtime::worker::Worker;
 
@@ -82,6 +83,8 @@ pub(super) struct Downstream<'a> {
     pub(super) headers: HeaderMap,
     /// The response's end-to-end headers, likewise.
     pub(super) resp_headers: HeaderMap,
+    /// The upstream request's path after rewrites.
+    pub(super) upath: Vec<u8>,
     /// The upstream response head and read buffer, reused across this connection's requests.
     pub(super) resp: ResponseHead,
     pub(super) ubuf: Vec<u8>,
@@ -113,6 +116,7 @@ pub async fn serve(
         req: RequestHead::new(),
         headers: HeaderMap::new(),
         resp_headers: HeaderMap::new(),
+        upath: Vec::with_capacity(256),
         resp: ResponseHead::new(),
         ubuf: Vec::new(),
         limits: h1::Limits::default(),
@@ -372,13 +376,35 @@ impl Downstream<'_> {
             ),
         };
         let target = std::str::from_utf8(target).unwrap_or("");
-        let routed = routes.virtual_host(host).and_then(|vh| vh.route(target));
 
-        // The request as filters see it: end-to-end headers in a map they can edit.
+        // The request as filters and the router see it: end-to-end headers in a map.
         self.headers.clear();
         h1::for_each_end_to_end(self.req.headers(&self.rbuf), |n, v| {
             self.headers.append(n, v);
         });
+        let request = RouteRequest {
+            host,
+            path: target.as_bytes(),
+            method: self.req.method(&self.rbuf),
+            headers: &self.headers,
+            random: self.worker.next_random(),
+            runtime: &*snapshot.runtime,
+        };
+        let routed = routes.route(&request).map(|r| {
+            let cluster = match r.cluster {
+                // `cluster_header`: the named cluster of this snapshot, if there is one.
+                Some(ClusterChoice::Header { value, .. }) => {
+                    value.and_then(|v| snapshot.cluster_index(v))
+                }
+                other => other.and_then(|c| c.index()),
+            };
+            let weighted = match r.cluster {
+                Some(ClusterChoice::Weighted(w)) => Some(w),
+                _ => None,
+            };
+            (r.vhost, r.route, r.matched_len, cluster, weighted)
+        });
+
         let hcm = self.hcm;
         let mut cx = DecodeContext {
             headers: &mut self.headers,
@@ -388,7 +414,7 @@ impl Downstream<'_> {
             return self.local_then_skip_body(head_len, status, &body).await;
         }
 
-        let Some((route, matched_len)) = routed else {
+        let Some((vhost, route, matched_len, cluster, weighted)) = routed else {
             self.worker.shard.inc(self.hcm.stats.no_route);
             return self.local_then_skip_body(head_len, 404, b"").await;
         };
@@ -403,8 +429,24 @@ impl Downstream<'_> {
                 self.redirect(head_len, r.response_code, &location).await
             }
             Action::Forward(f) => {
-                self.forward(head_len, &snapshot, f, matched_len, None)
-                    .await
+                let Some(cluster) = cluster else {
+                    // Envoy's `cluster_not_found_response_code` (flag NC).
+                    let status = f.cluster_not_found_response_code;
+                    return self.local_then_skip_body(head_len, status, b"").await;
+                };
+                let target = Target {
+                    forward: f,
+                    cluster,
+                    weighted,
+                    matched_len,
+                    mutations: [
+                        weighted.map(|w| &w.headers),
+                        Some(&route.headers),
+                        Some(&vhost.headers),
+                        Some(&routes.headers),
+                    ],
+                };
+                self.forward(head_len, &snapshot, &target).await
             }
         }
     }

@@ -26,14 +26,14 @@ use super::error::{ErrorKind, ProxyError, RetryClass};
 use super::filter::EncodeContext;
 use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, Version};
 use super::retry::{RetryPolicy, RetryState};
-use super::router::Forward;
+use super::router::{Forward, WeightedCluster};
 use crate::runtime::snapshot::{Cluster, Host, Snapshot};
 use crate::runtime::worker::Worker;
 use crate::upstream::lb::{PickContext, RequestHashInput};
 use crate::upstream::pool::PoolKey;
 use crate::upstream::{self, ActiveRequest, ConnectError};
+use sluice_config::model::HeaderMutations;
 use sluice_lb::hash;
-
 
 /// The request's body as far as the proxy holds it.
 struct RequestBody {
@@ -57,6 +57,23 @@ enum AttemptEnd {
     Failed(ProxyError),
 }
 
+/// Where a matched forwarding route sends the request: resolved by the router on the request's
+/// snapshot.
+pub(super) struct Target<'r> {
+    /// The route action.
+    pub forward: &'r Forward,
+    /// The cluster's index in the snapshot (weighted and header choices resolved).
+    pub cluster: usize,
+    /// The weighted cluster picked, when the route splits traffic.
+    pub weighted: Option<&'r WeightedCluster>,
+    /// How much of the target the route's prefix matched (for `prefix_rewrite`).
+    pub matched_len: usize,
+    /// Header mutations, most specific first: weighted cluster, route, virtual host, route
+    /// configuration. Applied in this order, so the outer levels have the last word (Envoy's
+    /// default `most_specific_header_mutations_wins: false`).
+    pub mutations: [Option<&'r HeaderMutations>; 4],
+}
+
 /// Timing of the whole request across its attempts.
 struct Clock {
     /// When forwarding began (the pick, the service time).
@@ -74,20 +91,24 @@ impl Downstream<'_> {
         &mut self,
         head_len: usize,
         snapshot: &Snapshot,
-        f: &Forward,
-        matched_len: usize,
-        retry: Option<&RetryPolicy>,
+        t: &Target<'_>,
     ) -> Next {
         let worker = Rc::clone(self.worker);
-        let Some(cluster) = snapshot.clusters.get(f.cluster) else {
+        let f = t.forward;
+        let Some(cluster) = snapshot.clusters.get(t.cluster) else {
             return self
                 .fail(head_len, ProxyError::new(ErrorKind::NoCluster))
                 .await;
         };
+        let retry = f.retry_policy.as_ref().map(RetryPolicy::new);
+        let retry = retry.as_ref();
         let hashed = self.request_hash(f);
         let ctx = PickContext {
             hash: hashed.as_ref().and_then(|h| h.hash),
-            metadata_match: f.metadata_match.as_ref(),
+            metadata_match: t
+                .weighted
+                .and_then(|w| w.metadata_match.as_ref())
+                .or(f.metadata_match.as_ref()),
         };
         let cookies = hashed.map(|h| h.set_cookies).unwrap_or_default();
 
@@ -128,7 +149,10 @@ impl Downstream<'_> {
                 Err(()) => return Next::Close,
             }
         }
-        self.encode_upstream_head(f, matched_len, f.timeout);
+        self.prepare_upstream_headers(t);
+        if !f.auto_host_rewrite {
+            self.encode_upstream_head();
+        }
 
         // One clock read serves the pick (slow start), the upstream service time and, when the
         // request is already complete, the start of the route timeout.
@@ -150,7 +174,7 @@ impl Downstream<'_> {
         loop {
             let now = if retried { Instant::now() } else { started };
             let Some((host_id, host)) =
-                self.pick_host(&worker, cluster, f.cluster, &ctx, now, retry, &tried)
+                self.pick_host(&worker, cluster, t.cluster, &ctx, now, retry, &tried)
             else {
                 shard.inc(cluster.stats.upstream_cx_none_healthy);
                 return self
@@ -162,7 +186,23 @@ impl Downstream<'_> {
                     .await;
             };
             let active = ActiveRequest::begin(&worker, cluster, host_id, host);
-            let per_try = retry.and_then(|r| r.per_try_timeout);
+            if f.auto_host_rewrite {
+                // `auto_host_rewrite`: the picked host's hostname, else its address.
+                if host.hostname.is_empty() {
+                    let mut b = [0u8; 64];
+                    let n = {
+                        use std::io::Write as _;
+                        let mut c = std::io::Cursor::new(&mut b[..]);
+                        let _ = write!(c, "{}", host.address);
+                        usize::try_from(c.position()).unwrap_or(0)
+                    };
+                    self.headers.set(b"host", &b[..n]);
+                } else {
+                    self.headers.set(b"host", host.hostname.as_bytes());
+                }
+                self.encode_upstream_head();
+            }
+            let per_try = retry.and_then(|r| r.config.per_try_timeout);
             let end = self
                 .attempt(&worker, cluster, host, &mut body, &mut clock, per_try)
                 .await;
@@ -201,7 +241,7 @@ impl Downstream<'_> {
                     // The request is done: the buffered body leaves the downstream buffer.
                     self.rbuf.drain(..body.buffered.end);
                     let next = self
-                        .respond(upstream, resp_head_len, cluster, host, &cookies, &clock)
+                        .respond(upstream, resp_head_len, cluster, host, &cookies, &clock, t)
                         .await;
                     drop(active);
                     return next;
@@ -255,10 +295,12 @@ impl Downstream<'_> {
                 return Ok(());
             }
             if self.rbuf.len() == self.rbuf.capacity() {
-                self.rbuf.reserve(READ_BUFFER_BYTES.min(limit - held).max(1));
+                self.rbuf
+                    .reserve(READ_BUFFER_BYTES.min(limit - held).max(1));
             }
             let rbuf = std::mem::take(&mut self.rbuf);
-            let (res, rbuf) = super::read_append_at_most(&mut self.stream, rbuf, limit - held).await;
+            let (res, rbuf) =
+                super::read_append_at_most(&mut self.stream, rbuf, limit - held).await;
             self.rbuf = rbuf;
             match res {
                 Ok(0) | Err(_) => return Err(()),
@@ -282,12 +324,12 @@ impl Downstream<'_> {
         cluster_index: usize,
         ctx: &PickContext<'_>,
         now: Instant,
-        retry: Option<&RetryPolicy>,
+        retry: Option<&RetryPolicy<'_>>,
         tried: &[SocketAddr],
     ) -> Option<(usize, &'s Host)> {
         let mut picks = 1 + retry
-            .filter(|r| r.previous_hosts && !tried.is_empty())
-            .map_or(0, |r| r.host_selection_retry_max_attempts);
+            .filter(|r| r.config.previous_hosts && !tried.is_empty())
+            .map_or(0, |r| r.config.host_selection_retry_max_attempts);
         loop {
             let id = worker.pick(cluster_index, ctx, now)?;
             let host = cluster.hosts.get(id)?;
@@ -602,6 +644,7 @@ impl Downstream<'_> {
         host: &Host,
         set_cookies: &[hash::GeneratedCookie],
         clock: &Clock,
+        t: &Target<'_>,
     ) -> Next {
         let worker = Rc::clone(self.worker);
         let shard = &worker.shard;
@@ -646,6 +689,15 @@ impl Downstream<'_> {
             b"x-envoy-upstream-service-time",
             b.format(service_time.as_millis()).as_bytes(),
         );
+        let cx = super::format::Context {
+            peer: self.peer,
+            local: None,
+            request: &self.headers,
+            upstream: Some(host.address),
+        };
+        for m in t.mutations.iter().flatten() {
+            super::format::mutate(headers, &m.response_remove, &m.response_add, &cx);
+        }
         self.hcm
             .filters
             .encode_headers(&mut EncodeContext { status, headers });
@@ -711,13 +763,14 @@ impl Downstream<'_> {
         }
     }
 
-    /// Completes the request headers for the upstream (host rewrite, forwarding headers,
-    /// request id, expected timeout) and encodes the upstream request head into `wbuf`.
-    fn encode_upstream_head(&mut self, f: &Forward, matched_len: usize, timeout: Option<Duration>) {
+    /// Completes the request headers for the upstream: path and host rewrites, forwarding
+    /// headers, request id, expected timeout, then the configured mutations. The upstream
+    /// path is left in `upath`.
+    fn prepare_upstream_headers(&mut self, t: &Target<'_>) {
+        let f = t.forward;
         let request_id = self.request_id();
         let rbuf = &self.rbuf;
         let req = &self.req;
-        let headers = &mut self.headers;
         // An absolute-form target is routed by its authority and forwarded in origin-form.
         let (authority, target) = match req.absolute_parts(rbuf) {
             Some((authority, path)) => (
@@ -726,23 +779,21 @@ impl Downstream<'_> {
             ),
             None => (None, req.target(rbuf)),
         };
-        let mut rewritten: Vec<u8>;
-        let target: &[u8] = match &f.prefix_rewrite {
-            Some(p) if matched_len <= target.len() => {
-                rewritten = Vec::with_capacity(p.len() + target.len() - matched_len);
-                rewritten.extend_from_slice(p.as_bytes());
-                rewritten.extend_from_slice(&target[matched_len..]);
-                if rewritten.is_empty() {
-                    rewritten.push(b'/');
-                }
-                &rewritten
-            }
-            _ => target,
-        };
-        if let Some(h) = &f.host_rewrite {
-            headers.set(b"host", h.as_bytes());
-        } else if let Some(a) = authority {
-            headers.set(b"host", a);
+        self.upath.clear();
+        match f.rewrite_path(target, t.matched_len) {
+            Some(p) if p.is_empty() => self.upath.push(b'/'),
+            Some(p) => self.upath.extend_from_slice(&p),
+            None => self.upath.extend_from_slice(target),
+        }
+        if let Some(a) = authority {
+            self.headers.set(b"host", a);
+        }
+        let host = f
+            .rewrite_host(target, &self.headers, t.weighted)
+            .map(std::borrow::Cow::into_owned);
+        let headers = &mut self.headers;
+        if let Some(h) = host {
+            headers.set(b"host", &h);
         }
         if req.expects_continue() {
             headers.remove(b"expect");
@@ -766,17 +817,42 @@ impl Downstream<'_> {
             headers.set(b"x-request-id", id);
         }
         headers.remove(b"x-envoy-expected-rq-timeout-ms");
-        if let Some(t) = timeout {
+        if let Some(timeout) = f.timeout {
             let mut b = itoa::Buffer::new();
             headers.append(
                 b"x-envoy-expected-rq-timeout-ms",
-                b.format(t.as_millis()).as_bytes(),
+                b.format(timeout.as_millis()).as_bytes(),
             );
         }
+        let mutates = t
+            .mutations
+            .iter()
+            .flatten()
+            .any(|m| !m.request_add.is_empty() || !m.request_remove.is_empty());
+        if mutates {
+            // Values may read the request's own headers (`%REQ(...)%`): they are expanded from
+            // a copy taken before any mutation.
+            let before = self.headers.clone();
+            let cx = super::format::Context {
+                peer: self.peer,
+                local: self.stream.local_addr().ok(),
+                request: &before,
+                upstream: None,
+            };
+            for m in t.mutations.iter().flatten() {
+                super::format::mutate(&mut self.headers, &m.request_remove, &m.request_add, &cx);
+            }
+        }
+    }
+
+    /// Encodes the upstream request head (method, `upath`, the prepared headers, framing)
+    /// into `wbuf`.
+    fn encode_upstream_head(&mut self) {
         self.wbuf.clear();
-        let mut enc = HeadEncoder::request(&mut self.wbuf, req.method(rbuf), target);
-        enc.header_map(headers);
-        enc.framing(req.body());
+        let mut enc =
+            HeadEncoder::request(&mut self.wbuf, self.req.method(&self.rbuf), &self.upath);
+        enc.header_map(&self.headers);
+        enc.framing(self.req.body());
         enc.finish();
     }
 

@@ -164,6 +164,16 @@ impl HeaderMap {
     }
 }
 
+impl super::router::RequestHeaders for HeaderMap {
+    fn get_all<'s>(&'s self, name: &[u8], each: &mut dyn FnMut(&'s [u8])) {
+        for (n, v) in self.iter() {
+            if n.eq_ignore_ascii_case(name) {
+                each(v);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 pub mod conn_manager;
 pub mod error;
 pub mod filter;
+pub mod format;
 mod forward;
 pub mod h1;
 pub mod headers;

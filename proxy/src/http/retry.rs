@@ -68,49 +68,27 @@ impl RetryOn {
     }
 }
 
-/// A route's (or virtual host's) `retry_policy`, ready for the request path.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
+/// A route's (or virtual host's) `retry_policy` as the request path reads it: the parsed
+/// conditions next to the loader's policy (borrowed from the snapshot, so nothing is copied
+/// per request).
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy<'m> {
     /// The conditions.
     pub retry_on: RetryOn,
-    /// `num_retries`.
-    pub num_retries: u32,
-    /// `per_try_timeout`.
-    pub per_try_timeout: Option<Duration>,
-    /// `per_try_idle_timeout`.
-    pub per_try_idle_timeout: Option<Duration>,
-    /// `retriable_status_codes`.
-    pub retriable_status_codes: Vec<u16>,
-    /// Avoid hosts already tried (`previous_hosts` predicate).
-    pub previous_hosts: bool,
-    /// `host_selection_retry_max_attempts`.
-    pub host_selection_retry_max_attempts: u32,
-    /// Back-off base.
-    pub base_interval: Duration,
-    /// Back-off cap.
-    pub max_interval: Duration,
+    /// The rest of the policy as loaded.
+    pub config: &'m model::RetryPolicy,
 }
 
-impl RetryPolicy {
-    /// Compiles the loader's policy. Conditions this proxy cannot meet on HTTP/1.1 (gRPC
-    /// status conditions) were refused by the loader.
-    pub fn from_model(p: &model::RetryPolicy) -> RetryPolicy {
-        let retry_on = p
+impl<'m> RetryPolicy<'m> {
+    /// Reads the loader's policy. Conditions this proxy cannot meet on HTTP/1.1 (gRPC status
+    /// conditions) were refused by the loader.
+    pub fn new(config: &'m model::RetryPolicy) -> Self {
+        let retry_on = config
             .retry_on
             .iter()
             .filter_map(|c| RetryOn::parse(c))
             .fold(RetryOn::default(), RetryOn::union);
-        RetryPolicy {
-            retry_on,
-            num_retries: p.num_retries,
-            per_try_timeout: p.per_try_timeout,
-            per_try_idle_timeout: p.per_try_idle_timeout,
-            retriable_status_codes: p.retriable_status_codes.clone(),
-            previous_hosts: p.previous_hosts,
-            host_selection_retry_max_attempts: p.host_selection_retry_max_attempts,
-            base_interval: p.base_interval,
-            max_interval: p.max_interval,
-        }
+        RetryPolicy { retry_on, config }
     }
 
     /// Whether a failure of class `class` is retried under this policy.
@@ -138,7 +116,7 @@ impl RetryPolicy {
             || (on.has(RetryOn::GATEWAY_ERROR) && matches!(status, 502..=504))
             || (on.has(RetryOn::RETRIABLE_4XX) && status == 409)
             || (on.has(RetryOn::RETRIABLE_STATUS_CODES)
-                && self.retriable_status_codes.contains(&status))
+                && self.config.retriable_status_codes.contains(&status))
     }
 }
 
@@ -154,7 +132,8 @@ pub struct RetryState {
 
 impl RetryState {
     /// A fresh state for one request under `policy`.
-    pub fn new(policy: &RetryPolicy) -> Self {
+    pub fn new(policy: &RetryPolicy<'_>) -> Self {
+        let policy = policy.config;
         RetryState {
             retries_left: policy.num_retries,
             backoff_step: 1,
@@ -198,65 +177,68 @@ impl RetryState {
 mod tests {
     use super::*;
 
-    fn policy(on: &[&str]) -> RetryPolicy {
-        RetryPolicy {
-            retry_on: on
-                .iter()
-                .map(|c| RetryOn::parse(c).unwrap())
-                .fold(RetryOn::default(), RetryOn::union),
-            num_retries: 3,
+    fn config(on: &[&str], num_retries: u32) -> model::RetryPolicy {
+        model::RetryPolicy {
+            retry_on: on.iter().map(|c| (*c).to_owned()).collect(),
+            num_retries,
             per_try_timeout: None,
             per_try_idle_timeout: None,
-            retriable_status_codes: vec![418],
             previous_hosts: false,
             host_selection_retry_max_attempts: 1,
+            retriable_status_codes: vec![418],
             base_interval: Duration::from_millis(25),
             max_interval: Duration::from_millis(250),
+            retriable_headers: Vec::new(),
+            retriable_request_headers: Vec::new(),
         }
+    }
+
+    fn check(on: &[&str], f: impl FnOnce(RetryPolicy<'_>)) {
+        let c = config(on, 3);
+        f(RetryPolicy::new(&c));
     }
 
     #[test]
     fn conditions_follow_envoy() {
-        let five = policy(&["5xx"]);
-        assert!(five.retries_status(503) && five.retries_status(500));
-        assert!(!five.retries_status(404));
-        assert!(five.retries_failure(RetryClass::Reset));
-        assert!(five.retries_failure(RetryClass::ConnectFailure));
-        assert!(five.retries_failure(RetryClass::PerTryTimeout));
-        assert!(!five.retries_failure(RetryClass::Never));
-
-        let gw = policy(&["gateway-error"]);
-        assert!(gw.retries_status(502) && gw.retries_status(504));
-        assert!(!gw.retries_status(500));
-
-        let reset = policy(&["reset"]);
-        assert!(reset.retries_failure(RetryClass::Reset));
-        assert!(!reset.retries_failure(RetryClass::PerTryTimeout));
-        assert!(!reset.retries_status(503));
-
-        let cf = policy(&["connect-failure"]);
-        assert!(cf.retries_failure(RetryClass::ConnectFailure));
-        assert!(!cf.retries_failure(RetryClass::Reset));
-
-        let codes = policy(&["retriable-status-codes"]);
-        assert!(codes.retries_status(418) && !codes.retries_status(503));
-        assert!(policy(&["retriable-4xx"]).retries_status(409));
+        check(&["5xx"], |five| {
+            assert!(five.retries_status(503) && five.retries_status(500));
+            assert!(!five.retries_status(404));
+            assert!(five.retries_failure(RetryClass::Reset));
+            assert!(five.retries_failure(RetryClass::ConnectFailure));
+            assert!(five.retries_failure(RetryClass::PerTryTimeout));
+            assert!(!five.retries_failure(RetryClass::Never));
+        });
+        check(&["gateway-error"], |gw| {
+            assert!(gw.retries_status(502) && gw.retries_status(504));
+            assert!(!gw.retries_status(500));
+        });
+        check(&["reset"], |reset| {
+            assert!(reset.retries_failure(RetryClass::Reset));
+            assert!(!reset.retries_failure(RetryClass::PerTryTimeout));
+            assert!(!reset.retries_status(503));
+        });
+        check(&["connect-failure"], |cf| {
+            assert!(cf.retries_failure(RetryClass::ConnectFailure));
+            assert!(!cf.retries_failure(RetryClass::Reset));
+        });
+        check(&["retriable-status-codes"], |codes| {
+            assert!(codes.retries_status(418) && !codes.retries_status(503));
+        });
+        check(&["retriable-4xx"], |p| assert!(p.retries_status(409)));
         assert!(RetryOn::parse("bogus").is_none());
     }
 
     #[test]
     fn budget_and_jittered_backoff() {
-        let p = policy(&["5xx"]);
-        let mut s = RetryState::new(&p);
+        let c = config(&["5xx"], 3);
+        let mut s = RetryState::new(&RetryPolicy::new(&c));
         // First back-off below 1 x 25 ms, then below 3 x 25, 7 x 25, capped at 250 ms.
         assert_eq!(s.next(u64::MAX), Some(Duration::from_millis(u64::MAX % 25)));
         assert_eq!(s.next(74), Some(Duration::from_millis(74)));
         assert_eq!(s.next(1000), Some(Duration::from_millis(1000 % 175)));
         assert_eq!(s.next(0), None, "num_retries bounds the retries");
-        let mut s = RetryState::new(&RetryPolicy {
-            num_retries: 10,
-            ..p
-        });
+        let c = config(&["5xx"], 10);
+        let mut s = RetryState::new(&RetryPolicy::new(&c));
         let waits: Vec<_> = (0..10).map(|_| s.next(u64::MAX - 1).unwrap()).collect();
         assert!(waits.iter().all(|w| *w <= Duration::from_millis(250)));
     }

@@ -395,3 +395,14 @@ fn link_identity(path: &Path) -> Option<LinkIdentity> {
         resolved: std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino())),
     })
 }
+
+impl crate::http::router::RuntimeLookup for Runtime {
+    fn integer(&self, key: &str) -> Option<u64> {
+        Runtime::integer(self, key)
+    }
+
+    fn fractional_percent(&self, key: &str) -> Option<(u64, u64)> {
+        self.fraction(key)
+            .map(|f| (u64::from(f.numerator), u64::from(f.denominator)))
+    }
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sluice_config::model;
 
-use crate::http::router::{RouteTable, UnknownCluster};
+use crate::http::router::{self, RouteTable};
 use crate::stats::{Kind, Registry, RegistryFull, StatId};
 use crate::upstream::lb::{self, ClusterLb};
 
@@ -274,9 +274,9 @@ stat_struct!(
 /// Why a snapshot could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// A route names a missing cluster (the config crate normally catches this first).
+    /// A route table could not be built (unknown cluster, regex, weights).
     #[error(transparent)]
-    UnknownCluster(#[from] UnknownCluster),
+    Route(#[from] router::BuildError),
     /// A tcp_proxy names a missing cluster.
     #[error("tcp_proxy `{0}` names unknown cluster `{1}`")]
     TcpUnknownCluster(String, String),
@@ -294,6 +294,11 @@ pub fn listener_stat_name(addr: &SocketAddr) -> String {
 }
 
 impl Snapshot {
+    /// The index of the cluster named `name` (`cluster_header` routes), if it exists.
+    pub fn cluster_index(&self, name: &[u8]) -> Option<usize> {
+        self.clusters.iter().position(|c| c.name.as_bytes() == name)
+    }
+
     /// Builds a snapshot from the authoritative configuration. Clusters equal to one in
     /// `previous` are reused as they are (same `Arc`, same LB tables); a changed cluster's load
     /// balancer takes over its predecessor's in-flight request counts.
