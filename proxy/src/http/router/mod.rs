@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use sluice_config::model;
 
 mod action;
+mod index;
 mod matcher;
 
 #[cfg(test)]
@@ -26,7 +27,12 @@ pub use action::{
     Action, ClusterChoice, ClusterTarget, Forward, Mirror, WeightedCluster, WeightedClusters,
 };
 
+use index::{Candidates, RouteIndex};
 use matcher::RouteMatcher;
+
+/// Virtual hosts with fewer routes are scanned linearly: gathering and sorting candidates
+/// costs more than it saves (see docs/bench/route-lookup.md).
+const INDEX_ROUTES_MIN: usize = 16;
 
 /// The header fields of a request, as the router reads them.
 pub trait RequestHeaders {
@@ -187,6 +193,7 @@ pub struct VirtualHost {
     /// `retry_policy` of the virtual host (already folded into each route's [`Forward`]).
     pub retry_policy: Option<model::RetryPolicy>,
     routes: Vec<Route>,
+    index: Option<RouteIndex>,
 }
 
 impl VirtualHost {
@@ -229,6 +236,7 @@ impl VirtualHost {
             name: vh.name.clone(),
             headers: vh.headers.clone(),
             retry_policy: vh.retry_policy.clone(),
+            index: (routes.len() >= INDEX_ROUTES_MIN).then(|| RouteIndex::build(&vh.routes)),
             routes,
         })
     }
@@ -242,6 +250,28 @@ impl VirtualHost {
     pub fn route<'t, 'a>(&'t self, req: &RouteRequest<'a>) -> Option<Routed<'t, 'a>> {
         let path = matcher::path_only(req.path);
         let is_connect = req.is_connect();
+        if let Some(index) = &self.index {
+            let mut candidates = Candidates::new();
+            index.candidates(path, is_connect, &mut candidates);
+            // Candidates in ascending order, each fully matched: the first to match is the
+            // first in configuration order, since no route outside them can match.
+            if let Some(list) = candidates.sorted() {
+                return list.iter().find_map(|&i| {
+                    let i = i as usize;
+                    self.try_route(i, self.routes.get(i)?, req, path, is_connect)
+                });
+            }
+        }
+        self.scan(req, path, is_connect)
+    }
+
+    /// Every route in order, without the index.
+    fn scan<'t, 'a>(
+        &'t self,
+        req: &RouteRequest<'a>,
+        path: &[u8],
+        is_connect: bool,
+    ) -> Option<Routed<'t, 'a>> {
         self.routes
             .iter()
             .enumerate()

@@ -1147,3 +1147,120 @@ fn vhost_retry_policy_is_the_fallback() {
     assert_eq!(retries("/own"), Some(3));
     assert_eq!(retries("/other"), Some(7));
 }
+
+// === index ===
+
+/// A small xorshift generator: the same tables and requests on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'x, T>(&mut self, items: &'x [T]) -> &'x T {
+        &items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn index_agrees_with_the_linear_scan() {
+    const PREFIXES: &[&str] = &["", "/", "/a", "/a/", "/ab", "/A", "/b/c", "/a/b/c/d"];
+    const PATHS: &[&str] = &["/", "/a", "/a/", "/ab", "/A/b", "/b/c", "/x"];
+    const REGEXES: &[&str] = &[
+        "/a/[0-9]+",
+        "/(a|b)/.*",
+        ".*x",
+        "(?i)/ab",
+        "/[ab]",
+        "/a/b/c/d",
+    ];
+    const TARGETS: &[&str] = &[
+        "/",
+        "/a",
+        "/a/",
+        "/A/",
+        "/a/1",
+        "/a/12?x=1",
+        "/ab",
+        "/AB",
+        "/abc",
+        "/b/c",
+        "/b/cd",
+        "/B/C",
+        "/x",
+        "/yx",
+        "/a/b/c/d",
+        "/a/b/c/d/e",
+        "/a?q",
+        "/A/b",
+        "",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for round in 0..50 {
+        let n = INDEX_ROUTES_MIN + (rng.next() % 40) as usize;
+        let routes = (0..n)
+            .map(|i| {
+                let path = match rng.next() % 5 {
+                    0 => PathMatch::Prefix((*rng.pick(PREFIXES)).into()),
+                    1 => PathMatch::Path((*rng.pick(PATHS)).into()),
+                    2 => PathMatch::SafeRegex((*rng.pick(REGEXES)).into()),
+                    3 => PathMatch::PathSeparatedPrefix((*rng.pick(PREFIXES)).into()),
+                    _ => PathMatch::Connect,
+                };
+                let headers = if rng.next().is_multiple_of(3) {
+                    vec![header("x-a", Spec::Present(true))]
+                } else {
+                    vec![]
+                };
+                let m = model::RouteMatch {
+                    case_sensitive: !rng.next().is_multiple_of(3),
+                    headers,
+                    ..matcher(path)
+                };
+                direct(m, u16::try_from(i).unwrap())
+            })
+            .collect();
+        let t = table(routes);
+        let vh = &t.virtual_hosts()[0];
+        assert!(vh.index.is_some());
+        for target in TARGETS {
+            for method in ["GET", "CONNECT"] {
+                for with_header in [false, true] {
+                    let mut req = get(target);
+                    req.method = method;
+                    if with_header {
+                        req = req.with("x-a", "1");
+                    }
+                    let view = req.view();
+                    let path = matcher::path_only(view.path);
+                    let indexed = vh.route(&view).map(|r| r.index);
+                    let scanned = vh.scan(&view, path, view.is_connect()).map(|r| r.index);
+                    assert_eq!(
+                        indexed, scanned,
+                        "round {round} {method} {target} header={with_header}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn regex_literal_prefixes() {
+    use super::index::regex_prefixes as prefixes;
+    // A small class expands into one literal per member.
+    let lits = prefixes("/api/v[0-9]+/x").unwrap();
+    assert_eq!(lits.len(), 10);
+    assert!(lits.iter().all(|l| l.starts_with(b"/api/v")));
+    assert_eq!(prefixes("/api/[a-z]+"), Some(vec![b"/api/".to_vec()]));
+    assert_eq!(
+        prefixes("/a|/b"),
+        Some(vec![b"/a".to_vec(), b"/b".to_vec()])
+    );
+    // Nothing fixed at the start: a candidate for every request.
+    assert!(prefixes(".*x").is_none_or(|l| l.iter().any(Vec::is_empty)));
+    assert!(prefixes("[").is_none());
+}
