@@ -113,6 +113,9 @@ pub struct HttpConnectionManager {
     pub server_name: String,
     /// Downstream timeouts, with Envoy's defaults applied.
     pub timeouts: HcmTimeouts,
+    /// `upgrade_configs`: the upgrade types (`websocket`, `connect`, ...) this connection
+    /// manager lets through, lower-cased; routes may disable (or re-enable) each.
+    pub upgrade_configs: Vec<UpgradeConfig>,
 }
 
 /// The downstream timeouts of an `HttpConnectionManager`. `None` means disabled (Envoy's `0s`).
@@ -131,8 +134,8 @@ pub struct HcmTimeouts {
     pub request_headers: Option<Duration>,
     /// `common_http_protocol_options.max_connection_duration`. Default disabled.
     pub max_connection_duration: Option<Duration>,
-    /// `drain_timeout`: after a connection is told to drain, how long before it is closed.
-    /// Default 5 s.
+    /// `drain_timeout`: Envoy's default of 5 s. The field itself is refused by the loader (it
+    /// paces HTTP/2 GOAWAY frames; HTTP/2 is not supported yet).
     pub drain: Duration,
     /// `delayed_close_timeout`: how long to wait for the peer to close after a local close
     /// was decided (the response is flushed first). Default 1 s; `None` when `0s`.

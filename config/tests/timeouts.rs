@@ -32,7 +32,7 @@ fn hcm_timeouts() {
             request: Some(s(10)),
             request_headers: Some(s(2)),
             max_connection_duration: Some(s(600)),
-            drain: s(15),
+            drain: s(5),
             delayed_close: Some(Duration::from_millis(500)),
         }
     );
@@ -44,7 +44,7 @@ fn hcm_timeouts() {
             request: None,
             request_headers: None,
             max_connection_duration: None,
-            drain: Duration::ZERO,
+            drain: s(5),
             delayed_close: None,
         }
     );

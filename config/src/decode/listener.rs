@@ -378,6 +378,15 @@ fn http_connection_manager(
         None => Some("envoy".to_owned()),
     };
     let timeouts = hcm_timeouts(cx, &m);
+    let upgrade_configs = match m.get("upgrade_configs") {
+        Some(list) => super::route::upgrade_configs(
+            cx,
+            list,
+            &m.path("upgrade_configs"),
+            &schema::HCM_UPGRADE_CONFIG,
+        ),
+        None => Some(Vec::new()),
+    };
     Some(HttpConnectionManager {
         stat_prefix: stat_prefix?,
         codec_type: codec_type?,
@@ -387,6 +396,7 @@ fn http_connection_manager(
         generate_request_id: generate_request_id?,
         server_name: server_name?,
         timeouts: timeouts?,
+        upgrade_configs: upgrade_configs?,
     })
 }
 

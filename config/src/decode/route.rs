@@ -422,7 +422,12 @@ fn route_action(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<ForwardAction>
         }
     }
     let upgrade_configs = match m.get("upgrade_configs") {
-        Some(list) => upgrade_configs(cx, list, &m.path("upgrade_configs")),
+        Some(list) => upgrade_configs(
+            cx,
+            list,
+            &m.path("upgrade_configs"),
+            &schema::UPGRADE_CONFIG,
+        ),
         None => Some(Vec::new()),
     };
     let mut hash_policy = Vec::new();
@@ -628,11 +633,16 @@ fn mirror_policy(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<MirrorPolicy>
 }
 
 /// `upgrade_configs`: each upgrade type at most once, as Envoy requires.
-fn upgrade_configs(cx: &mut Cx<'_>, list: &TNode, path: &str) -> Option<Vec<UpgradeConfig>> {
+pub(super) fn upgrade_configs(
+    cx: &mut Cx<'_>,
+    list: &TNode,
+    path: &str,
+    spec: &schema::Spec,
+) -> Option<Vec<UpgradeConfig>> {
     let mut out: Vec<UpgradeConfig> = Vec::new();
     let mut ok = true;
     for (u, p) in cx.list(list, path) {
-        let Some(m) = cx.message(u, &p, &schema::UPGRADE_CONFIG) else {
+        let Some(m) = cx.message(u, &p, spec) else {
             ok = false;
             continue;
         };

@@ -775,6 +775,9 @@ pub(crate) const REQUEST_MIRROR_POLICY: &[&str] = &[
 /// All fields of `config.route.v3.UpgradeConfig`.
 pub(crate) const UPGRADE_CONFIG: &[&str] = &["upgrade_type", "enabled", "connect_config"];
 
+/// All fields of `extensions.filters.network.http_connection_manager.v3.UpgradeConfig`.
+pub(crate) const HCM_UPGRADE_CONFIG: &[&str] = &["upgrade_type", "filters", "enabled"];
+
 /// All fields of `config.route.v3.RetryPolicy`.
 pub(crate) const RETRY_POLICY: &[&str] = &[
     "retry_on",

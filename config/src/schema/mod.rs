@@ -148,9 +148,15 @@ spec!(
         "stream_idle_timeout",
         "request_timeout",
         "request_headers_timeout",
-        "drain_timeout",
-        "delayed_close_timeout"
+        "delayed_close_timeout",
+        "upgrade_configs"
     ]
+);
+spec!(
+    HCM_UPGRADE_CONFIG,
+    "HttpConnectionManager.UpgradeConfig",
+    f::HCM_UPGRADE_CONFIG,
+    ["upgrade_type", "enabled"]
 );
 spec!(
     HTTP_PROTOCOL_OPTIONS,
@@ -608,6 +614,7 @@ mod tests {
         &MAX_STREAM_DURATION,
         &REQUEST_MIRROR_POLICY,
         &UPGRADE_CONFIG,
+        &HCM_UPGRADE_CONFIG,
         &RETRY_POLICY,
         &RETRY_HOST_PREDICATE,
         &RETRY_BACK_OFF,

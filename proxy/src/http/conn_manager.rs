@@ -22,6 +22,7 @@ use super::h1::{
 };
 use super::headers::HeaderMap;
 use super::router::{Action, ClusterChoice, RouteRequest};
+use super::upgrade::{self, Upgrade, upgrade_name};
 use crate::runtime::snapshot::{HttpConnManager, ListenerKind};
 use crate::runtime::worker::Worker;
 
@@ -349,17 +350,13 @@ impl Downstream<'_> {
             let _ = self.send_local(&reply).await;
             return Next::Close;
         }
-        if self.req.is_upgrade() || self.req.is_connect() {
-            // Upgrades (WebSocket) and CONNECT need per-route `upgrade_configs`, which do not
-            // exist yet: answer as Envoy does for an upgrade no route allows.
-            let reply = LocalReply {
-                is_close: true,
-                server: self.hcm.server_name.as_bytes(),
-                ..LocalReply::new(403, b"")
-            };
-            let _ = self.send_local(&reply).await;
-            return Next::Close;
-        }
+        let upgrade = if self.req.is_connect() {
+            Some(Upgrade::Connect)
+        } else if self.req.is_upgrade() {
+            Some(Upgrade::Protocol)
+        } else {
+            None
+        };
         // Routes and clusters come from the same snapshot, taken once per request: a route's
         // cluster index is only meaningful in the snapshot that resolved it.
         let snapshot = self.worker.snapshot();
@@ -418,6 +415,24 @@ impl Downstream<'_> {
             self.worker.shard.inc(self.hcm.stats.no_route);
             return self.local_then_skip_body(head_len, 404, b"").await;
         };
+        if let Some(kind) = upgrade {
+            let mut name = [0u8; 32];
+            let name = upgrade_name(kind, self.req.header(&self.rbuf, b"upgrade"), &mut name);
+            let forward = match &route.action {
+                Action::Forward(f) => Some(&**f),
+                _ => None,
+            };
+            if !upgrade::is_allowed(name, &self.hcm.upgrades, forward) {
+                // As Envoy answers an upgrade that no configuration lets through.
+                let reply = LocalReply {
+                    is_close: true,
+                    server: self.hcm.server_name.as_bytes(),
+                    ..LocalReply::new(403, b"")
+                };
+                let _ = self.send_local(&reply).await;
+                return Next::Close;
+            }
+        }
         match &route.action {
             Action::Direct { status, body } => {
                 self.worker.shard.inc(self.hcm.stats.rq_direct_response);
@@ -439,6 +454,7 @@ impl Downstream<'_> {
                     cluster,
                     weighted,
                     matched_len,
+                    upgrade,
                     mutations: [
                         weighted.map(|w| &w.headers),
                         Some(&route.headers),

@@ -27,6 +27,7 @@ use super::filter::EncodeContext;
 use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, Version};
 use super::retry::{RetryPolicy, RetryState};
 use super::router::{Forward, WeightedCluster};
+use super::upgrade::Upgrade;
 use crate::runtime::snapshot::{Cluster, Host, Snapshot};
 use crate::runtime::worker::Worker;
 use crate::upstream::lb::{PickContext, RequestHashInput};
@@ -68,6 +69,8 @@ pub(super) struct Target<'r> {
     pub weighted: Option<&'r WeightedCluster>,
     /// How much of the target the route's prefix matched (for `prefix_rewrite`).
     pub matched_len: usize,
+    /// The upgrade the request asks for, already allowed by the configuration.
+    pub upgrade: Option<Upgrade>,
     /// Header mutations, most specific first: weighted cluster, route, virtual host, route
     /// configuration. Applied in this order, so the outer levels have the last word (Envoy's
     /// default `most_specific_header_mutations_wins: false`).
@@ -100,7 +103,12 @@ impl Downstream<'_> {
                 .fail(head_len, ProxyError::new(ErrorKind::NoCluster))
                 .await;
         };
-        let retry = f.retry_policy.as_ref().map(RetryPolicy::new);
+        // An upgrade is tried once: its tunnel cannot be replayed.
+        let retry = f
+            .retry_policy
+            .as_ref()
+            .filter(|_| t.upgrade.is_none())
+            .map(RetryPolicy::new);
         let retry = retry.as_ref();
         let hashed = self.request_hash(f);
         let ctx = PickContext {
@@ -240,6 +248,16 @@ impl Downstream<'_> {
                     }
                     // The request is done: the buffered body leaves the downstream buffer.
                     self.rbuf.drain(..body.buffered.end);
+                    let accepted = match t.upgrade {
+                        Some(Upgrade::Protocol) => status == 101,
+                        Some(Upgrade::Connect) => (200..300).contains(&status),
+                        None => false,
+                    };
+                    if accepted {
+                        let next = self.tunnel(upstream, 0, resp_head_len).await;
+                        drop(active);
+                        return next;
+                    }
                     let next = self
                         .respond(upstream, resp_head_len, cluster, host, &cookies, &clock, t)
                         .await;
@@ -797,6 +815,13 @@ impl Downstream<'_> {
         }
         if req.expects_continue() {
             headers.remove(b"expect");
+        }
+        if t.upgrade == Some(Upgrade::Protocol) {
+            // The hop-by-hop pair that asks for the upgrade is passed on when it is allowed.
+            if let Some(protocol) = req.header(rbuf, b"upgrade") {
+                headers.set(b"upgrade", protocol);
+                headers.set(b"connection", b"upgrade");
+            }
         }
         if self.hcm.use_remote_address {
             // The edge proxy appends the peer it saw and states the scheme it served.

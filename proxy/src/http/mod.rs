@@ -10,6 +10,7 @@ pub mod h1;
 pub mod headers;
 pub mod retry;
 pub mod router;
+pub mod upgrade;
 
 /// The reason phrase for a status code (empty for unknown codes).
 pub fn reason(status: u16) -> &'static str {

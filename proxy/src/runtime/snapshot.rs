@@ -71,6 +71,8 @@ pub struct HttpConnManager {
     pub filters: crate::http::filter::FilterChain,
     /// Downstream timeouts.
     pub timeouts: model::HcmTimeouts,
+    /// `upgrade_configs`: upgrade types let through unless a route disables them.
+    pub upgrades: Vec<model::UpgradeConfig>,
     /// `http.<stat_prefix>.*` stats.
     pub stats: HttpStats,
 }
@@ -183,6 +185,8 @@ stat_struct!(
         no_route: Counter,
         rq_direct_response: Counter,
         rq_redirect: Counter,
+        downstream_cx_upgrades_total: Counter,
+        downstream_cx_upgrades_active: Gauge,
     }
 );
 
@@ -366,6 +370,7 @@ impl Snapshot {
                         buffer_limit_bytes: l.per_connection_buffer_limit_bytes,
                         filters: crate::http::filter::FilterChain::build(&hcm.http_filters),
                         timeouts: hcm.timeouts,
+                        upgrades: hcm.upgrade_configs.clone(),
                         stats: HttpStats::register(
                             registry,
                             &format!("http.{}.", hcm.stat_prefix),

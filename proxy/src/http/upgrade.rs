@@ -1,0 +1,196 @@
+//! Upgrades and CONNECT: once the upstream accepts (`101 Switching Protocols` for an upgrade
+//! such as WebSocket, a 2xx for CONNECT), the connection stops being HTTP and becomes a byte
+//! stream in both directions until each side has closed.
+//!
+//! Which upgrades pass is the connection manager's `upgrade_configs` (each type once, lower
+//! case), and a route's own `upgrade_configs` may disable or re-enable a type the connection
+//! manager knows, as Envoy's `createUpgradeFilterChain` decides. CONNECT is the upgrade type
+//! `connect`; it is forwarded as a request (the upstream terminates it), Envoy's default when a
+//! route has no `connect_config`.
+
+use std::time::Duration;
+
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::conn_manager::{Downstream, Next};
+use super::h1::{self, HeadEncoder, Version};
+use super::router::Forward;
+use crate::upstream;
+use sluice_config::model::UpgradeConfig;
+
+/// Size of each direction's copy buffer.
+const TUNNEL_BUFFER_BYTES: usize = 64 * 1024;
+
+/// What kind of upgrade a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upgrade {
+    /// `connection: upgrade` with `upgrade: <protocol>`.
+    Protocol,
+    /// The CONNECT method.
+    Connect,
+}
+
+/// Whether the upgrade `name` (lower case) may pass: the connection manager must know the
+/// type, and the route's setting for it, when it has one, overrides the connection manager's.
+pub fn is_allowed(name: &[u8], hcm: &[UpgradeConfig], route: Option<&Forward>) -> bool {
+    let Some(known) = hcm.iter().find(|u| u.upgrade_type.as_bytes() == name) else {
+        return false;
+    };
+    route
+        .and_then(|f| {
+            f.upgrade_configs
+                .iter()
+                .find(|u| u.upgrade_type.as_bytes() == name)
+        })
+        .map_or(known.enabled, |u| u.enabled)
+}
+
+/// The upgrade type a request names: `connect` for CONNECT, else the first protocol of its
+/// `upgrade` header, lower-cased into `out`.
+pub fn upgrade_name<'o>(kind: Upgrade, header: Option<&[u8]>, out: &'o mut [u8; 32]) -> &'o [u8] {
+    let name: &[u8] = match kind {
+        Upgrade::Connect => b"connect",
+        Upgrade::Protocol => header
+            .and_then(|v| v.split(|&b| b == b',').next())
+            .map_or(&b""[..], |v| v.trim_ascii()),
+    };
+    let n = name.len().min(out.len());
+    out[..n].copy_from_slice(&name[..n]);
+    out[..n].make_ascii_lowercase();
+    &out[..n]
+}
+
+impl Downstream<'_> {
+    /// Answers the client with the upstream's accepting head, then copies bytes both ways
+    /// until both sides have closed. `head_len` is the request head's length in `rbuf`: what
+    /// follows it already belongs to the tunnel.
+    pub(super) async fn tunnel(
+        &mut self,
+        mut upstream: upstream::Connection,
+        head_len: usize,
+        resp_head_len: usize,
+    ) -> Next {
+        let resp = std::mem::take(&mut self.resp);
+        let ubuf = std::mem::take(&mut self.ubuf);
+        let status = resp.status();
+        self.wbuf.clear();
+        {
+            let mut enc = HeadEncoder::response(&mut self.wbuf, Version::Http11, status);
+            let mut copied = crate::http::headers::HeaderMap::new();
+            h1::for_each_end_to_end(resp.headers(&ubuf), |n, v| copied.append(n, v));
+            enc.header_map(&copied);
+            let _ = enc.header(b"server", self.hcm.server_name.as_bytes());
+            if status == 101 {
+                let protocol = resp.header(&ubuf, b"upgrade").unwrap_or(b"websocket");
+                let _ = enc.upgrade(protocol);
+            }
+            enc.finish();
+        }
+        self.count_response(status);
+        // Bytes the upstream sent right after its head are the tunnel's first bytes.
+        self.wbuf
+            .extend_from_slice(ubuf.get(resp_head_len..).unwrap_or(&[]));
+        self.resp = resp;
+        let out = std::mem::take(&mut self.wbuf);
+        let (res, mut out) = self.stream.write_all(out).await;
+        out.clear();
+        self.wbuf = out;
+        if res.is_err() {
+            return Next::Close;
+        }
+        // Bytes the client sent after its head go upstream first.
+        let early = self.rbuf.split_off(head_len.min(self.rbuf.len()));
+        self.rbuf.clear();
+        if !early.is_empty() {
+            let (res, _) = upstream.stream.write_all(early).await;
+            if res.is_err() {
+                return Next::Close;
+            }
+        }
+        let stats = &self.hcm.stats;
+        let shard = &self.worker.shard;
+        shard.inc(stats.downstream_cx_upgrades_total);
+        shard.inc(stats.downstream_cx_upgrades_active);
+        let idle = self.hcm.timeouts.stream_idle;
+        pump(&mut self.stream, &mut upstream.stream, idle).await;
+        shard.dec(stats.downstream_cx_upgrades_active);
+        Next::Close
+    }
+}
+
+/// Copies bytes between `a` and `b` until both directions have ended (an EOF on one side
+/// half-closes the other) or nothing moved for `idle`. It waits for readiness rather than
+/// racing two reads, so no read is ever cancelled with data in flight.
+async fn pump(a: &mut TcpStream, b: &mut TcpStream, idle: Option<Duration>) {
+    let mut buf = Vec::with_capacity(TUNNEL_BUFFER_BYTES);
+    let (mut a_open, mut b_open) = (true, true);
+    while a_open || b_open {
+        let ready = async {
+            monoio::select! {
+                r = a.readable(false), if a_open => (true, r.is_ok()),
+                r = b.readable(false), if b_open => (false, r.is_ok()),
+            }
+        };
+        let (from_a, ok) = match idle {
+            Some(t) => match monoio::time::timeout(t, ready).await {
+                Ok(r) => r,
+                Err(_) => return,
+            },
+            None => ready.await,
+        };
+        let (from, to, open) = if from_a {
+            (&mut *a, &mut *b, &mut a_open)
+        } else {
+            (&mut *b, &mut *a, &mut b_open)
+        };
+        if !ok {
+            return;
+        }
+        buf.clear();
+        let (res, back) = from.read(buf).await;
+        buf = back;
+        match res {
+            Ok(0) | Err(_) => {
+                *open = false;
+                let _ = to.shutdown().await;
+            }
+            Ok(_) => {
+                let (res, back) = to.write_all(buf).await;
+                buf = back;
+                if res.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(t: &str, enabled: bool) -> UpgradeConfig {
+        UpgradeConfig {
+            upgrade_type: t.into(),
+            enabled,
+        }
+    }
+
+    #[test]
+    fn upgrade_types_follow_the_connection_manager_and_route_overrides() {
+        let hcm = [cfg("websocket", true), cfg("connect", false)];
+        assert!(is_allowed(b"websocket", &hcm, None));
+        assert!(
+            !is_allowed(b"h2c", &hcm, None),
+            "unknown to the connection manager"
+        );
+        assert!(!is_allowed(b"connect", &hcm, None), "known but disabled");
+        let mut out = [0u8; 32];
+        assert_eq!(
+            upgrade_name(Upgrade::Protocol, Some(b"WebSocket, foo"), &mut out),
+            b"websocket"
+        );
+        assert_eq!(upgrade_name(Upgrade::Connect, None, &mut out), b"connect");
+    }
+}
