@@ -455,3 +455,148 @@ fn a_body_within_the_listener_buffer_limit_is_held_and_replayed_on_retry() {
     assert_eq!(r.status, 503);
     assert_eq!(up.requests().len(), 3);
 }
+
+#[test]
+fn retriable_headers_and_envoy_ratelimited_retry_on_response_headers() {
+    // Every odd request is answered 200 with `x-retry: yes` (or x-envoy-ratelimited).
+    let marked = |header: &'static str| {
+        let n = Arc::new(AtomicUsize::new(0));
+        HttpUpstream::start(move |_| {
+            let i = n.fetch_add(1, Ordering::SeqCst);
+            if i % 2 == 0 {
+                Reply::ok("marked").header(header, "yes")
+            } else {
+                Reply::ok("clean")
+            }
+        })
+    };
+    let up = marked("x-retry");
+    let proxy = one_route(
+        "/",
+        "app",
+        json!({"retry_policy": {
+            "retry_on": "retriable-headers",
+            "retriable_headers": [{"name": "x-retry", "string_match": {"exact": "yes"}}],
+        }}),
+        json!([static_cluster("app", &[up.addr()], json!({}))]),
+    );
+    assert_eq!(get(&proxy, "/").text(), "clean");
+    assert_eq!(up.request_count(), 2);
+
+    let up = marked("x-envoy-ratelimited");
+    let proxy = one_route(
+        "/",
+        "app",
+        json!({"retry_policy": {"retry_on": "envoy-ratelimited"}}),
+        json!([static_cluster("app", &[up.addr()], json!({}))]),
+    );
+    assert_eq!(get(&proxy, "/").text(), "clean");
+
+    // Control: the same marked response without a matching condition is relayed.
+    let up = marked("x-retry");
+    let proxy = one_route(
+        "/",
+        "app",
+        json!({"retry_policy": {"retry_on": "5xx"}}),
+        json!([static_cluster("app", &[up.addr()], json!({}))]),
+    );
+    assert_eq!(get(&proxy, "/").text(), "marked");
+}
+
+#[test]
+fn retriable_request_headers_limit_retries_to_matching_requests() {
+    let up = HttpUpstream::start(|_| Reply::text(503, "no"));
+    let proxy = one_route(
+        "/",
+        "app",
+        json!({"retry_policy": {
+            "retry_on": "5xx",
+            "num_retries": 1,
+            "retriable_request_headers": [{"name": "x-may-retry"}],
+        }}),
+        json!([static_cluster("app", &[up.addr()], json!({}))]),
+    );
+    assert_eq!(get(&proxy, "/").status, 503);
+    assert_eq!(
+        up.request_count(),
+        1,
+        "a request without the header is not retried"
+    );
+    let r =
+        HttpClient::connect(proxy.addr()).request(&Request::get("/").header("x-may-retry", "1"));
+    assert_eq!(r.status, 503);
+    assert_eq!(up.request_count(), 3, "a matching request is retried once");
+}
+
+#[test]
+fn the_route_idle_timeout_and_max_stream_duration_answer_408() {
+    let up = HttpUpstream::start(|_| Reply::ok("late").delayed(Duration::from_secs(3)));
+    let routes = json!([
+        route(
+            "/idle",
+            "app",
+            json!({"timeout": "10s", "idle_timeout": "0.3s"})
+        ),
+        route(
+            "/max",
+            "app",
+            json!({"timeout": "10s", "max_stream_duration": {"max_stream_duration": "0.3s"}})
+        ),
+        route("/control", "app", json!({"timeout": "0.6s"})),
+    ]);
+    let proxy = start_json(&http_bootstrap(
+        routes,
+        json!([static_cluster("app", &[up.addr()], json!({}))]),
+        json!({}),
+        json!({}),
+    ));
+    let t = Instant::now();
+    let r = get(&proxy, "/idle");
+    assert_eq!((r.status, r.text()), (408, "stream timeout".to_owned()));
+    assert!(t.elapsed() < Duration::from_secs(2));
+    let r = get(&proxy, "/max");
+    assert_eq!(
+        (r.status, r.text()),
+        (408, "downstream duration timeout".to_owned())
+    );
+    // Control: without them the route timeout answers.
+    assert_eq!(get(&proxy, "/control").status, 504);
+    let admin = proxy.admin();
+    assert_eq!(
+        admin.stat("http.ingress_http.downstream_rq_idle_timeout"),
+        1
+    );
+    assert_eq!(
+        admin.stat("http.ingress_http.downstream_rq_max_duration_reached"),
+        1
+    );
+}
+
+#[test]
+fn the_stream_idle_timeout_of_the_connection_manager_bounds_the_upstream_wait() {
+    let up = HttpUpstream::start(|_| Reply::ok("late").delayed(Duration::from_secs(3)));
+    let proxy = start_json(&http_bootstrap(
+        json!([route("/", "app", json!({"timeout": "10s"}))]),
+        json!([static_cluster("app", &[up.addr()], json!({}))]),
+        json!({"stream_idle_timeout": "0.3s"}),
+        json!({}),
+    ));
+    let r = get(&proxy, "/");
+    assert_eq!((r.status, r.text()), (408, "stream timeout".to_owned()));
+}
+
+#[test]
+fn a_per_try_idle_timeout_is_retried() {
+    let up = failing_every(2, || Reply::ok("slow").delayed(Duration::from_secs(3)));
+    let proxy = one_route(
+        "/",
+        "app",
+        json!({"timeout": "5s", "retry_policy": {"retry_on": "5xx", "num_retries": 1, "per_try_idle_timeout": "0.3s"}}),
+        json!([static_cluster("app", &[up.addr()], json!({}))]),
+    );
+    assert_eq!(get(&proxy, "/").status, 200);
+    let t = Instant::now();
+    let r = get(&proxy, "/");
+    assert_eq!((r.status, r.text()), (200, "ok".to_owned()));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}

@@ -39,8 +39,10 @@ pub enum ErrorKind {
     DownstreamProtocolError,
     /// `NC`: the route's cluster (from `cluster_header`) does not exist.
     NoCluster,
-    /// `SI`: `stream_idle_timeout` fired.
+    /// `SI`: `stream_idle_timeout` (or the route's `idle_timeout`) fired.
     StreamIdleTimeout,
+    /// `DT`: the route's `max_stream_duration` was reached.
+    DurationTimeout,
 }
 
 impl ErrorKind {
@@ -56,6 +58,7 @@ impl ErrorKind {
             ErrorKind::DownstreamProtocolError => "DPE",
             ErrorKind::NoCluster => "NC",
             ErrorKind::StreamIdleTimeout => "SI",
+            ErrorKind::DurationTimeout => "DT",
         }
     }
 
@@ -65,7 +68,7 @@ impl ErrorKind {
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::UpstreamProtocolError => 502,
             ErrorKind::DownstreamProtocolError => 400,
-            ErrorKind::StreamIdleTimeout => 408,
+            ErrorKind::StreamIdleTimeout | ErrorKind::DurationTimeout => 408,
             // Not sent: the client is gone. Envoy logs 0 for it.
             ErrorKind::DownstreamDisconnect => 0,
             ErrorKind::NoHealthyUpstream
@@ -86,6 +89,7 @@ impl ErrorKind {
                 b"upstream connect error or disconnect/reset before headers. reset reason: protocol error"
             }
             ErrorKind::StreamIdleTimeout => b"stream timeout",
+            ErrorKind::DurationTimeout => b"downstream duration timeout",
             ErrorKind::DownstreamDisconnect
             | ErrorKind::DownstreamProtocolError
             | ErrorKind::NoCluster => b"",

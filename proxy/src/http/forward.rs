@@ -25,7 +25,7 @@ use super::conn_manager::{Downstream, Next, READ_BUFFER_BYTES};
 use super::error::{ErrorKind, ProxyError, RetryClass};
 use super::filter::EncodeContext;
 use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, Version};
-use super::retry::{RetryPolicy, RetryState};
+use super::retry::{RetryOn, RetryPolicy, RetryState};
 use super::router::{Forward, WeightedCluster};
 use super::upgrade::Upgrade;
 use crate::runtime::snapshot::{Cluster, Host, Snapshot};
@@ -85,6 +85,42 @@ struct Clock {
     route_timeout: Option<Duration>,
     /// The route deadline, once the request is wholly sent.
     deadline: Option<Instant>,
+    /// The stream idle timeout: the route's `idle_timeout`, else the connection manager's
+    /// `stream_idle_timeout`; `None` when disabled.
+    idle: Option<Duration>,
+    /// When the stream reaches the route's `max_stream_duration`.
+    max_stream: Option<Instant>,
+}
+
+/// Which timer ended a wait for the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    Route,
+    PerTry,
+    PerTryIdle,
+    StreamIdle,
+    MaxStream,
+}
+
+impl Clock {
+    /// The earliest of the timers that bound a wait starting now, with which one it is.
+    fn next(
+        &self,
+        now: Instant,
+        per_try: Option<Instant>,
+        per_try_idle: Option<Duration>,
+    ) -> Option<(Instant, Timer)> {
+        [
+            (self.deadline, Timer::Route),
+            (per_try, Timer::PerTry),
+            (per_try_idle.map(|t| now + t), Timer::PerTryIdle),
+            (self.idle.map(|t| now + t), Timer::StreamIdle),
+            (self.max_stream, Timer::MaxStream),
+        ]
+        .into_iter()
+        .filter_map(|(at, timer)| Some((at?, timer)))
+        .min_by_key(|(at, _)| *at)
+    }
 }
 
 impl Downstream<'_> {
@@ -108,6 +144,13 @@ impl Downstream<'_> {
             .retry_policy
             .as_ref()
             .filter(|_| t.upgrade.is_none())
+            // `retriable_request_headers`: only a request matching one of them is retried.
+            .filter(|_| {
+                f.retriable_request_headers.is_empty()
+                    || f.retriable_request_headers
+                        .iter()
+                        .any(|m| m.matches_headers(&self.headers, None))
+            })
             .map(RetryPolicy::new);
         let retry = retry.as_ref();
         let hashed = self.request_hash(f);
@@ -173,6 +216,14 @@ impl Downstream<'_> {
             } else {
                 None
             },
+            idle: match f.idle_timeout {
+                Some(t) => (!t.is_zero()).then_some(t),
+                None => self.hcm.timeouts.stream_idle,
+            },
+            max_stream: f
+                .max_stream_duration
+                .filter(|d| !d.is_zero())
+                .map(|d| started + d),
         };
         let mut retry_state = retry.map(RetryState::new);
         let mut retried = false;
@@ -211,8 +262,17 @@ impl Downstream<'_> {
                 self.encode_upstream_head();
             }
             let per_try = retry.and_then(|r| r.config.per_try_timeout);
+            let per_try_idle = retry.and_then(|r| r.config.per_try_idle_timeout);
             let end = self
-                .attempt(&worker, cluster, host, &mut body, &mut clock, per_try)
+                .attempt(
+                    &worker,
+                    cluster,
+                    host,
+                    &mut body,
+                    &mut clock,
+                    per_try,
+                    per_try_idle,
+                )
                 .await;
             let may_retry =
                 body.is_complete && retry_state.as_ref().is_some_and(|s| s.retries_left() > 0);
@@ -222,7 +282,16 @@ impl Downstream<'_> {
                     head_len: resp_head_len,
                 } => {
                     let status = self.resp.status();
-                    let wants_retry = retry.is_some_and(|r| r.retries_status(status));
+                    let wants_retry = retry.is_some_and(|r| {
+                        let headers = self.resp.headers(&self.ubuf);
+                        r.retries_status(status)
+                            || (r.retry_on.has(RetryOn::RETRIABLE_HEADERS)
+                                && f.retriable_headers
+                                    .iter()
+                                    .any(|m| m.matches_headers(&headers, Some(status))))
+                            || (r.retry_on.has(RetryOn::ENVOY_RATELIMITED)
+                                && headers.get(b"x-envoy-ratelimited").is_some())
+                    });
                     if wants_retry && may_retry {
                         // The response is discarded with its connection; the next attempt
                         // goes out after the back-off.
@@ -446,6 +515,7 @@ impl Downstream<'_> {
         body: &mut RequestBody,
         clock: &mut Clock,
         per_try: Option<Duration>,
+        per_try_idle: Option<Duration>,
     ) -> AttemptEnd {
         let shard = &worker.shard;
         let key = PoolKey {
@@ -508,26 +578,39 @@ impl Downstream<'_> {
             clock.deadline = clock.route_timeout.map(|t| request_done + t);
         }
         let try_deadline = per_try.map(|t| request_done + t);
-        let deadline = match (clock.deadline, try_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        match self.read_response_head(&mut conn.stream, deadline).await {
+        // No byte moves while the head is awaited, so the idle timers run from now.
+        let next = clock.next(request_done, try_deadline, per_try_idle);
+        match self
+            .read_response_head(&mut conn.stream, next.map(|(at, _)| at))
+            .await
+        {
             Ok(head_len) => AttemptEnd::Response {
                 upstream: conn,
                 head_len,
             },
             Err(HeadWait::Timeout) => {
                 shard.inc(host.stats.rq_timeout);
-                if clock.deadline.is_some_and(|d| Instant::now() >= d) {
-                    shard.inc(cluster.stats.upstream_rq_timeout);
-                    AttemptEnd::Failed(ProxyError::new(ErrorKind::UpstreamTimeout))
-                } else {
-                    shard.inc(cluster.stats.upstream_rq_per_try_timeout);
-                    AttemptEnd::Failed(
-                        ProxyError::new(ErrorKind::UpstreamTimeout)
-                            .retriable(RetryClass::PerTryTimeout),
-                    )
+                let stats = &self.hcm.stats;
+                match next.map_or(Timer::Route, |(_, t)| t) {
+                    Timer::Route => {
+                        shard.inc(cluster.stats.upstream_rq_timeout);
+                        AttemptEnd::Failed(ProxyError::new(ErrorKind::UpstreamTimeout))
+                    }
+                    Timer::PerTry | Timer::PerTryIdle => {
+                        shard.inc(cluster.stats.upstream_rq_per_try_timeout);
+                        AttemptEnd::Failed(
+                            ProxyError::new(ErrorKind::UpstreamTimeout)
+                                .retriable(RetryClass::PerTryTimeout),
+                        )
+                    }
+                    Timer::StreamIdle => {
+                        shard.inc(stats.downstream_rq_idle_timeout);
+                        AttemptEnd::Failed(ProxyError::new(ErrorKind::StreamIdleTimeout))
+                    }
+                    Timer::MaxStream => {
+                        shard.inc(stats.downstream_rq_max_duration_reached);
+                        AttemptEnd::Failed(ProxyError::new(ErrorKind::DurationTimeout))
+                    }
                 }
             }
             Err(HeadWait::Closed) => {
@@ -750,7 +833,7 @@ impl Downstream<'_> {
                 &mut upstream.stream,
                 &mut ubuf,
                 dechunk,
-                clock.deadline,
+                clock,
                 cluster.buffer_limit_bytes,
             )
             .await;
@@ -772,9 +855,18 @@ impl Downstream<'_> {
                     Next::Close
                 }
             }
-            Err(RelayError::Timeout) => {
-                shard.inc(cluster.stats.upstream_rq_timeout);
-                shard.inc(host.stats.rq_timeout);
+            Err(RelayError::Timeout(timer)) => {
+                // The response has started: the stream is reset (the connection closes).
+                match timer {
+                    Timer::StreamIdle => shard.inc(self.hcm.stats.downstream_rq_idle_timeout),
+                    Timer::MaxStream => {
+                        shard.inc(self.hcm.stats.downstream_rq_max_duration_reached);
+                    }
+                    _ => {
+                        shard.inc(cluster.stats.upstream_rq_timeout);
+                        shard.inc(host.stats.rq_timeout);
+                    }
+                }
                 Next::Close
             }
             Err(RelayError::Failed) => Next::Close,
@@ -942,7 +1034,7 @@ impl Downstream<'_> {
         upstream: &mut TcpStream,
         ubuf: &mut Vec<u8>,
         dechunk: bool,
-        deadline: Option<Instant>,
+        clock: &Clock,
         upstream_buffer_limit: u32,
     ) -> Result<bool, RelayError> {
         let is_head_request = self.req.method_kind() == Method::Head;
@@ -968,12 +1060,13 @@ impl Downstream<'_> {
         loop {
             ubuf.clear();
             let read = super::read_append_at_most(upstream, std::mem::take(ubuf), chunk);
-            let (res, b) = match deadline {
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
+            let next = clock.next(Instant::now(), None, None);
+            let (res, b) = match next {
+                Some((at, timer)) => {
+                    let left = at.saturating_duration_since(Instant::now());
                     monoio::time::timeout(left, read)
                         .await
-                        .map_err(|_| RelayError::Timeout)?
+                        .map_err(|_| RelayError::Timeout(timer))?
                 }
                 None => read.await,
             };
@@ -1055,7 +1148,7 @@ enum StreamError {
 
 #[derive(Debug)]
 enum RelayError {
-    Timeout,
+    Timeout(Timer),
     Failed,
 }
 

@@ -180,6 +180,7 @@ stat_struct!(
         downstream_rq_idle_timeout: Counter,
         downstream_cx_idle_timeout: Counter,
         downstream_cx_max_duration_reached: Counter,
+        downstream_rq_max_duration_reached: Counter,
         downstream_rq_rx_reset: Counter,
         downstream_rq_too_large: Counter,
         no_route: Counter,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use regex::bytes::Regex;
 use sluice_config::model;
 
-use super::matcher::{compile_search, first_header_value, path_only};
+use super::matcher::{HeaderMatcher, compile_search, first_header_value, path_only};
 use super::{BuildError, RequestHeaders, RuntimeLookup};
 
 /// What a matched route does.
@@ -49,6 +49,12 @@ pub struct Forward {
     pub auto_host_rewrite: bool,
     /// The route's `retry_policy`, else the virtual host's.
     pub retry_policy: Option<model::RetryPolicy>,
+    /// The retry policy's `retriable_headers`: a response matching any is retried (with
+    /// `retry_on: retriable-headers`).
+    pub(crate) retriable_headers: Vec<HeaderMatcher>,
+    /// The retry policy's `retriable_request_headers`: when any are given, only a request
+    /// matching one of them is retried.
+    pub(crate) retriable_request_headers: Vec<HeaderMatcher>,
     /// `request_mirror_policies`, clusters resolved.
     pub mirrors: Vec<Mirror>,
     /// `upgrade_configs`.
@@ -269,6 +275,29 @@ impl Forward {
             ),
             Some(model::HostRewrite::PathRegex(p, s)) => (None, Some(regex(p, s)?), false),
         };
+        let retry_policy = f.retry_policy.clone().or_else(|| vhost_retry.cloned());
+        let header_matchers = |list: &[model::HeaderMatcher]| {
+            list.iter()
+                .map(|m| {
+                    HeaderMatcher::build(m).map_err(|(pattern, e)| {
+                        let (vhost, route) = at();
+                        BuildError::Regex {
+                            vhost,
+                            route,
+                            pattern,
+                            reason: e.to_string(),
+                        }
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let (retriable_headers, retriable_request_headers) = match &retry_policy {
+            Some(p) => (
+                header_matchers(&p.retriable_headers)?,
+                header_matchers(&p.retriable_request_headers)?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         Ok(Forward {
             cluster,
             cluster_not_found_response_code: f.cluster_not_found_response_code,
@@ -278,7 +307,9 @@ impl Forward {
             prefix_rewrite: f.prefix_rewrite.clone().filter(|p| !p.is_empty()),
             host_rewrite: f.host_rewrite_literal.clone().filter(|h| !h.is_empty()),
             auto_host_rewrite,
-            retry_policy: f.retry_policy.clone().or_else(|| vhost_retry.cloned()),
+            retry_policy,
+            retriable_headers,
+            retriable_request_headers,
             mirrors,
             upgrade_configs: f.upgrade_configs.clone(),
             hash_policy: crate::upstream::lb::hash_policies(&f.hash_policy),

@@ -193,7 +193,7 @@ impl StringMatcher {
 
 /// `config.route.v3.HeaderMatcher`, after Envoy's `HeaderUtility::matchHeaders`.
 #[derive(Debug)]
-pub(super) struct HeaderMatcher {
+pub(crate) struct HeaderMatcher {
     name: Box<[u8]>,
     spec: HeaderSpec,
     invert: bool,
@@ -240,6 +240,29 @@ impl HeaderMatcher {
 
     pub(super) fn matches(&self, req: &RouteRequest<'_>) -> bool {
         with_header_value(req, &self.name, |value| self.matches_value(value))
+    }
+
+    /// Matches against a header map outside routing (a retry policy's response or request
+    /// headers); `status` answers the `:status` pseudo-header of a response.
+    pub(crate) fn matches_headers(
+        &self,
+        headers: &dyn RequestHeaders,
+        status: Option<u16>,
+    ) -> bool {
+        if &*self.name == b":status" {
+            let mut b = itoa::Buffer::new();
+            let s = status.map(|s| b.format(s).as_bytes().to_vec());
+            return self.matches_value(s.as_deref());
+        }
+        let req = RouteRequest {
+            host: b"",
+            path: b"",
+            method: b"",
+            headers,
+            random: 0,
+            runtime: &super::NoRuntime,
+        };
+        self.matches(&req)
     }
 
     fn matches_value(&self, value: Option<&[u8]>) -> bool {
