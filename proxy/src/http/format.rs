@@ -92,7 +92,7 @@ pub fn expand(value: &str, cx: &Context<'_>, out: &mut Vec<u8>) {
         }
         let Some(end) = command_end(after) else {
             // Not a command: kept as written (the loader refuses this form).
-            out.extend_from_slice(rest[start..].as_bytes());
+            out.extend_from_slice(&rest.as_bytes()[start..]);
             return;
         };
         command(&after[..end], cx, out);
