@@ -23,7 +23,7 @@ fn failing_every(every: usize, fail: impl Fn() -> Reply + Send + Sync + 'static)
     let n = Arc::new(AtomicUsize::new(0));
     HttpUpstream::start(move |_| {
         let i = n.fetch_add(1, Ordering::SeqCst) + 1;
-        if i % every == 0 {
+        if i.is_multiple_of(every) {
             fail()
         } else {
             Reply::ok("ok")
@@ -463,7 +463,7 @@ fn retriable_headers_and_envoy_ratelimited_retry_on_response_headers() {
         let n = Arc::new(AtomicUsize::new(0));
         HttpUpstream::start(move |_| {
             let i = n.fetch_add(1, Ordering::SeqCst);
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 Reply::ok("marked").header(header, "yes")
             } else {
                 Reply::ok("clean")
