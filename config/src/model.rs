@@ -113,9 +113,40 @@ pub struct HttpConnectionManager {
     pub server_name: String,
     /// Downstream timeouts, with Envoy's defaults applied.
     pub timeouts: HcmTimeouts,
+    /// How the request's forwarding and `x-envoy-*` headers are treated.
+    pub header_options: HcmHeaderOptions,
     /// `upgrade_configs`: the upgrade types (`websocket`, `connect`, ...) this connection
     /// manager lets through, lower-cased; routes may disable (or re-enable) each.
     pub upgrade_configs: Vec<UpgradeConfig>,
+}
+
+/// The `HttpConnectionManager` fields that decide who is trusted and how request headers are
+/// rewritten on the way in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HcmHeaderOptions {
+    /// `xff_num_trusted_hops`: without `use_remote_address`, the client is this many addresses
+    /// from the right of `x-forwarded-for` (0: the last one).
+    pub xff_num_trusted_hops: u32,
+    /// `skip_xff_append`: do not append the peer to `x-forwarded-for`.
+    pub skip_xff_append: bool,
+    /// `internal_address_config.cidr_ranges`; `None` (absent) means Envoy's default: RFC 1918,
+    /// loopback and unique-local IPv6 addresses are internal.
+    pub internal_cidrs: Option<Vec<(std::net::IpAddr, u8)>>,
+    /// `preserve_external_request_id`: keep an edge request's `x-request-id`.
+    pub preserve_external_request_id: bool,
+    /// `server_header_transformation`.
+    pub server_header_transformation: ServerHeaderTransformation,
+}
+
+/// `HttpConnectionManager.ServerHeaderTransformation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerHeaderTransformation {
+    /// `OVERWRITE` (default): `server` is `server_name`.
+    Overwrite,
+    /// `APPEND_IF_ABSENT`: the upstream's `server` is kept, `server_name` added when absent.
+    AppendIfAbsent,
+    /// `PASS_THROUGH`: the upstream's `server`, if any, untouched.
+    PassThrough,
 }
 
 /// The downstream timeouts of an `HttpConnectionManager`. `None` means disabled (Envoy's `0s`).

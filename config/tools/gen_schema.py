@@ -14,6 +14,8 @@ GEN = sys.argv[1]
 # (rust const name, file stem, message path inside the file)
 MESSAGES = [
     ("BOOTSTRAP", "envoy.config.bootstrap.v3", "Bootstrap"),
+    ("INTERNAL_ADDRESS_CONFIG", "envoy.extensions.filters.network.http_connection_manager.v3", "http_connection_manager::InternalAddressConfig"),
+    ("CIDR_RANGE", "envoy.config.core.v3", "CidrRange"),
     ("UPSTREAM_HTTP_PROTOCOL_OPTIONS", "envoy.extensions.upstreams.http.v3", "HttpProtocolOptions"),
     ("EXPLICIT_HTTP_CONFIG", "envoy.extensions.upstreams.http.v3", "http_protocol_options::ExplicitHttpConfig"),
     ("HTTP1_PROTOCOL_OPTIONS", "envoy.config.core.v3", "Http1ProtocolOptions"),

@@ -378,6 +378,7 @@ fn http_connection_manager(
         None => Some("envoy".to_owned()),
     };
     let timeouts = hcm_timeouts(cx, &m);
+    let header_options = super::hcm_options::header_options(cx, &m);
     let upgrade_configs = match m.get("upgrade_configs") {
         Some(list) => super::route::upgrade_configs(
             cx,
@@ -396,6 +397,7 @@ fn http_connection_manager(
         generate_request_id: generate_request_id?,
         server_name: server_name?,
         timeouts: timeouts?,
+        header_options: header_options?,
         upgrade_configs: upgrade_configs?,
     })
 }

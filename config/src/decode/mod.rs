@@ -7,6 +7,7 @@
 
 mod bootstrap;
 mod cluster;
+mod hcm_options;
 mod headers;
 mod listener;
 mod matcher;

@@ -47,6 +47,12 @@ pub(crate) const BOOTSTRAP: &[&str] = &[
     "stats_eviction_interval",
 ];
 
+/// All fields of `extensions.filters.network.http_connection_manager.v3.InternalAddressConfig`.
+pub(crate) const INTERNAL_ADDRESS_CONFIG: &[&str] = &["unix_sockets", "cidr_ranges"];
+
+/// All fields of `config.core.v3.CidrRange`.
+pub(crate) const CIDR_RANGE: &[&str] = &["address_prefix", "prefix_len"];
+
 /// All fields of `extensions.upstreams.http.v3.HttpProtocolOptions`.
 pub(crate) const UPSTREAM_HTTP_PROTOCOL_OPTIONS: &[&str] = &[
     "common_http_protocol_options",

@@ -149,8 +149,25 @@ spec!(
         "request_timeout",
         "request_headers_timeout",
         "delayed_close_timeout",
-        "upgrade_configs"
+        "upgrade_configs",
+        "xff_num_trusted_hops",
+        "skip_xff_append",
+        "internal_address_config",
+        "preserve_external_request_id",
+        "server_header_transformation"
     ]
+);
+spec!(
+    INTERNAL_ADDRESS_CONFIG,
+    "InternalAddressConfig",
+    f::INTERNAL_ADDRESS_CONFIG,
+    ["cidr_ranges", "unix_sockets"]
+);
+spec!(
+    CIDR_RANGE,
+    "CidrRange",
+    f::CIDR_RANGE,
+    ["address_prefix", "prefix_len"]
 );
 spec!(
     HCM_UPGRADE_CONFIG,
@@ -615,6 +632,8 @@ mod tests {
         &REQUEST_MIRROR_POLICY,
         &UPGRADE_CONFIG,
         &HCM_UPGRADE_CONFIG,
+        &INTERNAL_ADDRESS_CONFIG,
+        &CIDR_RANGE,
         &RETRY_POLICY,
         &RETRY_HOST_PREDICATE,
         &RETRY_BACK_OFF,

@@ -65,6 +65,135 @@ fn earliest<const N: usize>(
         .map_or((None, Expiry::Idle), |(at, what)| (Some(at), what))
 }
 
+/// Envoy's `ConnectionManagerUtility::mutateRequestHeaders`: decides whether the request is
+/// internal (its client address in `internal_address_config`, by default RFC 1918,
+/// loopback and unique-local IPv6) and whether it is an edge request (external, with
+/// `use_remote_address`), then appends the peer to `x-forwarded-for`, marks internal
+/// requests, strips the `x-envoy-*` headers an external client may not set, and keeps,
+/// replaces or adds `x-request-id`.
+fn mutate_request_headers(
+    hcm: &HttpConnManager,
+    worker: &Worker,
+    peer: SocketAddr,
+    headers: &mut HeaderMap,
+) -> bool {
+    let options = &hcm.header_options;
+    let remote: Option<std::net::IpAddr> = if hcm.use_remote_address {
+        let ip = peer.ip();
+        if !options.skip_xff_append {
+            let mut ip_buf = [0u8; 64];
+            let ip_len = {
+                use std::io::Write as _;
+                let mut cursor = std::io::Cursor::new(&mut ip_buf[..]);
+                let _ = write!(cursor, "{ip}");
+                usize::try_from(cursor.position()).unwrap_or(0)
+            };
+            headers.append_to_value(b"x-forwarded-for", &[b", ", &ip_buf[..ip_len]]);
+        }
+        Some(ip)
+    } else {
+        // The client is `xff_num_trusted_hops` addresses from the right of XFF.
+        let hops = usize::try_from(options.xff_num_trusted_hops).unwrap_or(usize::MAX);
+        headers.get(b"x-forwarded-for").and_then(|xff| {
+            let mut parts = xff.rsplit(|&b| b == b',');
+            let part = parts.nth(hops)?;
+            std::str::from_utf8(part.trim_ascii()).ok()?.parse().ok()
+        })
+    };
+    let internal = remote.is_some_and(|ip| is_internal(ip, options.internal_cidrs.as_deref()));
+    let edge = hcm.use_remote_address && !internal;
+    if internal {
+        headers.set(b"x-envoy-internal", b"true");
+    } else {
+        headers.remove(b"x-envoy-internal");
+    }
+    if edge {
+        for name in EDGE_SANITIZED {
+            headers.remove(name);
+        }
+        if let Some(ip) = remote {
+            let mut b = [0u8; 64];
+            let n = {
+                use std::io::Write as _;
+                let mut c = std::io::Cursor::new(&mut b[..]);
+                let _ = write!(c, "{ip}");
+                usize::try_from(c.position()).unwrap_or(0)
+            };
+            headers.set(b"x-envoy-external-address", &b[..n]);
+        }
+    }
+    if hcm.use_remote_address {
+        headers.set(b"x-forwarded-proto", b"http");
+    } else if !headers.contains(b"x-forwarded-proto") {
+        headers.append(b"x-forwarded-proto", b"http");
+    }
+    if hcm.generate_request_id {
+        let replace = edge && !options.preserve_external_request_id;
+        if replace || !headers.contains(b"x-request-id") {
+            let a = worker.next_random();
+            let b = worker.next_random();
+            headers.set(b"x-request-id", &super::forward::uuid_v4(a, b));
+        }
+    }
+    edge
+}
+
+/// The `x-envoy-*` request headers an external client may not set (Envoy's header sanitizing
+/// list); they are removed from edge requests.
+const EDGE_SANITIZED: &[&[u8]] = &[
+    b"x-envoy-decorator-operation",
+    b"x-envoy-downstream-service-cluster",
+    b"x-envoy-downstream-service-node",
+    b"x-envoy-expected-rq-timeout-ms",
+    b"x-envoy-force-trace",
+    b"x-envoy-ip-tags",
+    b"x-envoy-max-retries",
+    b"x-envoy-retry-grpc-on",
+    b"x-envoy-retry-on",
+    b"x-envoy-upstream-alt-stat-name",
+    b"x-envoy-upstream-rq-per-try-timeout-ms",
+    b"x-envoy-upstream-rq-timeout-alt-response",
+    b"x-envoy-upstream-rq-timeout-ms",
+    b"x-envoy-original-path",
+    b"x-envoy-hedge-on-per-try-timeout",
+];
+
+/// Whether `ip` is internal: in the configured ranges, or by Envoy's default when none are
+/// configured (RFC 1918, loopback, unique-local and loopback IPv6).
+fn is_internal(ip: std::net::IpAddr, cidrs: Option<&[(std::net::IpAddr, u8)]>) -> bool {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    match cidrs {
+        Some(ranges) => ranges.iter().any(|(net, len)| in_cidr(ip, *net, *len)),
+        None => match ip {
+            IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),
+            IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+        },
+    }
+}
+
+fn in_cidr(ip: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
+    use std::net::IpAddr;
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
 /// One downstream connection's state.
 pub(super) struct Downstream<'a> {
     pub(super) worker: &'a Rc<Worker>,
@@ -86,6 +215,9 @@ pub(super) struct Downstream<'a> {
     pub(super) resp_headers: HeaderMap,
     /// The upstream request's path after rewrites.
     pub(super) upath: Vec<u8>,
+    /// Whether the current request is an edge request (external, with
+    /// `use_remote_address`): its `x-envoy-*` headers were not trusted.
+    pub(super) is_edge: bool,
     /// The upstream response head and read buffer, reused across this connection's requests.
     pub(super) resp: ResponseHead,
     pub(super) ubuf: Vec<u8>,
@@ -118,6 +250,7 @@ pub async fn serve(
         headers: HeaderMap::new(),
         resp_headers: HeaderMap::new(),
         upath: Vec::with_capacity(256),
+        is_edge: false,
         resp: ResponseHead::new(),
         ubuf: Vec::new(),
         limits: h1::Limits::default(),
@@ -152,7 +285,7 @@ impl Downstream<'_> {
                             }
                             self.count_request_start();
                             let reply = LocalReply {
-                                server: self.hcm.server_name.as_bytes(),
+                                server: self.hcm.local_reply_server(),
                                 ..LocalReply::protocol_error(e.status_code())
                             };
                             if self.send_local(&reply).await.is_ok() {
@@ -264,7 +397,7 @@ impl Downstream<'_> {
         self.count_request_start();
         let reply = LocalReply {
             is_close: true,
-            server: self.hcm.server_name.as_bytes(),
+            server: self.hcm.local_reply_server(),
             ..LocalReply::new(status, body)
         };
         if self.send_local(&reply).await.is_ok() {
@@ -344,7 +477,7 @@ impl Downstream<'_> {
             // 426 Upgrade Required and the connection closes.
             let reply = LocalReply {
                 is_close: true,
-                server: self.hcm.server_name.as_bytes(),
+                server: self.hcm.local_reply_server(),
                 ..LocalReply::new(426, b"")
             };
             let _ = self.send_local(&reply).await;
@@ -379,6 +512,7 @@ impl Downstream<'_> {
         h1::for_each_end_to_end(self.req.headers(&self.rbuf), |n, v| {
             self.headers.append(n, v);
         });
+        self.is_edge = mutate_request_headers(self.hcm, self.worker, self.peer, &mut self.headers);
         let request = RouteRequest {
             host,
             path: target.as_bytes(),
@@ -426,7 +560,7 @@ impl Downstream<'_> {
                 // As Envoy answers an upgrade that no configuration lets through.
                 let reply = LocalReply {
                     is_close: true,
-                    server: self.hcm.server_name.as_bytes(),
+                    server: self.hcm.local_reply_server(),
                     ..LocalReply::new(403, b"")
                 };
                 let _ = self.send_local(&reply).await;
@@ -474,7 +608,7 @@ impl Downstream<'_> {
         let reply = LocalReply {
             is_close: !keep,
             is_head: self.req.method_kind() == Method::Head,
-            server: self.hcm.server_name.as_bytes(),
+            server: self.hcm.local_reply_server(),
             ..LocalReply::new(status, body)
         };
         if self.send_local(&reply).await.is_err() || !keep {
@@ -508,7 +642,7 @@ impl Downstream<'_> {
         let reply = LocalReply {
             is_close: !keep,
             is_head: self.req.method_kind() == Method::Head,
-            server: self.hcm.server_name.as_bytes(),
+            server: self.hcm.local_reply_server(),
             ..LocalReply::new(kind.status(), kind.body())
         };
         if self.send_local(&reply).await.is_err() || !keep {

@@ -25,6 +25,7 @@ use super::conn_manager::{Downstream, Next, READ_BUFFER_BYTES};
 use super::error::{ErrorKind, ProxyError, RetryClass};
 use super::filter::EncodeContext;
 use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, Version};
+use super::headers::HeaderMap;
 use super::retry::{RetryOn, RetryPolicy, RetryState};
 use super::router::{Forward, WeightedCluster};
 use super::upgrade::Upgrade;
@@ -33,7 +34,7 @@ use crate::runtime::worker::Worker;
 use crate::upstream::lb::{PickContext, RequestHashInput};
 use crate::upstream::pool::PoolKey;
 use crate::upstream::{self, ActiveRequest, ConnectError};
-use sluice_config::model::HeaderMutations;
+use sluice_config::model::{self, HeaderMutations, ServerHeaderTransformation};
 use sluice_lb::hash;
 
 /// The request's body as far as the proxy holds it.
@@ -140,9 +141,18 @@ impl Downstream<'_> {
                 .await;
         };
         // An upgrade is tried once: its tunnel cannot be replayed.
-        let retry = f
-            .retry_policy
+        // Trusted clients may override the route's timeout and retries with `x-envoy-*`
+        // headers (an edge request's were removed by the connection manager); the router
+        // consumes them, they are not forwarded.
+        let overrides = Overrides::take(&mut self.headers);
+        let route_timeout = match overrides.timeout {
+            Some(t) => (!t.is_zero()).then_some(t),
+            None => f.timeout,
+        };
+        let owned_retry = overrides.retry_policy(f.retry_policy.as_ref());
+        let retry = owned_retry
             .as_ref()
+            .or(f.retry_policy.as_ref())
             .filter(|_| t.upgrade.is_none())
             // `retriable_request_headers`: only a request matching one of them is retried.
             .filter(|_| {
@@ -170,7 +180,7 @@ impl Downstream<'_> {
             Err(_) => {
                 self.rbuf.clear();
                 let reply = h1::LocalReply {
-                    server: self.hcm.server_name.as_bytes(),
+                    server: self.hcm.local_reply_server(),
                     ..h1::LocalReply::protocol_error(400)
                 };
                 let _ = self.send_local(&reply).await;
@@ -200,7 +210,7 @@ impl Downstream<'_> {
                 Err(()) => return Next::Close,
             }
         }
-        self.prepare_upstream_headers(t);
+        self.prepare_upstream_headers(t, route_timeout);
         if !f.auto_host_rewrite {
             self.encode_upstream_head();
         }
@@ -210,9 +220,9 @@ impl Downstream<'_> {
         let started = Instant::now();
         let mut clock = Clock {
             started,
-            route_timeout: f.timeout,
+            route_timeout,
             deadline: if first.is_done {
-                f.timeout.map(|t| started + t)
+                route_timeout.map(|t| started + t)
             } else {
                 None
             },
@@ -765,8 +775,10 @@ impl Downstream<'_> {
         // The response as filters see it: end-to-end headers in a map they can edit.
         let headers = &mut self.resp_headers;
         headers.clear();
+        let server_mode = self.hcm.header_options.server_header_transformation;
+        let overwrite = server_mode == ServerHeaderTransformation::Overwrite;
         h1::for_each_end_to_end(resp.headers(&ubuf), |n, v| {
-            if !n.eq_ignore_ascii_case(b"server")
+            if !(overwrite && n.eq_ignore_ascii_case(b"server"))
                 && !n.eq_ignore_ascii_case(b"x-envoy-upstream-service-time")
             {
                 headers.append(n, v);
@@ -775,7 +787,11 @@ impl Downstream<'_> {
         if !headers.contains(b"date") {
             headers.append(b"date", &self.worker.http_date());
         }
-        headers.append(b"server", self.hcm.server_name.as_bytes());
+        // `server_header_transformation`: OVERWRITE replaces the upstream's `server`,
+        // APPEND_IF_ABSENT adds one only when it sent none, PASS_THROUGH leaves it alone.
+        if server_mode != ServerHeaderTransformation::PassThrough && !headers.contains(b"server") {
+            headers.append(b"server", self.hcm.server_name.as_bytes());
+        }
         for c in set_cookies {
             headers.append(b"set-cookie", set_cookie_value(c).as_bytes());
         }
@@ -870,9 +886,8 @@ impl Downstream<'_> {
     /// Completes the request headers for the upstream: path and host rewrites, forwarding
     /// headers, request id, expected timeout, then the configured mutations. The upstream
     /// path is left in `upath`.
-    fn prepare_upstream_headers(&mut self, t: &Target<'_>) {
+    fn prepare_upstream_headers(&mut self, t: &Target<'_>, timeout: Option<Duration>) {
         let f = t.forward;
-        let request_id = self.request_id();
         let rbuf = &self.rbuf;
         let req = &self.req;
         // An absolute-form target is routed by its authority and forwarded in origin-form.
@@ -909,26 +924,8 @@ impl Downstream<'_> {
                 headers.set(b"connection", b"upgrade");
             }
         }
-        if self.hcm.use_remote_address {
-            // The edge proxy appends the peer it saw and states the scheme it served.
-            // The peer address as text, on the stack (an IPv6 address is at most 45 bytes).
-            let mut ip_buf = [0u8; 64];
-            let ip_len = {
-                use std::io::Write as _;
-                let mut cursor = std::io::Cursor::new(&mut ip_buf[..]);
-                let _ = write!(cursor, "{}", self.peer.ip());
-                usize::try_from(cursor.position()).unwrap_or(0)
-            };
-            headers.append_to_value(b"x-forwarded-for", &[b", ", &ip_buf[..ip_len]]);
-            headers.set(b"x-forwarded-proto", b"http");
-        } else if !headers.contains(b"x-forwarded-proto") {
-            headers.append(b"x-forwarded-proto", b"http");
-        }
-        if let Some(id) = &request_id {
-            headers.set(b"x-request-id", id);
-        }
         headers.remove(b"x-envoy-expected-rq-timeout-ms");
-        if let Some(timeout) = f.timeout {
+        if let Some(timeout) = timeout {
             let mut b = itoa::Buffer::new();
             headers.append(
                 b"x-envoy-expected-rq-timeout-ms",
@@ -965,18 +962,6 @@ impl Downstream<'_> {
         enc.header_map(&self.headers);
         enc.framing(self.req.body());
         enc.finish();
-    }
-
-    /// A request id: the client's when it sent one, else a new random UUID v4 when
-    /// `generate_request_id` is on.
-    fn request_id(&mut self) -> Option<[u8; 36]> {
-        if self.headers.contains(b"x-request-id") || !self.hcm.generate_request_id {
-            // Forwarded as received.
-            return None;
-        }
-        let a = self.worker.next_random();
-        let b = self.worker.next_random();
-        Some(uuid_v4(a, b))
     }
 
     /// Copies the rest of a request body from the client to the upstream.
@@ -1099,6 +1084,95 @@ impl Downstream<'_> {
                 return Ok(p.consumed == ubuf.len());
             }
         }
+    }
+}
+
+/// The `x-envoy-*` request headers by which a trusted client adjusts its request's
+/// timeout and retries (Envoy's router reads them after the connection manager removed them
+/// from edge requests).
+#[derive(Debug, Default)]
+struct Overrides {
+    /// `x-envoy-upstream-rq-timeout-ms` (0 disables the route timeout).
+    timeout: Option<Duration>,
+    /// `x-envoy-upstream-rq-per-try-timeout-ms`.
+    per_try_timeout: Option<Duration>,
+    /// `x-envoy-max-retries`.
+    max_retries: Option<u32>,
+    /// `x-envoy-retry-on`, comma separated; added to the route's conditions.
+    retry_on: Vec<String>,
+}
+
+impl Overrides {
+    /// Reads and removes the override headers.
+    fn take(headers: &mut HeaderMap) -> Self {
+        let mut o = Overrides::default();
+        let number = |v: &[u8]| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok();
+        if let Some(ms) = headers
+            .get(b"x-envoy-upstream-rq-timeout-ms")
+            .and_then(number)
+        {
+            o.timeout = Some(Duration::from_millis(ms));
+        }
+        if let Some(ms) = headers
+            .get(b"x-envoy-upstream-rq-per-try-timeout-ms")
+            .and_then(number)
+        {
+            o.per_try_timeout = (ms > 0).then(|| Duration::from_millis(ms));
+        }
+        if let Some(n) = headers.get(b"x-envoy-max-retries").and_then(number) {
+            o.max_retries = Some(u32::try_from(n).unwrap_or(u32::MAX));
+        }
+        if let Some(v) = headers.get(b"x-envoy-retry-on") {
+            o.retry_on = String::from_utf8_lossy(v)
+                .split(',')
+                .map(|c| c.trim().to_owned())
+                .filter(|c| RetryOn::parse(c).is_some())
+                .collect();
+        }
+        for name in [
+            &b"x-envoy-upstream-rq-timeout-ms"[..],
+            b"x-envoy-upstream-rq-per-try-timeout-ms",
+            b"x-envoy-max-retries",
+            b"x-envoy-retry-on",
+        ] {
+            headers.remove(name);
+        }
+        o
+    }
+
+    /// The route's retry policy adjusted by the overrides, or a policy made from them alone
+    /// (`x-envoy-retry-on` without a route policy: one retry unless `x-envoy-max-retries`).
+    /// `None` when the overrides change nothing, so the route's policy is used as it is.
+    fn retry_policy(&self, route: Option<&model::RetryPolicy>) -> Option<model::RetryPolicy> {
+        if self.retry_on.is_empty() && self.max_retries.is_none() && self.per_try_timeout.is_none()
+        {
+            return None;
+        }
+        let mut p = match route {
+            Some(p) => p.clone(),
+            None if !self.retry_on.is_empty() => model::RetryPolicy {
+                retry_on: Vec::new(),
+                num_retries: 1,
+                per_try_timeout: None,
+                per_try_idle_timeout: None,
+                previous_hosts: false,
+                host_selection_retry_max_attempts: 1,
+                retriable_status_codes: Vec::new(),
+                base_interval: Duration::from_millis(25),
+                max_interval: Duration::from_millis(250),
+                retriable_headers: Vec::new(),
+                retriable_request_headers: Vec::new(),
+            },
+            None => return None,
+        };
+        p.retry_on.extend(self.retry_on.iter().cloned());
+        if let Some(n) = self.max_retries {
+            p.num_retries = n;
+        }
+        if let Some(t) = self.per_try_timeout {
+            p.per_try_timeout = Some(t);
+        }
+        Some(p)
     }
 }
 

@@ -71,6 +71,8 @@ pub struct HttpConnManager {
     pub filters: crate::http::filter::FilterChain,
     /// Downstream timeouts.
     pub timeouts: model::HcmTimeouts,
+    /// Trust and forwarding-header options.
+    pub header_options: model::HcmHeaderOptions,
     /// `upgrade_configs`: upgrade types let through unless a route disables them.
     pub upgrades: Vec<model::UpgradeConfig>,
     /// `http.<stat_prefix>.*` stats.
@@ -298,6 +300,17 @@ pub fn listener_stat_name(addr: &SocketAddr) -> String {
     format!("{}_{}", addr.ip(), addr.port())
 }
 
+impl HttpConnManager {
+    /// The `server` header of a local reply: `server_name`, or none under
+    /// `server_header_transformation: PASS_THROUGH`.
+    pub fn local_reply_server(&self) -> &[u8] {
+        match self.header_options.server_header_transformation {
+            model::ServerHeaderTransformation::PassThrough => b"",
+            _ => self.server_name.as_bytes(),
+        }
+    }
+}
+
 impl Snapshot {
     /// The index of the cluster named `name` (`cluster_header` routes), if it exists.
     pub fn cluster_index(&self, name: &[u8]) -> Option<usize> {
@@ -372,6 +385,7 @@ impl Snapshot {
                         filters: crate::http::filter::FilterChain::build(&hcm.http_filters),
                         timeouts: hcm.timeouts,
                         upgrades: hcm.upgrade_configs.clone(),
+                        header_options: hcm.header_options.clone(),
                         stats: HttpStats::register(
                             registry,
                             &format!("http.{}.", hcm.stat_prefix),

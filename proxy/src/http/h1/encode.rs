@@ -347,7 +347,10 @@ pub fn encode_local_reply(out: &mut Vec<u8>, reply: &LocalReply<'_>, date: &[u8]
         head.raw_header(b"content-type", reply.content_type);
     }
     head.raw_header(b"date", date);
-    head.raw_header(b"server", reply.server);
+    if !reply.server.is_empty() {
+        // Empty under `server_header_transformation: PASS_THROUGH`: no upstream, no server.
+        head.raw_header(b"server", reply.server);
+    }
     if reply.is_close {
         head.connection_close();
     }

@@ -1,0 +1,111 @@
+//! The `HttpConnectionManager` fields about trust and request headers: `xff_num_trusted_hops`,
+//! `skip_xff_append`, `internal_address_config`, `preserve_external_request_id` and
+//! `server_header_transformation`.
+
+use std::net::IpAddr;
+
+use super::{Cx, Msg};
+use crate::model::{HcmHeaderOptions, ServerHeaderTransformation};
+use crate::schema;
+
+pub(super) fn header_options(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<HcmHeaderOptions> {
+    let mut ok = true;
+    let mut flag = |cx: &mut Cx<'_>, field: &str| match m.get(field) {
+        Some(v) => cx.boolean(v, &m.path(field)).unwrap_or_else(|| {
+            ok = false;
+            false
+        }),
+        None => false,
+    };
+    let skip_xff_append = flag(cx, "skip_xff_append");
+    let preserve_external_request_id = flag(cx, "preserve_external_request_id");
+    let xff_num_trusted_hops = match m.get("xff_num_trusted_hops") {
+        Some(v) => cx.u32_in(v, &m.path("xff_num_trusted_hops"), 0, u32::MAX),
+        None => Some(0),
+    };
+    let server_header_transformation = match m.get("server_header_transformation") {
+        Some(v) => match cx.enumeration(
+            v,
+            &m.path("server_header_transformation"),
+            &[
+                ("OVERWRITE", 0),
+                ("APPEND_IF_ABSENT", 1),
+                ("PASS_THROUGH", 2),
+            ],
+        ) {
+            Some("APPEND_IF_ABSENT") => Some(ServerHeaderTransformation::AppendIfAbsent),
+            Some("PASS_THROUGH") => Some(ServerHeaderTransformation::PassThrough),
+            Some(_) => Some(ServerHeaderTransformation::Overwrite),
+            None => None,
+        },
+        None => Some(ServerHeaderTransformation::Overwrite),
+    };
+    let internal_cidrs = match m.get("internal_address_config") {
+        Some(v) => internal_address_config(cx, v, &m.path("internal_address_config")).map(Some),
+        None => Some(None),
+    };
+    if !ok {
+        return None;
+    }
+    Some(HcmHeaderOptions {
+        xff_num_trusted_hops: xff_num_trusted_hops?,
+        skip_xff_append,
+        internal_cidrs: internal_cidrs?,
+        preserve_external_request_id,
+        server_header_transformation: server_header_transformation?,
+    })
+}
+
+/// `InternalAddressConfig`: the CIDR ranges whose clients are internal (trusted).
+fn internal_address_config(
+    cx: &mut Cx<'_>,
+    n: &crate::tree::Node,
+    path: &str,
+) -> Option<Vec<(IpAddr, u8)>> {
+    let m = cx.message(n, path, &schema::INTERNAL_ADDRESS_CONFIG)?;
+    if let Some(v) = m.get("unix_sockets") {
+        // Sluice listens on IP sockets only, so the flag can never apply.
+        if cx.boolean(v, &m.path("unix_sockets"))? {
+            cx.error(
+                v.loc,
+                &m.path("unix_sockets"),
+                "`unix_sockets` is not supported yet (Sluice listens on IP sockets only)",
+            );
+            return None;
+        }
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    if let Some(list) = m.get("cidr_ranges") {
+        for (c, p) in cx.list(list, &m.path("cidr_ranges")) {
+            match cidr_range(cx, c, &p) {
+                Some(r) => out.push(r),
+                None => ok = false,
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+fn cidr_range(cx: &mut Cx<'_>, n: &crate::tree::Node, path: &str) -> Option<(IpAddr, u8)> {
+    let m = cx.message(n, path, &schema::CIDR_RANGE)?;
+    let Some(v) = m.get("address_prefix") else {
+        cx.missing(&m, "address_prefix");
+        return None;
+    };
+    let text = cx.string(v, &m.path("address_prefix"))?;
+    let Ok(ip) = text.parse::<IpAddr>() else {
+        cx.error(
+            v.loc,
+            &m.path("address_prefix"),
+            format!("`{text}` is not an IP address"),
+        );
+        return None;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = match m.get("prefix_len") {
+        Some(l) => cx.u32_in(l, &m.path("prefix_len"), 0, max)?,
+        None => 0,
+    };
+    Some((ip, u8::try_from(len).ok()?))
+}
