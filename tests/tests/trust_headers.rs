@@ -34,23 +34,43 @@ fn external_loopback() -> Value {
 #[test]
 fn a_trusted_client_may_set_the_timeout_and_retries() {
     let slow = HttpUpstream::start(|_| Reply::ok("late").delayed(Duration::from_secs(3)));
-    let p = proxy(&slow, json!({"timeout": "10s"}), json!({"use_remote_address": true}));
+    let p = proxy(
+        &slow,
+        json!({"timeout": "10s"}),
+        json!({"use_remote_address": true}),
+    );
     let t = Instant::now();
-    let r = send(&p, &Request::get("/").header("x-envoy-upstream-rq-timeout-ms", "300"));
+    let r = send(
+        &p,
+        &Request::get("/").header("x-envoy-upstream-rq-timeout-ms", "300"),
+    );
     assert_eq!(r.status, 504);
     assert!(t.elapsed() < Duration::from_secs(2));
-    assert!(!slow.last_request().has_header("x-envoy-upstream-rq-timeout-ms"));
-    assert_eq!(slow.last_request().header("x-envoy-expected-rq-timeout-ms"), Some("300"));
+    assert!(
+        !slow
+            .last_request()
+            .has_header("x-envoy-upstream-rq-timeout-ms")
+    );
+    assert_eq!(
+        slow.last_request().header("x-envoy-expected-rq-timeout-ms"),
+        Some("300")
+    );
     assert_eq!(slow.last_request().header("x-envoy-internal"), Some("true"));
 
     let failing = HttpUpstream::start(|_| Reply::text(503, "no"));
     let p = proxy(&failing, json!({}), json!({"use_remote_address": true}));
     let r = send(
         &p,
-        &Request::get("/").header("x-envoy-retry-on", "5xx").header("x-envoy-max-retries", "2"),
+        &Request::get("/")
+            .header("x-envoy-retry-on", "5xx")
+            .header("x-envoy-max-retries", "2"),
     );
     assert_eq!(r.status, 503);
-    assert_eq!(failing.request_count(), 3, "one try and the two retries the headers asked for");
+    assert_eq!(
+        failing.request_count(),
+        3,
+        "one try and the two retries the headers asked for"
+    );
     assert!(!failing.last_request().has_header("x-envoy-retry-on"));
 }
 
@@ -66,7 +86,11 @@ fn an_edge_request_loses_its_envoy_headers_and_request_id() {
             .header("x-request-id", "from-outside"),
     );
     assert_eq!(r.status, 503);
-    assert_eq!(failing.request_count(), 1, "an external client's retry header is ignored");
+    assert_eq!(
+        failing.request_count(),
+        1,
+        "an external client's retry header is ignored"
+    );
     let seen = failing.last_request();
     assert!(!seen.has_header("x-envoy-internal"));
     assert_eq!(seen.header("x-envoy-external-address"), Some("127.0.0.1"));
@@ -78,8 +102,14 @@ fn an_edge_request_loses_its_envoy_headers_and_request_id() {
     let mut hcm = external_loopback();
     hcm["preserve_external_request_id"] = json!(true);
     let p = proxy(&up, json!({}), hcm);
-    send(&p, &Request::get("/").header("x-request-id", "from-outside"));
-    assert_eq!(up.last_request().header("x-request-id"), Some("from-outside"));
+    send(
+        &p,
+        &Request::get("/").header("x-request-id", "from-outside"),
+    );
+    assert_eq!(
+        up.last_request().header("x-request-id"),
+        Some("from-outside")
+    );
 }
 
 #[test]
@@ -100,7 +130,11 @@ fn xff_trusted_hops_and_skip_xff_append() {
         !up.last_request().has_header("x-envoy-internal"),
         "one trusted hop: the client is 1.2.3.4"
     );
-    let p = proxy(&up, json!({}), json!({"use_remote_address": true, "skip_xff_append": true}));
+    let p = proxy(
+        &up,
+        json!({}),
+        json!({"use_remote_address": true, "skip_xff_append": true}),
+    );
     send(&p, &Request::get("/"));
     assert!(!up.last_request().has_header("x-forwarded-for"));
 }
@@ -108,9 +142,11 @@ fn xff_trusted_hops_and_skip_xff_append() {
 #[test]
 fn server_header_transformation_modes() {
     let up = HttpUpstream::start(|_| Reply::ok("hi").header("server", "upstream-srv"));
-    let server = |hcm: Value| send(&proxy(&up, json!({}), hcm), &Request::get("/"))
-        .header("server")
-        .map(str::to_owned);
+    let server = |hcm: Value| {
+        send(&proxy(&up, json!({}), hcm), &Request::get("/"))
+            .header("server")
+            .map(str::to_owned)
+    };
     assert_eq!(server(json!({})).as_deref(), Some("envoy"));
     assert_eq!(
         server(json!({"server_header_transformation": "PASS_THROUGH"})).as_deref(),

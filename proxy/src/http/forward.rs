@@ -778,9 +778,9 @@ impl Downstream<'_> {
         let server_mode = self.hcm.header_options.server_header_transformation;
         let overwrite = server_mode == ServerHeaderTransformation::Overwrite;
         h1::for_each_end_to_end(resp.headers(&ubuf), |n, v| {
-            if !(overwrite && n.eq_ignore_ascii_case(b"server"))
-                && !n.eq_ignore_ascii_case(b"x-envoy-upstream-service-time")
-            {
+            let dropped = n.eq_ignore_ascii_case(b"x-envoy-upstream-service-time")
+                || (overwrite && n.eq_ignore_ascii_case(b"server"));
+            if !dropped {
                 headers.append(n, v);
             }
         });
