@@ -136,6 +136,19 @@ pub struct HcmHeaderOptions {
     pub preserve_external_request_id: bool,
     /// `server_header_transformation`.
     pub server_header_transformation: ServerHeaderTransformation,
+    /// `strip_matching_host_port` / `strip_any_host_port`.
+    pub strip_port: StripPort,
+}
+
+/// The `strip_port_mode` oneof: whether the port leaves the Host header before routing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StripPort {
+    /// Neither is set: the port stays and is part of virtual host matching.
+    Keep,
+    /// `strip_matching_host_port: true`: only a port equal to the listener's.
+    Matching,
+    /// `strip_any_host_port: true`.
+    Any,
 }
 
 /// `HttpConnectionManager.ServerHeaderTransformation`.

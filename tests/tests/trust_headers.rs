@@ -157,3 +157,34 @@ fn server_header_transformation_modes() {
         Some("upstream-srv")
     );
 }
+
+#[test]
+fn the_host_port_is_part_of_virtual_host_matching_unless_stripped() {
+    let up = HttpUpstream::named("app");
+    let doc = |hcm: Value| {
+        let mut d = http_bootstrap(
+            json!([]),
+            json!([static_cluster("app", &[up.addr()], json!({}))]),
+            hcm,
+            json!({}),
+        );
+        let typed = &mut d["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+        typed["route_config"]["virtual_hosts"] = json!([
+            {"name": "exact", "domains": ["www.example.com"], "routes": [
+                {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "exact"}}}]},
+            {"name": "any", "domains": ["*"], "routes": [
+                {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "any"}}}]},
+        ]);
+        d
+    };
+    let body = |p: &Proxy, host: &str| HttpClient::connect(p.addr()).get(host, "/").text();
+    let plain = start_json(&doc(json!({})));
+    assert_eq!(body(&plain, "www.example.com:8080"), "any");
+    assert_eq!(body(&plain, "www.example.com"), "exact");
+    let any = start_json(&doc(json!({"strip_any_host_port": true})));
+    assert_eq!(body(&any, "www.example.com:8080"), "exact");
+    let matching = start_json(&doc(json!({"strip_matching_host_port": true})));
+    assert_eq!(body(&matching, "www.example.com:8080"), "any", "8080 is not the listener's port");
+    let own = format!("www.example.com:{}", matching.addr().port());
+    assert_eq!(body(&matching, &own), "exact");
+}

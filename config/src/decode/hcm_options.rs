@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::{Cx, Msg};
-use crate::model::{HcmHeaderOptions, ServerHeaderTransformation};
+use crate::model::{HcmHeaderOptions, ServerHeaderTransformation, StripPort};
 use crate::schema;
 
 pub(super) fn header_options(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<HcmHeaderOptions> {
@@ -18,6 +18,8 @@ pub(super) fn header_options(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<HcmHeaderOp
         None => false,
     };
     let skip_xff_append = flag(cx, "skip_xff_append");
+    let strip_matching = flag(cx, "strip_matching_host_port");
+    let strip_any = flag(cx, "strip_any_host_port");
     let preserve_external_request_id = flag(cx, "preserve_external_request_id");
     let xff_num_trusted_hops = match m.get("xff_num_trusted_hops") {
         Some(v) => cx.u32_in(v, &m.path("xff_num_trusted_hops"), 0, u32::MAX),
@@ -47,12 +49,26 @@ pub(super) fn header_options(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<HcmHeaderOp
     if !ok {
         return None;
     }
+    let strip_port = match (strip_matching, strip_any) {
+        (true, true) => {
+            cx.error(
+                m.key_loc("strip_any_host_port"),
+                &m.path("strip_any_host_port"),
+                "only one of `strip_matching_host_port` and `strip_any_host_port` may be set",
+            );
+            return None;
+        }
+        (true, false) => StripPort::Matching,
+        (false, true) => StripPort::Any,
+        (false, false) => StripPort::Keep,
+    };
     Some(HcmHeaderOptions {
         xff_num_trusted_hops: xff_num_trusted_hops?,
         skip_xff_append,
         internal_cidrs: internal_cidrs?,
         preserve_external_request_id,
         server_header_transformation: server_header_transformation?,
+        strip_port,
     })
 }
 

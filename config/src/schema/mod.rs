@@ -154,7 +154,9 @@ spec!(
         "skip_xff_append",
         "internal_address_config",
         "preserve_external_request_id",
-        "server_header_transformation"
+        "server_header_transformation",
+        "strip_matching_host_port",
+        "strip_any_host_port"
     ]
 );
 spec!(

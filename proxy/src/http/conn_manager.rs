@@ -21,10 +21,11 @@ use super::h1::{
     self, BodyDecoder, HeadEncoder, LocalReply, Method, Parse, RequestHead, ResponseHead, Version,
 };
 use super::headers::HeaderMap;
-use super::router::{Action, ClusterChoice, RouteRequest};
+use super::router::{self, Action, ClusterChoice, RouteRequest};
 use super::upgrade::{self, Upgrade, upgrade_name};
 use crate::runtime::snapshot::{HttpConnManager, ListenerKind};
 use crate::runtime::worker::Worker;
+use sluice_config::model::StripPort;
 
 /// Initial capacity of a connection's read buffer; it grows up to the head limit when a large
 /// head arrives.
@@ -506,6 +507,24 @@ impl Downstream<'_> {
             ),
         };
         let target = std::str::from_utf8(target).unwrap_or("");
+        // `strip_any_host_port` / `strip_matching_host_port`: the port leaves Host before
+        // routing (what remains is a prefix of the received value).
+        let host: &[u8] = match self.hcm.header_options.strip_port {
+            StripPort::Keep => host,
+            mode => {
+                let text = std::str::from_utf8(host).unwrap_or("");
+                let stripped = router::strip_port(text);
+                let port = text
+                    .get(stripped.len() + 1..)
+                    .and_then(|p| p.parse::<u16>().ok());
+                let listener_port = || self.stream.local_addr().ok().map(|a| a.port());
+                if port.is_some() && (mode == StripPort::Any || port == listener_port()) {
+                    &host[..stripped.len()]
+                } else {
+                    host
+                }
+            }
+        };
 
         // The request as filters and the router see it: end-to-end headers in a map.
         self.headers.clear();
@@ -513,6 +532,11 @@ impl Downstream<'_> {
             self.headers.append(n, v);
         });
         self.is_edge = mutate_request_headers(self.hcm, self.worker, self.peer, &mut self.headers);
+        if self.hcm.header_options.strip_port != StripPort::Keep
+            && self.headers.get(b"host") != Some(host)
+        {
+            self.headers.set(b"host", host);
+        }
         let request = RouteRequest {
             host,
             path: target.as_bytes(),

@@ -378,10 +378,8 @@ impl RouteTable {
         } else {
             return self.any.and_then(|i| self.vhosts.get(i));
         };
-        if let Some(&i) = self.exact.get(host) {
-            return self.vhosts.get(i);
-        }
-        let host = strip_port(host);
+        // As Envoy: the Host is matched with its port, if it has one; the connection
+        // manager's `strip_any_host_port` / `strip_matching_host_port` remove it first.
         let index = self
             .exact
             .get(host)
@@ -404,7 +402,7 @@ impl RouteTable {
 }
 
 /// `host:port` -> `host`; `[v6]:port` -> `[v6]`; a bare IPv6 literal is left alone.
-fn strip_port(host: &str) -> &str {
+pub(crate) fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         return host.find("]:").map_or(host, |i| &host[..=i]);
     }
