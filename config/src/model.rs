@@ -138,6 +138,28 @@ pub struct HcmHeaderOptions {
     pub server_header_transformation: ServerHeaderTransformation,
     /// `strip_matching_host_port` / `strip_any_host_port`.
     pub strip_port: StripPort,
+    /// `max_request_headers_kb`, default 60.
+    pub max_request_headers_kb: u32,
+    /// `common_http_protocol_options.max_headers_count`, default 100.
+    pub max_headers_count: u32,
+    /// `common_http_protocol_options.headers_with_underscores_action`.
+    pub headers_with_underscores: UnderscoreAction,
+    /// `http_protocol_options.accept_http_10`, default false (HTTP/1.0 gets 426).
+    pub accept_http_10: bool,
+    /// `http_protocol_options.default_host_for_http_10`: the Host of an HTTP/1.0 request
+    /// that has none.
+    pub default_host_for_http_10: Option<String>,
+}
+
+/// `HttpProtocolOptions.HeadersWithUnderscoresAction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnderscoreAction {
+    /// `ALLOW` (default).
+    Allow,
+    /// `REJECT_REQUEST`: 400 and the connection closes.
+    RejectRequest,
+    /// `DROP_HEADER`: the header is removed.
+    DropHeader,
 }
 
 /// The `strip_port_mode` oneof: whether the port leaves the Host header before routing.

@@ -184,7 +184,11 @@ fn the_host_port_is_part_of_virtual_host_matching_unless_stripped() {
     let any = start_json(&doc(json!({"strip_any_host_port": true})));
     assert_eq!(body(&any, "www.example.com:8080"), "exact");
     let matching = start_json(&doc(json!({"strip_matching_host_port": true})));
-    assert_eq!(body(&matching, "www.example.com:8080"), "any", "8080 is not the listener's port");
+    assert_eq!(
+        body(&matching, "www.example.com:8080"),
+        "any",
+        "8080 is not the listener's port"
+    );
     let own = format!("www.example.com:{}", matching.addr().port());
     assert_eq!(body(&matching, &own), "exact");
 }

@@ -5,10 +5,50 @@
 use std::net::IpAddr;
 
 use super::{Cx, Msg};
-use crate::model::{HcmHeaderOptions, ServerHeaderTransformation, StripPort};
+use crate::model::{HcmHeaderOptions, ServerHeaderTransformation, StripPort, UnderscoreAction};
 use crate::schema;
 
-pub(super) fn header_options(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<HcmHeaderOptions> {
+/// The codec fields of `common_http_protocol_options`, read where that message is opened.
+#[derive(Debug)]
+pub(super) struct CommonOptions {
+    max_headers_count: Option<u32>,
+    underscores: Option<UnderscoreAction>,
+}
+
+impl Default for CommonOptions {
+    fn default() -> Self {
+        CommonOptions {
+            max_headers_count: Some(100),
+            underscores: Some(UnderscoreAction::Allow),
+        }
+    }
+}
+
+/// Reads `max_headers_count` and `headers_with_underscores_action` of an opened
+/// `common_http_protocol_options`.
+pub(super) fn common_options(cx: &mut Cx<'_>, o: &Msg<'_>, out: &mut CommonOptions) {
+    if let Some(v) = o.get("max_headers_count") {
+        out.max_headers_count = cx.u32_in(v, &o.path("max_headers_count"), 1, u32::MAX);
+    }
+    if let Some(v) = o.get("headers_with_underscores_action") {
+        out.underscores = match cx.enumeration(
+            v,
+            &o.path("headers_with_underscores_action"),
+            &[("ALLOW", 0), ("REJECT_REQUEST", 1), ("DROP_HEADER", 2)],
+        ) {
+            Some("REJECT_REQUEST") => Some(UnderscoreAction::RejectRequest),
+            Some("DROP_HEADER") => Some(UnderscoreAction::DropHeader),
+            Some(_) => Some(UnderscoreAction::Allow),
+            None => None,
+        };
+    }
+}
+
+pub(super) fn header_options(
+    cx: &mut Cx<'_>,
+    m: &Msg<'_>,
+    common: CommonOptions,
+) -> Option<HcmHeaderOptions> {
     let mut ok = true;
     let mut flag = |cx: &mut Cx<'_>, field: &str| match m.get(field) {
         Some(v) => cx.boolean(v, &m.path(field)).unwrap_or_else(|| {
@@ -42,6 +82,30 @@ pub(super) fn header_options(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<HcmHeaderOp
         },
         None => Some(ServerHeaderTransformation::Overwrite),
     };
+    let max_request_headers_kb = match m.get("max_request_headers_kb") {
+        Some(v) => cx.u32_in(v, &m.path("max_request_headers_kb"), 1, 8192),
+        None => Some(60),
+    };
+    let (accept_http_10, default_host_for_http_10) = match m.get("http_protocol_options") {
+        Some(v) => {
+            let h = cx.message(
+                v,
+                &m.path("http_protocol_options"),
+                &schema::HCM_HTTP1_PROTOCOL_OPTIONS,
+            )?;
+            let accept = match h.get("accept_http_10") {
+                Some(a) => cx.boolean(a, &h.path("accept_http_10"))?,
+                None => false,
+            };
+            let host = match h.get("default_host_for_http_10") {
+                Some(d) => Some(cx.string(d, &h.path("default_host_for_http_10"))?)
+                    .filter(|s| !s.is_empty()),
+                None => None,
+            };
+            (accept, host)
+        }
+        None => (false, None),
+    };
     let internal_cidrs = match m.get("internal_address_config") {
         Some(v) => internal_address_config(cx, v, &m.path("internal_address_config")).map(Some),
         None => Some(None),
@@ -69,6 +133,11 @@ pub(super) fn header_options(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<HcmHeaderOp
         preserve_external_request_id,
         server_header_transformation: server_header_transformation?,
         strip_port,
+        max_request_headers_kb: max_request_headers_kb?,
+        max_headers_count: common.max_headers_count?,
+        headers_with_underscores: common.underscores?,
+        accept_http_10,
+        default_host_for_http_10,
     })
 }
 

@@ -377,8 +377,9 @@ fn http_connection_manager(
         Some(v) => cx.string(v, &m.path("server_name")),
         None => Some("envoy".to_owned()),
     };
-    let timeouts = hcm_timeouts(cx, &m);
-    let header_options = super::hcm_options::header_options(cx, &m);
+    let mut common = super::hcm_options::CommonOptions::default();
+    let timeouts = hcm_timeouts(cx, &m, &mut common);
+    let header_options = super::hcm_options::header_options(cx, &m, common);
     let upgrade_configs = match m.get("upgrade_configs") {
         Some(list) => super::route::upgrade_configs(
             cx,
@@ -404,7 +405,11 @@ fn http_connection_manager(
 
 /// The downstream timeouts of an HCM with Envoy's defaults; `0s` disables a timeout, except
 /// `drain_timeout`, where it means "close at once".
-fn hcm_timeouts(cx: &mut Cx<'_>, m: &super::Msg<'_>) -> Option<HcmTimeouts> {
+fn hcm_timeouts(
+    cx: &mut Cx<'_>,
+    m: &super::Msg<'_>,
+    codec: &mut super::hcm_options::CommonOptions,
+) -> Option<HcmTimeouts> {
     let defaults = HcmTimeouts::default();
     let (idle, max_connection_duration) = match m.get("common_http_protocol_options") {
         Some(v) => {
@@ -415,6 +420,7 @@ fn hcm_timeouts(cx: &mut Cx<'_>, m: &super::Msg<'_>) -> Option<HcmTimeouts> {
             )?;
             let idle = optional_timeout(cx, &o, "idle_timeout", defaults.idle);
             let max = optional_timeout(cx, &o, "max_connection_duration", None);
+            super::hcm_options::common_options(cx, &o, codec);
             (idle, max)
         }
         None => (Some(defaults.idle), Some(None)),

@@ -156,7 +156,9 @@ spec!(
         "preserve_external_request_id",
         "server_header_transformation",
         "strip_matching_host_port",
-        "strip_any_host_port"
+        "strip_any_host_port",
+        "max_request_headers_kb",
+        "http_protocol_options"
     ]
 );
 spec!(
@@ -181,7 +183,18 @@ spec!(
     HTTP_PROTOCOL_OPTIONS,
     "HttpProtocolOptions",
     f::HTTP_PROTOCOL_OPTIONS,
-    ["idle_timeout", "max_connection_duration"]
+    [
+        "idle_timeout",
+        "max_connection_duration",
+        "max_headers_count",
+        "headers_with_underscores_action"
+    ]
+);
+spec!(
+    HCM_HTTP1_PROTOCOL_OPTIONS,
+    "Http1ProtocolOptions",
+    f::HTTP1_PROTOCOL_OPTIONS,
+    ["accept_http_10", "default_host_for_http_10"]
 );
 spec!(
     UPSTREAM_HTTP_PROTOCOL_OPTIONS,
@@ -634,6 +647,7 @@ mod tests {
         &REQUEST_MIRROR_POLICY,
         &UPGRADE_CONFIG,
         &HCM_UPGRADE_CONFIG,
+        &HCM_HTTP1_PROTOCOL_OPTIONS,
         &INTERNAL_ADDRESS_CONFIG,
         &CIDR_RANGE,
         &RETRY_POLICY,

@@ -25,7 +25,7 @@ use super::router::{self, Action, ClusterChoice, RouteRequest};
 use super::upgrade::{self, Upgrade, upgrade_name};
 use crate::runtime::snapshot::{HttpConnManager, ListenerKind};
 use crate::runtime::worker::Worker;
-use sluice_config::model::StripPort;
+use sluice_config::model::{StripPort, UnderscoreAction};
 
 /// Initial capacity of a connection's read buffer; it grows up to the head limit when a large
 /// head arrives.
@@ -254,7 +254,10 @@ pub async fn serve(
         is_edge: false,
         resp: ResponseHead::new(),
         ubuf: Vec::new(),
-        limits: h1::Limits::default(),
+        limits: h1::Limits::from_envoy(
+            hcm.header_options.max_request_headers_kb,
+            hcm.header_options.max_headers_count,
+        ),
     };
     conn.run().await;
     shard.dec(stats.downstream_cx_active);
@@ -473,7 +476,7 @@ impl Downstream<'_> {
     }
 
     async fn route_and_serve(&mut self, head_len: usize) -> Next {
-        if self.req.version() == Version::Http10 {
+        if self.req.version() == Version::Http10 && !self.hcm.header_options.accept_http_10 {
             // Envoy's default (`http_protocol_options.accept_http_10: false`): HTTP/1.0 gets
             // 426 Upgrade Required and the connection closes.
             let reply = LocalReply {
@@ -502,7 +505,14 @@ impl Downstream<'_> {
         let (host, target) = match self.req.absolute_parts(&self.rbuf) {
             Some((authority, path)) => (authority, if path.is_empty() { &b"/"[..] } else { path }),
             None => (
-                self.req.header(&self.rbuf, b"host").unwrap_or(b""),
+                match self.req.header(&self.rbuf, b"host") {
+                    Some(h) => h,
+                    // `default_host_for_http_10`: an HTTP/1.0 request without Host.
+                    None => match &self.hcm.header_options.default_host_for_http_10 {
+                        Some(d) if self.req.version() == Version::Http10 => d.as_bytes(),
+                        _ => b"",
+                    },
+                },
                 self.req.target(&self.rbuf),
             ),
         };
@@ -528,9 +538,40 @@ impl Downstream<'_> {
 
         // The request as filters and the router see it: end-to-end headers in a map.
         self.headers.clear();
+        let underscores = self.hcm.header_options.headers_with_underscores;
+        let mut with_underscore = 0u32;
         h1::for_each_end_to_end(self.req.headers(&self.rbuf), |n, v| {
+            if underscores != UnderscoreAction::Allow && n.contains(&b'_') {
+                with_underscore += 1;
+                if underscores == UnderscoreAction::DropHeader {
+                    return;
+                }
+            }
             self.headers.append(n, v);
         });
+        if with_underscore > 0 {
+            let stats = &self.hcm.stats;
+            if underscores == UnderscoreAction::RejectRequest {
+                // Envoy's codec refuses the request (`http1.unexpected_underscore`).
+                self.worker
+                    .shard
+                    .inc(stats.requests_rejected_with_underscores_in_headers);
+                let reply = LocalReply {
+                    server: self.hcm.local_reply_server(),
+                    ..LocalReply::protocol_error(400)
+                };
+                let _ = self.send_local(&reply).await;
+                return Next::Close;
+            }
+            self.worker.shard.add(
+                stats.dropped_headers_with_underscores,
+                u64::from(with_underscore),
+            );
+        }
+        if !self.headers.contains(b"host") && !host.is_empty() {
+            // An HTTP/1.0 request routed by `default_host_for_http_10` carries that host.
+            self.headers.append(b"host", host);
+        }
         self.is_edge = mutate_request_headers(self.hcm, self.worker, self.peer, &mut self.headers);
         if self.hcm.header_options.strip_port != StripPort::Keep
             && self.headers.get(b"host") != Some(host)

@@ -189,6 +189,8 @@ stat_struct!(
         rq_direct_response: Counter,
         rq_redirect: Counter,
         downstream_cx_upgrades_total: Counter,
+        dropped_headers_with_underscores: Counter,
+        requests_rejected_with_underscores_in_headers: Counter,
         downstream_cx_upgrades_active: Gauge,
     }
 );

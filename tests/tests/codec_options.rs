@@ -1,0 +1,90 @@
+//! The connection manager's codec options through the real binary: `max_request_headers_kb`,
+//! `common_http_protocol_options.max_headers_count` and `headers_with_underscores_action`,
+//! `http_protocol_options.accept_http_10` and `default_host_for_http_10`. Each is compared with
+//! the default behaviour on the same request.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sluice_tests::lb::{http_bootstrap, route, start_json, static_cluster};
+use sluice_tests::{HttpClient, HttpUpstream, Proxy, Request};
+
+fn proxy(up: &HttpUpstream, hcm: Value) -> Proxy {
+    start_json(&http_bootstrap(
+        json!([route("/", "app", json!({}))]),
+        json!([static_cluster("app", &[up.addr()], json!({}))]),
+        hcm,
+        json!({}),
+    ))
+}
+
+fn status(p: &Proxy, request: &Request) -> u16 {
+    HttpClient::connect(p.addr()).request(request).status
+}
+
+#[test]
+fn header_size_and_count_limits() {
+    let up = HttpUpstream::named("app");
+    let big = Request::get("/").header("x-big", &"a".repeat(2048));
+    let many = (0..8).fold(Request::get("/"), |r, i| r.header(&format!("x-h{i}"), "v"));
+    let defaults = proxy(&up, json!({}));
+    assert_eq!(status(&defaults, &big), 200);
+    assert_eq!(status(&defaults, &many), 200);
+    let small = proxy(
+        &up,
+        json!({"max_request_headers_kb": 1, "common_http_protocol_options": {"max_headers_count": 5}}),
+    );
+    assert_eq!(status(&small, &big), 431);
+    assert_eq!(status(&small, &many), 431);
+}
+
+#[test]
+fn headers_with_underscores_are_allowed_dropped_or_rejected() {
+    let up = HttpUpstream::named("app");
+    let request = Request::get("/").header("x_under", "1");
+    let allow = proxy(&up, json!({}));
+    assert_eq!(status(&allow, &request), 200);
+    assert_eq!(up.last_request().header("x_under"), Some("1"));
+    let drop = proxy(
+        &up,
+        json!({"common_http_protocol_options": {"headers_with_underscores_action": "DROP_HEADER"}}),
+    );
+    assert_eq!(status(&drop, &request), 200);
+    assert!(!up.last_request().has_header("x_under"));
+    assert_eq!(drop.admin().stat("http.ingress_http.dropped_headers_with_underscores"), 1);
+    let reject = proxy(
+        &up,
+        json!({"common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"}}),
+    );
+    assert_eq!(status(&reject, &request), 400);
+}
+
+fn raw(p: &Proxy, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(p.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    s.write_all(request).expect("send");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn http_10_is_refused_by_default_and_served_when_accepted() {
+    let up = HttpUpstream::named("app");
+    let request = b"GET / HTTP/1.0\r\nhost: a\r\n\r\n";
+    assert!(raw(&proxy(&up, json!({})), request).starts_with("HTTP/1.1 426"));
+    let accepting = proxy(&up, json!({"http_protocol_options": {"accept_http_10": true}}));
+    let text = raw(&accepting, request);
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    assert!(text.ends_with("app"), "{text}");
+    // Without Host, default_host_for_http_10 names it.
+    let defaulted = proxy(
+        &up,
+        json!({"http_protocol_options": {"accept_http_10": true, "default_host_for_http_10": "legacy.example"}}),
+    );
+    let text = raw(&defaulted, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(text.starts_with("HTTP/1.0 200"), "{text}");
+    assert_eq!(up.last_request().header("host"), Some("legacy.example"));
+}
