@@ -53,7 +53,11 @@ fn headers_with_underscores_are_allowed_dropped_or_rejected() {
     );
     assert_eq!(status(&drop, &request), 200);
     assert!(!up.last_request().has_header("x_under"));
-    assert_eq!(drop.admin().stat("http.ingress_http.dropped_headers_with_underscores"), 1);
+    assert_eq!(
+        drop.admin()
+            .stat("http.ingress_http.dropped_headers_with_underscores"),
+        1
+    );
     let reject = proxy(
         &up,
         json!({"common_http_protocol_options": {"headers_with_underscores_action": "REJECT_REQUEST"}}),
@@ -63,7 +67,8 @@ fn headers_with_underscores_are_allowed_dropped_or_rejected() {
 
 fn raw(p: &Proxy, request: &[u8]) -> String {
     let mut s = TcpStream::connect(p.addr()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(3))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
     s.write_all(request).expect("send");
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
@@ -75,7 +80,10 @@ fn http_10_is_refused_by_default_and_served_when_accepted() {
     let up = HttpUpstream::named("app");
     let request = b"GET / HTTP/1.0\r\nhost: a\r\n\r\n";
     assert!(raw(&proxy(&up, json!({})), request).starts_with("HTTP/1.1 426"));
-    let accepting = proxy(&up, json!({"http_protocol_options": {"accept_http_10": true}}));
+    let accepting = proxy(
+        &up,
+        json!({"http_protocol_options": {"accept_http_10": true}}),
+    );
     let text = raw(&accepting, request);
     assert!(text.starts_with("HTTP/1.0 200"), "{text}");
     assert!(text.ends_with("app"), "{text}");

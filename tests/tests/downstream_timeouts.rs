@@ -120,3 +120,20 @@ fn max_connection_duration_closes_after_the_current_request() {
         1
     );
 }
+
+#[test]
+fn request_timeout_bounds_a_slow_body_too() {
+    let (proxy, up) = proxy_with(json!({"request_timeout": "0.4s"}));
+    let mut s = TcpStream::connect(proxy.addr()).expect("connect");
+    s.write_all(b"POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 10\r\n\r\nab")
+        .expect("send");
+    let t = Instant::now();
+    let (text, closed) = read_until_closed(&mut s, Duration::from_secs(3));
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.ends_with("request timeout"), "{text}");
+    assert!(closed && t.elapsed() < Duration::from_secs(2));
+    assert_eq!(proxy.admin().stat("http.ingress_http.downstream_rq_timeout"), 1);
+    // The head went upstream before the body stalled: the upstream saw a request it never
+    // got the whole of, and no answer reached the client but the 408.
+    assert!(up.request_count() <= 1);
+}

@@ -216,6 +216,8 @@ pub(super) struct Downstream<'a> {
     pub(super) resp_headers: HeaderMap,
     /// The upstream request's path after rewrites.
     pub(super) upath: Vec<u8>,
+    /// When the whole current request must have arrived (`request_timeout`).
+    pub(super) request_deadline: Option<Instant>,
     /// Whether the current request is an edge request (external, with
     /// `use_remote_address`): its `x-envoy-*` headers were not trusted.
     pub(super) is_edge: bool,
@@ -252,6 +254,7 @@ pub async fn serve(
         resp_headers: HeaderMap::new(),
         upath: Vec::with_capacity(256),
         is_edge: false,
+        request_deadline: None,
         resp: ResponseHead::new(),
         ubuf: Vec::new(),
         limits: h1::Limits::from_envoy(
@@ -355,6 +358,11 @@ impl Downstream<'_> {
                 }
                 head_started.get_or_insert_with(Instant::now);
             };
+            // `request_timeout` runs from the head's first byte to the body's last.
+            self.request_deadline = timeouts
+                .request
+                .zip(head_started)
+                .map(|(t, started)| started + t);
             match self.request(head_len).await {
                 Next::KeepAlive if self.worker.drain.is_draining() => return,
                 Next::KeepAlive if closes_at.is_some_and(|at| Instant::now() >= at) => {

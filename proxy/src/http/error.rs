@@ -43,6 +43,8 @@ pub enum ErrorKind {
     StreamIdleTimeout,
     /// `DT`: the route's `max_stream_duration` was reached.
     DurationTimeout,
+    /// The request did not arrive within `request_timeout` (Envoy sets no flag).
+    RequestTimeout,
 }
 
 impl ErrorKind {
@@ -59,6 +61,7 @@ impl ErrorKind {
             ErrorKind::NoCluster => "NC",
             ErrorKind::StreamIdleTimeout => "SI",
             ErrorKind::DurationTimeout => "DT",
+            ErrorKind::RequestTimeout => "-",
         }
     }
 
@@ -68,7 +71,9 @@ impl ErrorKind {
             ErrorKind::UpstreamTimeout => 504,
             ErrorKind::UpstreamProtocolError => 502,
             ErrorKind::DownstreamProtocolError => 400,
-            ErrorKind::StreamIdleTimeout | ErrorKind::DurationTimeout => 408,
+            ErrorKind::StreamIdleTimeout
+            | ErrorKind::DurationTimeout
+            | ErrorKind::RequestTimeout => 408,
             // Not sent: the client is gone. Envoy logs 0 for it.
             ErrorKind::DownstreamDisconnect => 0,
             ErrorKind::NoHealthyUpstream
@@ -90,6 +95,7 @@ impl ErrorKind {
             }
             ErrorKind::StreamIdleTimeout => b"stream timeout",
             ErrorKind::DurationTimeout => b"downstream duration timeout",
+            ErrorKind::RequestTimeout => b"request timeout",
             ErrorKind::DownstreamDisconnect
             | ErrorKind::DownstreamProtocolError
             | ErrorKind::NoCluster => b"",
@@ -99,9 +105,9 @@ impl ErrorKind {
     /// The side this kind of failure comes from.
     pub fn side(self) -> Side {
         match self {
-            ErrorKind::DownstreamDisconnect | ErrorKind::DownstreamProtocolError => {
-                Side::Downstream
-            }
+            ErrorKind::DownstreamDisconnect
+            | ErrorKind::DownstreamProtocolError
+            | ErrorKind::RequestTimeout => Side::Downstream,
             ErrorKind::NoHealthyUpstream | ErrorKind::NoCluster => Side::Local,
             _ => Side::Upstream,
         }

@@ -207,7 +207,11 @@ impl Downstream<'_> {
             // Envoy's router does. A larger body streams and is never retried.
             match self.buffer_body(&mut body).await {
                 Ok(()) => {}
-                Err(()) => return Next::Close,
+                Err(Some(timeout)) => {
+                    self.count_body_timeout(timeout);
+                    return self.reply_error(ProxyError::new(timeout), false).await;
+                }
+                Err(None) => return Next::Close,
             }
         }
         self.prepare_upstream_headers(t, route_timeout);
@@ -372,7 +376,7 @@ impl Downstream<'_> {
     /// Reads more of the request body into the downstream buffer until it is complete or
     /// would pass the listener's `per_connection_buffer_limit_bytes`. Errs when the client
     /// went away or broke the framing.
-    async fn buffer_body(&mut self, body: &mut RequestBody) -> Result<(), ()> {
+    async fn buffer_body(&mut self, body: &mut RequestBody) -> Result<(), Option<ErrorKind>> {
         let limit = match usize::try_from(self.hcm.buffer_limit_bytes) {
             Ok(0) | Err(_) => usize::MAX,
             Ok(n) => n,
@@ -387,19 +391,58 @@ impl Downstream<'_> {
                     .reserve(READ_BUFFER_BYTES.min(limit - held).max(1));
             }
             let rbuf = std::mem::take(&mut self.rbuf);
-            let (res, rbuf) =
-                super::read_append_at_most(&mut self.stream, rbuf, limit - held).await;
+            let (res, rbuf) = match self.read_body(rbuf, limit - held).await {
+                Ok(r) => r,
+                Err(timeout) => return Err(Some(timeout)),
+            };
             self.rbuf = rbuf;
             match res {
-                Ok(0) | Err(_) => return Err(()),
+                Ok(0) | Err(_) => return Err(None),
                 Ok(_) => {}
             }
             let fresh = self.rbuf.get(body.buffered.end..).unwrap_or(&[]);
-            let p = body.decoder.advance(fresh).map_err(|_| ())?;
+            let p = body.decoder.advance(fresh).map_err(|_| None)?;
             body.buffered.end += p.consumed;
             body.is_complete = p.is_done;
         }
         Ok(())
+    }
+
+    /// One read of the request body, bounded by `request_timeout` (from the head's first
+    /// byte) and `stream_idle_timeout` (from now). Errs with the timer that fired.
+    async fn read_body(
+        &mut self,
+        buf: Vec<u8>,
+        max: usize,
+    ) -> Result<monoio::BufResult<usize, Vec<u8>>, ErrorKind> {
+        let now = Instant::now();
+        let idle = self
+            .hcm
+            .timeouts
+            .stream_idle
+            .map(|t| (now + t, ErrorKind::StreamIdleTimeout));
+        let whole = self
+            .request_deadline
+            .map(|d| (d, ErrorKind::RequestTimeout));
+        let next = [idle, whole]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(at, _)| *at);
+        let read = super::read_append_at_most(&mut self.stream, buf, max);
+        match next {
+            Some((at, kind)) => monoio::time::timeout(at.saturating_duration_since(now), read)
+                .await
+                .map_err(|_| kind),
+            None => Ok(read.await),
+        }
+    }
+
+    fn count_body_timeout(&self, kind: ErrorKind) {
+        let stats = &self.hcm.stats;
+        self.worker.shard.inc(match kind {
+            ErrorKind::RequestTimeout => stats.downstream_rq_timeout,
+            _ => stats.downstream_rq_idle_timeout,
+        });
     }
 
     /// Picks a host; with the `previous_hosts` predicate, re-picks up to
@@ -572,6 +615,10 @@ impl Downstream<'_> {
                         ProxyError::new(ErrorKind::ConnectionTermination)
                     }
                     StreamError::Downstream => ProxyError::new(ErrorKind::DownstreamDisconnect),
+                    StreamError::Timeout(kind) => {
+                        self.count_body_timeout(kind);
+                        ProxyError::new(kind)
+                    }
                 });
             }
         }
@@ -979,7 +1026,14 @@ impl Downstream<'_> {
             if buf.capacity() - buf.len() < chunk {
                 buf.reserve(chunk);
             }
-            let (res, b) = super::read_append_at_most(&mut self.stream, buf, chunk).await;
+            let (res, b) = match self.read_body(buf, chunk).await {
+                Ok(r) => r,
+                Err(timeout) => {
+                    // The buffer went with the abandoned read.
+                    self.rbuf = Vec::new();
+                    return Err(StreamError::Timeout(timeout));
+                }
+            };
             buf = b;
             match res {
                 Ok(0) | Err(_) => {
@@ -1212,6 +1266,8 @@ fn take_body(
 enum StreamError {
     Downstream,
     Upstream,
+    /// `request_timeout` or `stream_idle_timeout` fired while the body arrived.
+    Timeout(ErrorKind),
 }
 
 #[derive(Debug)]
