@@ -421,6 +421,21 @@ impl HeaderMutations {
     }
 }
 
+/// The `%VAR%` commands a header value may use (`request_headers_to_add` and the like);
+/// the loader refuses any other, the proxy expands these.
+pub const HEADER_VALUE_COMMANDS: &[&str] = &[
+    "DOWNSTREAM_REMOTE_ADDRESS",
+    "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
+    "DOWNSTREAM_REMOTE_PORT",
+    "DOWNSTREAM_LOCAL_ADDRESS",
+    "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT",
+    "DOWNSTREAM_LOCAL_PORT",
+    "UPSTREAM_REMOTE_ADDRESS",
+    "PROTOCOL",
+    "HOSTNAME",
+    "REQ",
+];
+
 /// `config.core.v3.HeaderValueOption`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderValueOption {

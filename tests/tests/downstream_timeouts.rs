@@ -132,7 +132,12 @@ fn request_timeout_bounds_a_slow_body_too() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.ends_with("request timeout"), "{text}");
     assert!(closed && t.elapsed() < Duration::from_secs(2));
-    assert_eq!(proxy.admin().stat("http.ingress_http.downstream_rq_timeout"), 1);
+    assert_eq!(
+        proxy
+            .admin()
+            .stat("http.ingress_http.downstream_rq_timeout"),
+        1
+    );
     // The head went upstream before the body stalled: the upstream saw a request it never
     // got the whole of, and no answer reached the client but the 408.
     assert!(up.request_count() <= 1);

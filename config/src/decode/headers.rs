@@ -201,20 +201,6 @@ fn header_value(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(String, Strin
     Some((key?, value?))
 }
 
-/// The `%VAR%` commands Sluice expands in header values (the proxy's `http::format`).
-const HEADER_VALUE_COMMANDS: &[&str] = &[
-    "DOWNSTREAM_REMOTE_ADDRESS",
-    "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
-    "DOWNSTREAM_REMOTE_PORT",
-    "DOWNSTREAM_LOCAL_ADDRESS",
-    "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT",
-    "DOWNSTREAM_LOCAL_PORT",
-    "UPSTREAM_REMOTE_ADDRESS",
-    "PROTOCOL",
-    "HOSTNAME",
-    "REQ",
-];
-
 /// Checks the `%` commands of a header value as Envoy's substitution parser does: `%%` is a
 /// literal `%`, `%NAME%` or `%NAME(arg)%` a command, anything else an error.
 fn check_commands(value: &str) -> Result<(), String> {
@@ -232,7 +218,7 @@ fn check_commands(value: &str) -> Result<(), String> {
         };
         let cmd = &after[..end];
         let name = cmd.split_once('(').map_or(cmd, |(n, _)| n);
-        if !HEADER_VALUE_COMMANDS.contains(&name) {
+        if !crate::model::HEADER_VALUE_COMMANDS.contains(&name) {
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
                 return Err(format!(
                     "`%{cmd}%` is not a command (write `%%` for a literal `%`)"
@@ -240,7 +226,7 @@ fn check_commands(value: &str) -> Result<(), String> {
             }
             return Err(format!(
                 "the header value command `%{name}%` is not supported yet (supported: {})",
-                HEADER_VALUE_COMMANDS.join(", ")
+                crate::model::HEADER_VALUE_COMMANDS.join(", ")
             ));
         }
         if name == "REQ" && !(cmd.starts_with("REQ(") && cmd.contains(')')) {

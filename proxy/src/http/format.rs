@@ -3,27 +3,14 @@
 //!
 //! A value without `%` is used as written (no work per request). A value with commands is
 //! expanded per request: `%%` is a literal `%`, and the commands below are Envoy's (the loader
-//! refuses any other, so an unknown one never reaches here; if one did, it expands to nothing).
+//! refuses any other (`sluice_config::model::HEADER_VALUE_COMMANDS`), so an unknown one never
+//! reaches here; if one did, it would expand to nothing).
 
 use std::net::SocketAddr;
 
 use sluice_config::model::{AppendAction, HeaderValueOption};
 
 use super::headers::HeaderMap;
-
-/// The commands a header value may use, as the loader accepts them.
-pub const COMMANDS: &[&str] = &[
-    "DOWNSTREAM_REMOTE_ADDRESS",
-    "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
-    "DOWNSTREAM_REMOTE_PORT",
-    "DOWNSTREAM_LOCAL_ADDRESS",
-    "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT",
-    "DOWNSTREAM_LOCAL_PORT",
-    "UPSTREAM_REMOTE_ADDRESS",
-    "PROTOCOL",
-    "HOSTNAME",
-    "REQ",
-];
 
 /// What a value's commands may read.
 #[derive(Debug)]

@@ -299,44 +299,35 @@ impl Downstream<'_> {
                     });
                     if wants_retry && may_retry {
                         // The response is discarded with its connection; the next attempt
-                        // goes out after the back-off.
+                        // goes out after the back-off (below).
                         shard.inc(cluster.stats.class(status));
                         shard.inc(cluster.stats.upstream_rq_completed);
                         shard.inc(host.stats.rq_error);
                         drop(upstream);
-                        drop(active);
-                        tried.push(host.address);
-                        if !self
-                            .back_off(&worker, cluster, &mut retry_state, &clock)
-                            .await
-                        {
-                            return self.route_timed_out(head_len, &body, cluster).await;
+                    } else {
+                        if wants_retry {
+                            shard.inc(cluster.stats.upstream_rq_retry_limit_exceeded);
+                        } else if retried {
+                            shard.inc(cluster.stats.upstream_rq_retry_success);
                         }
-                        retried = true;
-                        continue;
-                    }
-                    if wants_retry {
-                        shard.inc(cluster.stats.upstream_rq_retry_limit_exceeded);
-                    } else if retried {
-                        shard.inc(cluster.stats.upstream_rq_retry_success);
-                    }
-                    // The request is done: the buffered body leaves the downstream buffer.
-                    self.rbuf.drain(..body.buffered.end);
-                    let accepted = match t.upgrade {
-                        Some(Upgrade::Protocol) => status == 101,
-                        Some(Upgrade::Connect) => (200..300).contains(&status),
-                        None => false,
-                    };
-                    if accepted {
-                        let next = self.tunnel(upstream, 0, resp_head_len).await;
+                        // The request is done: the buffered body leaves the downstream buffer.
+                        self.rbuf.drain(..body.buffered.end);
+                        let accepted = match t.upgrade {
+                            Some(Upgrade::Protocol) => status == 101,
+                            Some(Upgrade::Connect) => (200..300).contains(&status),
+                            None => false,
+                        };
+                        if accepted {
+                            let next = self.tunnel(upstream, 0, resp_head_len).await;
+                            drop(active);
+                            return next;
+                        }
+                        let next = self
+                            .respond(upstream, resp_head_len, cluster, host, &cookies, &clock, t)
+                            .await;
                         drop(active);
                         return next;
                     }
-                    let next = self
-                        .respond(upstream, resp_head_len, cluster, host, &cookies, &clock, t)
-                        .await;
-                    drop(active);
-                    return next;
                 }
                 AttemptEnd::Failed(error) => {
                     if error.kind == ErrorKind::DownstreamDisconnect {
@@ -347,29 +338,29 @@ impl Downstream<'_> {
                         return Next::Close;
                     }
                     let retriable = retry.is_some_and(|r| r.retries_failure(error.retry));
-                    if retriable && may_retry {
-                        drop(active);
-                        tried.push(host.address);
-                        if !self
-                            .back_off(&worker, cluster, &mut retry_state, &clock)
-                            .await
-                        {
-                            return self.route_timed_out(head_len, &body, cluster).await;
+                    if !(retriable && may_retry) {
+                        if retriable {
+                            shard.inc(cluster.stats.upstream_rq_retry_limit_exceeded);
                         }
-                        retried = true;
-                        continue;
+                        drop(active);
+                        if error.kind == ErrorKind::UpstreamTimeout {
+                            shard.inc(self.hcm.stats.downstream_rq_timeout);
+                        }
+                        shard.inc(cluster.stats.class(error.kind.status()));
+                        return self.fail_after(head_len, &body, error).await;
                     }
-                    if retriable {
-                        shard.inc(cluster.stats.upstream_rq_retry_limit_exceeded);
-                    }
-                    drop(active);
-                    if error.kind == ErrorKind::UpstreamTimeout {
-                        shard.inc(self.hcm.stats.downstream_rq_timeout);
-                    }
-                    shard.inc(cluster.stats.class(error.kind.status()));
-                    return self.fail_after(head_len, &body, error).await;
                 }
             }
+            // One more attempt after the back-off.
+            drop(active);
+            tried.push(host.address);
+            if !self
+                .back_off(&worker, cluster, &mut retry_state, &clock)
+                .await
+            {
+                return self.route_timed_out(head_len, &body, cluster).await;
+            }
+            retried = true;
         }
     }
 
