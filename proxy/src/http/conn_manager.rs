@@ -15,7 +15,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::error::ProxyError;
-use super::filter::{DecodeContext, Decision};
+use super::filter::{ConnectionState, Decision, DecodeContext};
 use super::headers::HeaderMap;
 use super::h1::{
     self, BodyDecoder, HeadEncoder, LocalReply, Method, Parse, RequestHead, ResponseHead, Version,
@@ -86,6 +86,8 @@ pub(super) struct Downstream<'a> {
     pub(super) resp: ResponseHead,
     pub(super) ubuf: Vec<u8>,
     pub(super) limits: h1::Limits,
+    /// HTTP filter state of this connection (per-connection buckets, response headers).
+    pub(super) filter_state: ConnectionState,
 }
 
 /// Serves one downstream connection until it closes.
@@ -116,6 +118,7 @@ pub async fn serve(
         resp: ResponseHead::new(),
         ubuf: Vec::new(),
         limits: h1::Limits::default(),
+        filter_state: ConnectionState::new(),
     };
     conn.run().await;
     shard.dec(stats.downstream_cx_active);
@@ -374,10 +377,25 @@ impl Downstream<'_> {
         let hcm = self.hcm;
         let mut cx = DecodeContext {
             headers: &mut self.headers,
+            method: self.req.method(&self.rbuf),
             path: target.as_bytes(),
+            // TODO(router): the matched route's (virtual host, route) indices and cluster.
+            route: None,
+            random: self.worker.next_random(),
+            now: Instant::now(),
+            runtime: None,
+            shard: &self.worker.shard,
+            connection: &self.filter_state,
         };
-        if let Decision::LocalReply { status, body } = hcm.filters.decode_headers(&mut cx).await {
-            return self.local_then_skip_body(head_len, status, &body).await;
+        if let Decision::LocalReply {
+            status,
+            body,
+            headers,
+        } = hcm.filters.decode_headers(&mut cx).await
+        {
+            return self
+                .local_reply(head_len, status, &body, Some(&headers))
+                .await;
         }
 
         let Some((route, matched_len)) = routed else {
@@ -404,11 +422,23 @@ impl Downstream<'_> {
     /// Answers locally, then skips the request body if it is already buffered; if it is not,
     /// closes the connection rather than read a body nobody wants.
     async fn local_then_skip_body(&mut self, head_len: usize, status: u16, body: &[u8]) -> Next {
+        self.local_reply(head_len, status, body, None).await
+    }
+
+    /// [`Self::local_then_skip_body`] with extra headers (an HTTP filter's local reply).
+    async fn local_reply(
+        &mut self,
+        head_len: usize,
+        status: u16,
+        body: &[u8],
+        headers: Option<&HeaderMap>,
+    ) -> Next {
         let keep = self.skip_buffered_body(head_len) && self.client_keeps_alive();
         let reply = LocalReply {
             is_close: !keep,
             is_head: self.req.method_kind() == Method::Head,
             server: self.hcm.server_name.as_bytes(),
+            headers,
             ..LocalReply::new(status, body)
         };
         if self.send_local(&reply).await.is_err() || !keep {

@@ -582,7 +582,11 @@ impl Downstream<'_> {
             b"x-envoy-upstream-service-time",
             b.format(service_time.as_millis()).as_bytes(),
         );
-        self.hcm.filters.encode_headers(&mut EncodeContext { status, headers });
+        self.hcm.filters.encode_headers(&mut EncodeContext {
+            status,
+            headers,
+            connection: &self.filter_state,
+        });
         self.wbuf.clear();
         {
             let mut enc = HeadEncoder::response(&mut self.wbuf, downstream_version, status);

@@ -351,7 +351,7 @@ impl Snapshot {
                         use_remote_address: hcm.use_remote_address,
                         generate_request_id: hcm.generate_request_id,
                         server_name: hcm.server_name.clone(),
-                        filters: crate::http::filter::FilterChain::build(&hcm.http_filters),
+                        filters: crate::http::filter::FilterChain::build(hcm, registry)?,
                         timeouts: hcm.timeouts,
                         stats: HttpStats::register(
                             registry,
