@@ -162,6 +162,26 @@ pub enum UnderscoreAction {
     DropHeader,
 }
 
+impl Default for HcmHeaderOptions {
+    /// Envoy's defaults: nothing trusted beyond the default internal ranges, headers limited
+    /// to 60 KiB and 100 lines, HTTP/1.0 refused.
+    fn default() -> Self {
+        HcmHeaderOptions {
+            xff_num_trusted_hops: 0,
+            skip_xff_append: false,
+            internal_cidrs: None,
+            preserve_external_request_id: false,
+            server_header_transformation: ServerHeaderTransformation::Overwrite,
+            strip_port: StripPort::Keep,
+            max_request_headers_kb: 60,
+            max_headers_count: 100,
+            headers_with_underscores: UnderscoreAction::Allow,
+            accept_http_10: false,
+            default_host_for_http_10: None,
+        }
+    }
+}
+
 /// The `strip_port_mode` oneof: whether the port leaves the Host header before routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StripPort {
@@ -233,11 +253,219 @@ pub enum CodecType {
     Http2,
 }
 
-/// One entry of `http_filters`.
+/// One entry of `http_filters`. `name` is the filter's `name` as written: per-route configs
+/// (`typed_per_filter_config`) are looked up by it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HttpFilter {
+    /// `envoy.filters.http.fault`.
+    Fault {
+        /// `name`.
+        name: String,
+        /// The filter-level `HTTPFault`.
+        config: Box<Fault>,
+    },
+    /// `envoy.filters.http.local_ratelimit`.
+    LocalRateLimit {
+        /// `name`.
+        name: String,
+        /// The filter-level `LocalRateLimit`.
+        config: Box<LocalRateLimit>,
+    },
+    /// `envoy.filters.http.cors` (its `Cors` message is empty; the policies live on the
+    /// routes).
+    Cors {
+        /// `name`.
+        name: String,
+    },
     /// `envoy.filters.http.router`.
     Router,
+}
+
+impl HttpFilter {
+    /// The filter's `name`; the router's is not kept (it has no per-route config).
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            HttpFilter::Fault { name, .. }
+            | HttpFilter::LocalRateLimit { name, .. }
+            | HttpFilter::Cors { name } => Some(name),
+            HttpFilter::Router => None,
+        }
+    }
+}
+
+/// One value of `typed_per_filter_config` on a virtual host or route: the per-route config of
+/// the HTTP filter named by its key (checked to exist in `http_filters` and to be of this kind).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterOverride {
+    /// An `HTTPFault` that replaces the filter-level one for this route.
+    Fault(Box<Fault>),
+    /// A `LocalRateLimit` with its own token bucket for this route.
+    LocalRateLimit(Box<LocalRateLimit>),
+    /// `extensions.filters.http.cors.v3.CorsPolicy`.
+    Cors(Box<CorsPolicy>),
+}
+
+/// `type.v3.FractionalPercent`: `numerator / denominator`, the denominator being 100, 10 000 or
+/// 1 000 000. A numerator above the denominator means always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fraction {
+    /// `numerator`.
+    pub numerator: u32,
+    /// `denominator` as a number.
+    pub denominator: u32,
+}
+
+/// `extensions.filters.http.fault.v3.HTTPFault`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// `delay`.
+    pub delay: Option<FaultDelay>,
+    /// `abort`.
+    pub abort: Option<FaultAbort>,
+    /// `upstream_cluster`: only requests whose route targets this cluster; `None` when empty.
+    pub upstream_cluster: Option<String>,
+    /// `headers`: every matcher must match for a fault to be considered.
+    pub headers: Vec<HeaderMatcher>,
+    /// `downstream_nodes`: only requests whose `x-envoy-downstream-service-node` is one of these;
+    /// empty means all.
+    pub downstream_nodes: Vec<String>,
+    /// `max_active_faults`; `None` is unlimited.
+    pub max_active_faults: Option<u32>,
+    /// The runtime keys, with Envoy's defaults applied.
+    pub runtime: FaultRuntimeKeys,
+    /// `disable_downstream_cluster_stats`.
+    pub disable_downstream_cluster_stats: bool,
+}
+
+/// The runtime keys an `HTTPFault` reads (`*_runtime`), defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRuntimeKeys {
+    /// `delay_percent_runtime`, default `fault.http.delay.fixed_delay_percent`.
+    pub delay_percent: String,
+    /// `abort_percent_runtime`, default `fault.http.abort.abort_percent`.
+    pub abort_percent: String,
+    /// `delay_duration_runtime`, default `fault.http.delay.fixed_duration_ms`.
+    pub delay_duration: String,
+    /// `abort_http_status_runtime`, default `fault.http.abort.http_status`.
+    pub abort_http_status: String,
+    /// `max_active_faults_runtime`, default `fault.http.max_active_faults`.
+    pub max_active_faults: String,
+}
+
+impl Default for FaultRuntimeKeys {
+    fn default() -> Self {
+        FaultRuntimeKeys {
+            delay_percent: "fault.http.delay.fixed_delay_percent".to_owned(),
+            abort_percent: "fault.http.abort.abort_percent".to_owned(),
+            delay_duration: "fault.http.delay.fixed_duration_ms".to_owned(),
+            abort_http_status: "fault.http.abort.http_status".to_owned(),
+            max_active_faults: "fault.http.max_active_faults".to_owned(),
+        }
+    }
+}
+
+/// `extensions.filters.common.fault.v3.FaultDelay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultDelay {
+    /// `fixed_delay` or `header_delay`.
+    pub kind: FaultDelayKind,
+    /// `percentage`; Envoy's default is 0 %.
+    pub percentage: Fraction,
+}
+
+/// The `fault_delay_secifier` oneof (sic, Envoy's spelling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultDelayKind {
+    /// `fixed_delay` (> 0).
+    Fixed(Duration),
+    /// `header_delay: {}`: milliseconds from `x-envoy-fault-delay-request`, the percentage capped
+    /// by `x-envoy-fault-delay-request-percentage`.
+    Header,
+}
+
+/// `extensions.filters.http.fault.v3.FaultAbort`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultAbort {
+    /// `http_status` or `header_abort`.
+    pub kind: FaultAbortKind,
+    /// `percentage`; Envoy's default is 0 %.
+    pub percentage: Fraction,
+    /// `response_body`, default `fault filter abort`.
+    pub response_body: String,
+}
+
+/// The `error_type` oneof of `FaultAbort` (`grpc_status` is not supported yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultAbortKind {
+    /// `http_status` (200..=599).
+    HttpStatus(u16),
+    /// `header_abort: {}`: the status from `x-envoy-fault-abort-request`, the percentage capped
+    /// by `x-envoy-fault-abort-request-percentage`.
+    Header,
+}
+
+/// `extensions.filters.http.local_ratelimit.v3.LocalRateLimit`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalRateLimit {
+    /// `stat_prefix` (required): stats are `<stat_prefix>.http_local_rate_limit.*`.
+    pub stat_prefix: String,
+    /// `status.code`; 429 when absent or below 400, as in Envoy.
+    pub status: u16,
+    /// `token_bucket`; required per route, optional at the filter level only when the filter is
+    /// not enabled there.
+    pub token_bucket: Option<TokenBucket>,
+    /// `filter_enabled`; `None` means 0 % (Envoy's "for safety" default).
+    pub filter_enabled: Option<RuntimeFraction>,
+    /// `filter_enforced`; `None` means 0 %.
+    pub filter_enforced: Option<RuntimeFraction>,
+    /// `request_headers_to_add_when_not_enforced`.
+    pub request_headers_to_add_when_not_enforced: Vec<HeaderValueOption>,
+    /// `response_headers_to_add`: on the local reply of an enforced limit.
+    pub response_headers_to_add: Vec<HeaderValueOption>,
+    /// `local_rate_limit_per_downstream_connection`: one bucket per connection instead of one
+    /// per filter config.
+    pub per_downstream_connection: bool,
+    /// `enable_x_ratelimit_headers: DRAFT_VERSION_03`.
+    pub enable_x_ratelimit_headers: bool,
+    /// `enable_retry_after_header`.
+    pub enable_retry_after_header: bool,
+}
+
+/// `type.v3.TokenBucket`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenBucket {
+    /// `max_tokens`: the capacity and the initial content.
+    pub max_tokens: u32,
+    /// `tokens_per_fill`, default 1.
+    pub tokens_per_fill: u32,
+    /// `fill_interval` (>= 50 ms).
+    pub fill_interval: Duration,
+}
+
+/// A CORS policy: `extensions.filters.http.cors.v3.CorsPolicy`, or the deprecated
+/// `config.route.v3.CorsPolicy` written as `cors` on a virtual host or route action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorsPolicy {
+    /// `allow_origin_string_match`: an origin is allowed when any matches.
+    pub allow_origin_string_match: Vec<StringMatcher>,
+    /// `allow_methods` (`*` echoes the request's `access-control-request-method`).
+    pub allow_methods: String,
+    /// `allow_headers` (`*` echoes `access-control-request-headers`).
+    pub allow_headers: String,
+    /// `expose_headers`.
+    pub expose_headers: String,
+    /// `max_age`.
+    pub max_age: String,
+    /// `allow_credentials`.
+    pub allow_credentials: Option<bool>,
+    /// `allow_private_network_access`.
+    pub allow_private_network_access: Option<bool>,
+    /// `forward_not_matching_preflights`; `None` means true.
+    pub forward_not_matching_preflights: Option<bool>,
+    /// `filter_enabled`; `None` means 100 %.
+    pub filter_enabled: Option<RuntimeFraction>,
+    /// `shadow_enabled`; `None` means 0 %.
+    pub shadow_enabled: Option<RuntimeFraction>,
 }
 
 /// `config.route.v3.RouteConfiguration`.
@@ -265,6 +493,11 @@ pub struct VirtualHost {
     pub headers: HeaderMutations,
     /// `retry_policy`: used by routes that have none of their own.
     pub retry_policy: Option<RetryPolicy>,
+    /// `typed_per_filter_config`, by filter name.
+    pub typed_per_filter_config: BTreeMap<String, FilterOverride>,
+    /// `cors` (deprecated in Envoy): used by the CORS filter when no level has a
+    /// `typed_per_filter_config` CORS policy.
+    pub cors: Option<Box<CorsPolicy>>,
 }
 
 /// `config.route.v3.Route`.
@@ -278,6 +511,11 @@ pub struct Route {
     pub action: RouteAction,
     /// Header mutations of the route.
     pub headers: HeaderMutations,
+    /// `typed_per_filter_config`, by filter name.
+    pub typed_per_filter_config: BTreeMap<String, FilterOverride>,
+    /// `route.cors` (deprecated in Envoy): used by the CORS filter when no level has a
+    /// `typed_per_filter_config` CORS policy.
+    pub cors: Option<Box<CorsPolicy>>,
 }
 
 /// `config.route.v3.RouteMatch`.

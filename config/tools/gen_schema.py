@@ -92,6 +92,17 @@ MESSAGES = [
     ("RUNTIME_LAYER", "envoy.config.bootstrap.v3", "RuntimeLayer"),
     ("DISK_LAYER", "envoy.config.bootstrap.v3", "runtime_layer::DiskLayer"),
     ("ADMIN_LAYER", "envoy.config.bootstrap.v3", "runtime_layer::AdminLayer"),
+    ("HTTP_FAULT", "envoy.extensions.filters.http.fault.v3", "HttpFault"),
+    ("FAULT_ABORT", "envoy.extensions.filters.http.fault.v3", "FaultAbort"),
+    ("HEADER_ABORT", "envoy.extensions.filters.http.fault.v3", "fault_abort::HeaderAbort"),
+    ("FAULT_DELAY", "envoy.extensions.filters.common.fault.v3", "FaultDelay"),
+    ("HEADER_DELAY", "envoy.extensions.filters.common.fault.v3", "fault_delay::HeaderDelay"),
+    ("LOCAL_RATE_LIMIT", "envoy.extensions.filters.http.local_ratelimit.v3", "LocalRateLimit"),
+    ("TOKEN_BUCKET", "envoy.r#type.v3", "TokenBucket"),
+    ("HTTP_STATUS", "envoy.r#type.v3", "HttpStatus"),
+    ("CORS", "envoy.extensions.filters.http.cors.v3", "Cors"),
+    ("CORS_POLICY", "envoy.extensions.filters.http.cors.v3", "CorsPolicy"),
+    ("ROUTE_CORS_POLICY", "envoy.config.route.v3", "CorsPolicy"),
 ]
 
 

@@ -67,6 +67,8 @@ impl Mix {
             }
         };
         model::Route {
+            cors: None,
+            typed_per_filter_config: Default::default(),
             name: String::new(),
             matcher: model::RouteMatch {
                 path,
@@ -104,6 +106,8 @@ fn table(mix: Mix, n: usize) -> RouteTable {
     let rc = model::RouteConfiguration {
         name: "bench".into(),
         virtual_hosts: vec![model::VirtualHost {
+            cors: None,
+            typed_per_filter_config: Default::default(),
             name: "vh".into(),
             domains: vec!["*".into()],
             routes: (0..n).map(|i| mix.route(i)).collect(),

@@ -32,7 +32,7 @@ fn is_protected(name: &str) -> bool {
     name.starts_with(':') || name.eq_ignore_ascii_case("host")
 }
 
-fn to_add(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<Vec<HeaderValueOption>> {
+pub(super) fn to_add(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<Vec<HeaderValueOption>> {
     let Some(list) = m.get(field) else {
         return Some(Vec::new());
     };

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::bootstrap::{AddressUse, address};
+use super::filters::{self, FilterKind, FilterRef};
 use super::{ClusterRef, Cx, route};
 use crate::model::{
     CodecType, FilterChain, HcmTimeouts, HttpConnectionManager, HttpFilter, Listener, Loc,
@@ -154,10 +155,25 @@ const NETWORK_FILTERS: &[Known] = &[
     },
 ];
 
-const HTTP_FILTERS: &[Known] = &[Known {
-    names: &["envoy.filters.http.router", "envoy.router"],
-    type_name: ROUTER_TYPE,
-}];
+/// The HTTP filters; the index is matched in [`http_filters`].
+const HTTP_FILTERS: &[Known] = &[
+    Known {
+        names: &["envoy.filters.http.router", "envoy.router"],
+        type_name: ROUTER_TYPE,
+    },
+    Known {
+        names: &["envoy.filters.http.fault", "envoy.fault"],
+        type_name: filters::FAULT_TYPE,
+    },
+    Known {
+        names: &["envoy.filters.http.local_ratelimit"],
+        type_name: filters::LOCAL_RATE_LIMIT_TYPE,
+    },
+    Known {
+        names: &["envoy.filters.http.cors", "envoy.cors"],
+        type_name: filters::CORS_TYPE,
+    },
+];
 
 /// The v3 type that replaced a v2 one, for the "use the v3 type" hint.
 const V2_TO_V3: &[(&str, &str)] = &[
@@ -170,6 +186,11 @@ const V2_TO_V3: &[(&str, &str)] = &[
         TCP_PROXY_TYPE,
     ),
     ("envoy.config.filter.http.router.v2.Router", ROUTER_TYPE),
+    (
+        "envoy.config.filter.http.fault.v2.HTTPFault",
+        filters::FAULT_TYPE,
+    ),
+    ("envoy.config.filter.http.cors.v2.Cors", filters::CORS_TYPE),
 ];
 
 fn is_v2_type(type_name: &str) -> bool {
@@ -345,6 +366,7 @@ fn http_connection_manager(
         }
         None => Some(CodecType::Auto),
     };
+    let outer_refs = std::mem::take(&mut cx.filter_refs);
     let route_config = match m.get("route_config") {
         Some(rc) => route::route_configuration(cx, rc, &m.path("route_config")),
         None => {
@@ -354,8 +376,10 @@ fn http_connection_manager(
             None
         }
     };
+    let refs = std::mem::replace(&mut cx.filter_refs, outer_refs);
+    let mut seen = Vec::new();
     let http_filters = match m.get("http_filters") {
-        Some(list) => http_filters(cx, list, &m.path("http_filters")),
+        Some(list) => http_filters(cx, list, &m.path("http_filters"), &mut seen),
         None => {
             cx.warn(
                 m.loc,
@@ -365,6 +389,7 @@ fn http_connection_manager(
             Some(vec![HttpFilter::Router])
         }
     };
+    check_filter_refs(cx, &refs, &seen);
     let use_remote_address = match m.get("use_remote_address") {
         Some(v) => cx.boolean(v, &m.path("use_remote_address")),
         None => Some(false),
@@ -459,7 +484,62 @@ fn optional_timeout(
     }
 }
 
-fn http_filters(cx: &mut Cx<'_>, list: &TNode, path: &str) -> Option<Vec<HttpFilter>> {
+/// Refuses per-route filter configs (and legacy `cors` policies) that no filter of the
+/// connection manager would read: Envoy ignores them silently, which hides mistakes.
+///
+/// `seen` holds every entry of `http_filters` whose implementation was resolved, even if its
+/// config was refused: (name, kind, `None` for the router), so one mistake is reported once.
+fn check_filter_refs(cx: &mut Cx<'_>, refs: &[FilterRef], seen: &[(String, Option<FilterKind>)]) {
+    for r in refs {
+        match &r.name {
+            None => {
+                if !seen.iter().any(|(_, k)| *k == Some(FilterKind::Cors)) {
+                    cx.error(
+                        r.loc,
+                        &r.path,
+                        "the route has a cors policy but http_filters has no envoy.filters.http.cors (Envoy would ignore the policy)",
+                    );
+                }
+            }
+            Some(name) => match seen.iter().find(|(n, _)| n == name) {
+                Some((_, k)) if *k == Some(r.kind) => {}
+                Some((_, None)) => cx.error(
+                    r.loc,
+                    &r.path,
+                    format!("the router (`{name}`) has no per-route config"),
+                ),
+                Some((_, k)) => cx.error(
+                    r.loc,
+                    &r.path,
+                    format!(
+                        "the HTTP filter `{name}` is {}, but this per-route config is for {}",
+                        k.map_or("", FilterKind::extension),
+                        r.kind.extension()
+                    ),
+                ),
+                None => {
+                    let router = HTTP_FILTERS[0].names.contains(&name.as_str());
+                    let why = if router {
+                        format!("the router (`{name}`) has no per-route config")
+                    } else {
+                        format!(
+                            "http_filters has no filter named `{name}`, so no filter would read this config (add {} to http_filters under that name)",
+                            r.kind.extension()
+                        )
+                    };
+                    cx.error(r.loc, &r.path, why);
+                }
+            },
+        }
+    }
+}
+
+fn http_filters(
+    cx: &mut Cx<'_>,
+    list: &TNode,
+    path: &str,
+    seen: &mut Vec<(String, Option<FilterKind>)>,
+) -> Option<Vec<HttpFilter>> {
     let items = cx.list(list, path);
     if items.is_empty() {
         cx.warn(
@@ -489,7 +569,7 @@ fn http_filters(cx: &mut Cx<'_>, list: &TNode, path: &str) -> Option<Vec<HttpFil
         }
         let tc = m.get("typed_config");
         let tc_path = m.path("typed_config");
-        let Some(_router) = resolve(
+        let Some(kind) = resolve(
             cx,
             name.as_ref().map(|(s, l)| (s.as_str(), *l)),
             tc,
@@ -499,19 +579,79 @@ fn http_filters(cx: &mut Cx<'_>, list: &TNode, path: &str) -> Option<Vec<HttpFil
             ok = false;
             continue;
         };
-        if let Some(tc) = tc {
-            // Every Router option is "not supported yet"; this reports any that are written.
-            let _ = cx.message_any(tc, &tc_path, &schema::ROUTER, true);
+        let is_last = i + 1 == count;
+        let fname = name.map(|(s, _)| s).unwrap_or_default();
+        let seen_kind = match kind {
+            1 => Some(FilterKind::Fault),
+            2 => Some(FilterKind::LocalRateLimit),
+            3 => Some(FilterKind::Cors),
+            _ => None,
+        };
+        seen.push((fname.clone(), seen_kind));
+        let filter = match kind {
+            0 => {
+                if let Some(tc) = tc {
+                    // Every Router option is "not supported yet"; this reports any written.
+                    let _ = cx.message_any(tc, &tc_path, &schema::ROUTER, true);
+                }
+                if !is_last {
+                    cx.error(
+                        f.loc,
+                        &p,
+                        "the router is a terminal HTTP filter and must be the last in `http_filters`",
+                    );
+                    ok = false;
+                }
+                Some(HttpFilter::Router)
+            }
+            3 => {
+                if let Some(tc) = tc {
+                    let _ = cx.message_any(tc, &tc_path, &schema::CORS, true);
+                }
+                Some(HttpFilter::Cors { name: fname })
+            }
+            _ => {
+                let Some(tc) = tc else {
+                    cx.error(
+                        m.loc,
+                        &p,
+                        format!(
+                            "missing `typed_config` (with `@type: type.googleapis.com/{}`)",
+                            HTTP_FILTERS[kind].type_name
+                        ),
+                    );
+                    ok = false;
+                    continue;
+                };
+                if kind == 1 {
+                    filters::fault(cx, tc, &tc_path, true).map(|c| HttpFilter::Fault {
+                        name: fname,
+                        config: Box::new(c),
+                    })
+                } else {
+                    filters::local_rate_limit(cx, tc, &tc_path, false).map(|c| {
+                        HttpFilter::LocalRateLimit {
+                            name: fname,
+                            config: Box::new(c),
+                        }
+                    })
+                }
+            }
+        };
+        match filter {
+            Some(filter) => {
+                if is_last && filter != HttpFilter::Router {
+                    cx.error(
+                        f.loc,
+                        &p,
+                        "the last HTTP filter must be the router (`envoy.filters.http.router`)",
+                    );
+                    ok = false;
+                }
+                out.push(filter);
+            }
+            None => ok = false,
         }
-        if i + 1 < count {
-            cx.error(
-                f.loc,
-                &p,
-                "the router is a terminal HTTP filter and must be the last in `http_filters`",
-            );
-            ok = false;
-        }
-        out.push(HttpFilter::Router);
     }
     ok.then_some(out)
 }

@@ -7,6 +7,7 @@
 
 mod bootstrap;
 mod cluster;
+mod filters;
 mod hcm_options;
 mod headers;
 mod listener;
@@ -30,6 +31,7 @@ pub(crate) fn decode(root: &Node, sink: &mut Sink) -> Option<Bootstrap> {
         sink,
         cluster_refs: Vec::new(),
         cluster_names: Vec::new(),
+        filter_refs: Vec::new(),
     };
     let bootstrap = bootstrap::bootstrap(&mut cx, root);
     if !cx.sink.errors.is_empty() {
@@ -55,6 +57,9 @@ pub(crate) struct Cx<'s> {
     /// Every cluster name written, including clusters refused for other reasons, so that a
     /// reference to a refused cluster is not also reported as dangling.
     pub(crate) cluster_names: Vec<String>,
+    /// Per-route filter configs and legacy `cors` policies of the route configuration being
+    /// decoded, checked against its connection manager's `http_filters`.
+    pub(crate) filter_refs: Vec<filters::FilterRef>,
 }
 
 /// `a.b` / `b` when `a` is empty.
@@ -127,6 +132,12 @@ impl<'a> Msg<'a> {
     /// X" when X was written in a form already reported.
     pub(crate) fn written(&self, name: &str) -> bool {
         self.entry(name).is_some() || self.rejected.iter().any(|r| r == name)
+    }
+
+    /// Whether no written key was refused (used to avoid piling a "missing X" on top of an
+    /// unsupported way of writing X).
+    pub(crate) fn rejected_none(&self) -> bool {
+        self.rejected.is_empty()
     }
 
     /// The fields of a oneof that are set, in document order.

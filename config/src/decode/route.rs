@@ -3,11 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use super::{ClusterRef, Cx, Msg, headers, matcher, retry};
+use super::{ClusterRef, Cx, Msg, filters, headers, matcher, retry};
 use crate::model::{
-    ClusterSpecifier, ClusterWeight, DirectResponse, ForwardAction, HashPolicy, HashPolicyKind,
-    HostRewrite, Loc, MirrorPolicy, PathMatch, Redirect, RedirectPath, Route, RouteAction,
-    RouteConfiguration, RouteMatch, UpgradeConfig, VirtualHost, WeightedClusters,
+    ClusterSpecifier, ClusterWeight, CorsPolicy, DirectResponse, ForwardAction, HashPolicy,
+    HashPolicyKind, HostRewrite, Loc, MirrorPolicy, PathMatch, Redirect, RedirectPath, Route,
+    RouteAction, RouteConfiguration, RouteMatch, UpgradeConfig, VirtualHost, WeightedClusters,
 };
 use crate::schema;
 use crate::tree::Node as TNode;
@@ -109,6 +109,8 @@ fn virtual_host(
         Some(v) => retry::retry_policy(cx, v, &m.path("retry_policy")).map(Some),
         None => Some(None),
     };
+    let typed_per_filter_config = filters::per_filter_configs(cx, &m);
+    let cors = filters::legacy_cors(cx, &m);
     let domains = domains.filter(|d| !d.is_empty())?;
     ok.then_some(VirtualHost {
         name: name?,
@@ -116,6 +118,8 @@ fn virtual_host(
         routes,
         headers: headers?,
         retry_policy: retry_policy?,
+        typed_per_filter_config: typed_per_filter_config?,
+        cors: cors?,
     })
 }
 
@@ -148,8 +152,9 @@ fn route(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Route> {
         );
         return None;
     }
+    let mut cors = None;
     let action = match set.first().copied() {
-        Some("route") => route_action(cx, m.get("route")?, &m.path("route"))
+        Some("route") => route_action(cx, m.get("route")?, &m.path("route"), &mut cors)
             .map(|a| RouteAction::Forward(Box::new(a))),
         Some("redirect") => {
             redirect(cx, m.get("redirect")?, &m.path("redirect")).map(RouteAction::Redirect)
@@ -170,11 +175,14 @@ fn route(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Route> {
         }
     };
     let headers = headers::mutations(cx, &m);
+    let typed_per_filter_config = filters::per_filter_configs(cx, &m);
     Some(Route {
         name,
         matcher: matcher?,
         action: action?,
         headers: headers?,
+        typed_per_filter_config: typed_per_filter_config?,
+        cors,
     })
 }
 
@@ -304,9 +312,19 @@ fn optional_string(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<Option<S
     }
 }
 
-fn route_action(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<ForwardAction> {
+/// `RouteAction`; its legacy `cors` policy goes to `cors` (the model keeps it on the route).
+fn route_action(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+    cors: &mut Option<Box<CorsPolicy>>,
+) -> Option<ForwardAction> {
     let m = cx.message(n, path, &schema::ROUTE_ACTION)?;
     let mut ok = true;
+    match filters::legacy_cors(cx, &m) {
+        Some(c) => *cors = c,
+        None => ok = false,
+    }
     let metadata_match = m
         .get("metadata_match")
         .map(|v| cx.lb_metadata(v, &m.path("metadata_match")))

@@ -40,6 +40,7 @@ fn with_node<T>(text: &str, f: impl FnOnce(&mut Cx<'_>, &Node) -> T) -> (T, Sink
         sink: &mut sink,
         cluster_refs: Vec::new(),
         cluster_names: Vec::new(),
+        filter_refs: Vec::new(),
     };
     let out = f(&mut cx, &node);
     (out, sink)

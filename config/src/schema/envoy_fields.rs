@@ -828,3 +828,100 @@ pub(crate) const DISK_LAYER: &[&str] = &["symlink_root", "subdirectory", "append
 
 /// All fields of `config.bootstrap.v3.AdminLayer`.
 pub(crate) const ADMIN_LAYER: &[&str] = &[];
+
+/// All fields of `extensions.filters.http.fault.v3.HttpFault`.
+pub(crate) const HTTP_FAULT: &[&str] = &[
+    "delay",
+    "abort",
+    "upstream_cluster",
+    "headers",
+    "downstream_nodes",
+    "max_active_faults",
+    "response_rate_limit",
+    "delay_percent_runtime",
+    "abort_percent_runtime",
+    "delay_duration_runtime",
+    "abort_http_status_runtime",
+    "max_active_faults_runtime",
+    "response_rate_limit_percent_runtime",
+    "abort_grpc_status_runtime",
+    "disable_downstream_cluster_stats",
+    "filter_metadata",
+];
+
+/// All fields of `extensions.filters.http.fault.v3.FaultAbort`.
+pub(crate) const FAULT_ABORT: &[&str] = &[
+    "percentage",
+    "response_body",
+    "http_status",
+    "grpc_status",
+    "header_abort",
+];
+
+/// All fields of `extensions.filters.http.fault.v3.HeaderAbort`.
+pub(crate) const HEADER_ABORT: &[&str] = &[];
+
+/// All fields of `extensions.filters.common.fault.v3.FaultDelay`.
+pub(crate) const FAULT_DELAY: &[&str] = &["percentage", "fixed_delay", "header_delay"];
+
+/// All fields of `extensions.filters.common.fault.v3.HeaderDelay`.
+pub(crate) const HEADER_DELAY: &[&str] = &[];
+
+/// All fields of `extensions.filters.http.local_ratelimit.v3.LocalRateLimit`.
+pub(crate) const LOCAL_RATE_LIMIT: &[&str] = &[
+    "stat_prefix",
+    "status",
+    "token_bucket",
+    "filter_enabled",
+    "filter_enforced",
+    "request_headers_to_add_when_not_enforced",
+    "response_headers_to_add",
+    "descriptors",
+    "stage",
+    "local_rate_limit_per_downstream_connection",
+    "local_cluster_rate_limit",
+    "enable_x_ratelimit_headers",
+    "vh_rate_limits",
+    "always_consume_default_token_bucket",
+    "rate_limited_as_resource_exhausted",
+    "rate_limits",
+    "max_dynamic_descriptors",
+    "enable_retry_after_header",
+];
+
+/// All fields of `type.v3.TokenBucket`.
+pub(crate) const TOKEN_BUCKET: &[&str] = &["max_tokens", "tokens_per_fill", "fill_interval"];
+
+/// All fields of `type.v3.HttpStatus`.
+pub(crate) const HTTP_STATUS: &[&str] = &["code"];
+
+/// All fields of `extensions.filters.http.cors.v3.Cors`.
+pub(crate) const CORS: &[&str] = &[];
+
+/// All fields of `extensions.filters.http.cors.v3.CorsPolicy`.
+pub(crate) const CORS_POLICY: &[&str] = &[
+    "allow_origin_string_match",
+    "allow_methods",
+    "allow_headers",
+    "expose_headers",
+    "max_age",
+    "allow_credentials",
+    "filter_enabled",
+    "shadow_enabled",
+    "allow_private_network_access",
+    "forward_not_matching_preflights",
+];
+
+/// All fields of `config.route.v3.CorsPolicy`.
+pub(crate) const ROUTE_CORS_POLICY: &[&str] = &[
+    "allow_origin_string_match",
+    "allow_methods",
+    "allow_headers",
+    "expose_headers",
+    "max_age",
+    "allow_credentials",
+    "shadow_enabled",
+    "allow_private_network_access",
+    "forward_not_matching_preflights",
+    "filter_enabled",
+];

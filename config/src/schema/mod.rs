@@ -21,6 +21,13 @@ pub(crate) struct Spec {
     pub(crate) deprecated: &'static [(&'static str, &'static str)],
 }
 
+const PER_FILTER_CONFIG: &str = "`per_filter_config` is a v2 API field that Envoy v3 removed; \
+    v2 API is not supported; write `typed_per_filter_config` with each config's v3 `@type`";
+
+const LEGACY_CORS: &str = "`cors` is deprecated in Envoy; write the policy in \
+    `typed_per_filter_config` under the CORS filter's name with `@type: \
+    type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy` (accepted)";
+
 const V2_FILTER_CONFIG: &str = "`config` is the v2 API's untyped filter config, which Envoy v3 \
     removed; v2 API is not supported; write `typed_config` with the filter's v3 `@type`";
 
@@ -244,16 +251,15 @@ spec!(
 );
 spec!(VIRTUAL_HOST, "VirtualHost", f::VIRTUAL_HOST,
 ["name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
- "response_headers_to_add", "response_headers_to_remove", "retry_policy"],
-    removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
-        v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
-        yet either)")]);
+ "response_headers_to_add", "response_headers_to_remove", "retry_policy",
+ "typed_per_filter_config", "cors"],
+    removed: [("per_filter_config", PER_FILTER_CONFIG)],
+    deprecated: [("cors", LEGACY_CORS)]);
 spec!(ROUTE, "Route", f::ROUTE,
 ["name", "match", "route", "redirect", "direct_response", "request_headers_to_add",
- "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove"],
-    removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
-        v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
-        yet either)")]);
+ "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
+ "typed_per_filter_config"],
+    removed: [("per_filter_config", PER_FILTER_CONFIG)]);
 spec!(ROUTE_MATCH, "RouteMatch", f::ROUTE_MATCH,
 ["case_sensitive", "prefix", "path", "safe_regex", "connect_matcher", "path_separated_prefix",
  "runtime_fraction", "headers", "query_parameters", "grpc"],
@@ -308,6 +314,7 @@ spec!(
     "RouteAction",
     f::ROUTE_ACTION,
     [
+        "cors",
         "cluster",
         "cluster_header",
         "weighted_clusters",
@@ -326,7 +333,8 @@ spec!(
         "request_mirror_policies",
         "upgrade_configs",
         "hash_policy"
-    ]
+    ],
+    deprecated: [("cors", LEGACY_CORS)]
 );
 spec!(WEIGHTED_CLUSTER, "WeightedCluster", f::WEIGHTED_CLUSTER,
 ["clusters", "total_weight", "runtime_key_prefix"],
@@ -337,7 +345,7 @@ spec!(CLUSTER_WEIGHT, "WeightedCluster.ClusterWeight", f::CLUSTER_WEIGHT,
  "response_headers_to_add", "response_headers_to_remove", "host_rewrite_literal"],
     removed: [("per_filter_config", "`per_filter_config` is a v2 API field that Envoy v3 removed; \
         v2 API is not supported (its v3 replacement `typed_per_filter_config` is not supported \
-        yet either)")]);
+        on weighted clusters yet)")]);
 spec!(
     REGEX_MATCH_AND_SUBSTITUTE,
     "RegexMatchAndSubstitute",
@@ -590,6 +598,95 @@ spec!(
 );
 spec!(ENDPOINT, "Endpoint", f::ENDPOINT, ["address", "hostname"]);
 spec!(
+    HTTP_FAULT,
+    "HTTPFault",
+    f::HTTP_FAULT,
+    [
+        "delay",
+        "abort",
+        "upstream_cluster",
+        "headers",
+        "downstream_nodes",
+        "max_active_faults",
+        "delay_percent_runtime",
+        "abort_percent_runtime",
+        "delay_duration_runtime",
+        "abort_http_status_runtime",
+        "max_active_faults_runtime",
+        "disable_downstream_cluster_stats"
+    ]
+);
+spec!(
+    FAULT_ABORT,
+    "FaultAbort",
+    f::FAULT_ABORT,
+    ["percentage", "response_body", "http_status", "header_abort"]
+);
+spec!(HEADER_ABORT, "FaultAbort.HeaderAbort", f::HEADER_ABORT, []);
+spec!(FAULT_DELAY, "FaultDelay", f::FAULT_DELAY, ["percentage", "fixed_delay", "header_delay"],
+    removed: [("type", "`type` is a v2 API field that Envoy v3 removed; v2 API is not \
+        supported; a `fixed_delay` is always fixed")]);
+spec!(HEADER_DELAY, "FaultDelay.HeaderDelay", f::HEADER_DELAY, []);
+spec!(
+    LOCAL_RATE_LIMIT,
+    "LocalRateLimit",
+    f::LOCAL_RATE_LIMIT,
+    [
+        "stat_prefix",
+        "status",
+        "token_bucket",
+        "filter_enabled",
+        "filter_enforced",
+        "request_headers_to_add_when_not_enforced",
+        "response_headers_to_add",
+        "local_rate_limit_per_downstream_connection",
+        "enable_x_ratelimit_headers",
+        "enable_retry_after_header"
+    ]
+);
+spec!(
+    TOKEN_BUCKET,
+    "TokenBucket",
+    f::TOKEN_BUCKET,
+    ["max_tokens", "tokens_per_fill", "fill_interval"]
+);
+spec!(HTTP_STATUS, "HttpStatus", f::HTTP_STATUS, ["code"]);
+spec!(CORS, "Cors", f::CORS, []);
+spec!(
+    CORS_POLICY,
+    "CorsPolicy",
+    f::CORS_POLICY,
+    [
+        "allow_origin_string_match",
+        "allow_methods",
+        "allow_headers",
+        "expose_headers",
+        "max_age",
+        "allow_credentials",
+        "filter_enabled",
+        "shadow_enabled",
+        "allow_private_network_access",
+        "forward_not_matching_preflights"
+    ]
+);
+spec!(
+    ROUTE_CORS_POLICY,
+    "CorsPolicy",
+    f::ROUTE_CORS_POLICY,
+    [
+        "allow_origin_string_match",
+        "allow_methods",
+        "allow_headers",
+        "expose_headers",
+        "max_age",
+        "allow_credentials",
+        "filter_enabled",
+        "shadow_enabled",
+        "allow_private_network_access",
+        "forward_not_matching_preflights"
+    ]
+);
+spec!(
     DURATION,
     "Duration",
     &["seconds", "nanos"],
@@ -681,6 +778,17 @@ mod tests {
         &ENDPOINT,
         &DURATION,
         &PERCENT,
+        &HTTP_FAULT,
+        &FAULT_ABORT,
+        &HEADER_ABORT,
+        &FAULT_DELAY,
+        &HEADER_DELAY,
+        &LOCAL_RATE_LIMIT,
+        &TOKEN_BUCKET,
+        &HTTP_STATUS,
+        &CORS,
+        &CORS_POLICY,
+        &ROUTE_CORS_POLICY,
     ];
 
     /// A supported field that Envoy does not have would be a typo in this file.

@@ -15,13 +15,14 @@ use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 
 use super::error::ProxyError;
-use super::filter::{Decision, DecodeContext};
+use super::filter::RouteRef;
+use super::filter::{ConnectionState, Decision, DecodeContext};
 use super::forward::Target;
 use super::h1::{
     self, BodyDecoder, HeadEncoder, LocalReply, Method, Parse, RequestHead, ResponseHead, Version,
 };
 use super::headers::HeaderMap;
-use super::router::{self, Action, ClusterChoice, RouteRequest};
+use super::router::{self, Action, ClusterChoice, ClusterTarget, RouteRequest};
 use super::upgrade::{self, Upgrade, upgrade_name};
 use crate::runtime::snapshot::{HttpConnManager, ListenerKind};
 use crate::runtime::worker::Worker;
@@ -225,6 +226,8 @@ pub(super) struct Downstream<'a> {
     pub(super) resp: ResponseHead,
     pub(super) ubuf: Vec<u8>,
     pub(super) limits: h1::Limits,
+    /// HTTP filter state of this connection (per-connection buckets, response headers).
+    pub(super) filter_state: ConnectionState,
 }
 
 /// Serves one downstream connection until it closes.
@@ -261,6 +264,7 @@ pub async fn serve(
             hcm.header_options.max_request_headers_kb,
             hcm.header_options.max_headers_count,
         ),
+        filter_state: ConnectionState::new(),
     };
     conn.run().await;
     shard.dec(stats.downstream_cx_active);
@@ -505,9 +509,10 @@ impl Downstream<'_> {
         // Routes and clusters come from the same snapshot, taken once per request: a route's
         // cluster index is only meaningful in the snapshot that resolved it.
         let snapshot = self.worker.snapshot();
-        let routes = match snapshot.listeners.get(self.listener).map(|l| &l.kind) {
-            Some(ListenerKind::Http(hcm)) => &hcm.routes,
-            _ => &self.hcm.routes,
+        // The route table and the filters' per-route configs come from the same snapshot.
+        let (routes, filters) = match snapshot.listeners.get(self.listener).map(|l| &l.kind) {
+            Some(ListenerKind::Http(hcm)) => (&hcm.routes, &hcm.filters),
+            _ => (&self.hcm.routes, &self.hcm.filters),
         };
         // An absolute-form target is routed by its authority (RFC 9112 §3.2.2).
         let (host, target) = match self.req.absolute_parts(&self.rbuf) {
@@ -606,19 +611,46 @@ impl Downstream<'_> {
                 Some(ClusterChoice::Weighted(w)) => Some(w),
                 _ => None,
             };
-            (r.vhost, r.route, r.matched_len, cluster, weighted)
+            (r.vhost, r.route, r.index, r.matched_len, cluster, weighted)
         });
 
-        let hcm = self.hcm;
-        let mut cx = DecodeContext {
-            headers: &mut self.headers,
-            path: target.as_bytes(),
-        };
-        if let Decision::LocalReply { status, body } = hcm.filters.decode_headers(&mut cx).await {
-            return self.local_then_skip_body(head_len, status, &body).await;
+        if filters.has_decoders() {
+            let runtime = &snapshot.runtime;
+            let lookup = |key: &str| runtime.integer(key);
+            let route = routed.map(|(vhost, route, index, _, cluster, _)| RouteRef {
+                virtual_host: vhost.position,
+                route: index,
+                cluster: match &route.action {
+                    Action::Forward(f) if matches!(f.cluster, ClusterTarget::Index(_)) => cluster
+                        .and_then(|c| snapshot.clusters.get(c))
+                        .map(|c| c.name.as_str()),
+                    _ => None,
+                },
+            });
+            let mut cx = DecodeContext {
+                headers: &mut self.headers,
+                method: self.req.method(&self.rbuf),
+                path: target.as_bytes(),
+                route,
+                random: self.worker.next_random(),
+                now: Instant::now(),
+                runtime: Some(&lookup),
+                shard: &self.worker.shard,
+                connection: &self.filter_state,
+            };
+            if let Decision::LocalReply {
+                status,
+                body,
+                headers,
+            } = filters.decode_headers(&mut cx).await
+            {
+                return self
+                    .local_reply(head_len, status, &body, Some(&headers))
+                    .await;
+            }
         }
 
-        let Some((vhost, route, matched_len, cluster, weighted)) = routed else {
+        let Some((vhost, route, _, matched_len, cluster, weighted)) = routed else {
             self.worker.shard.inc(self.hcm.stats.no_route);
             return self.local_then_skip_body(head_len, 404, b"").await;
         };
@@ -677,11 +709,23 @@ impl Downstream<'_> {
     /// Answers locally, then skips the request body if it is already buffered; if it is not,
     /// closes the connection rather than read a body nobody wants.
     async fn local_then_skip_body(&mut self, head_len: usize, status: u16, body: &[u8]) -> Next {
+        self.local_reply(head_len, status, body, None).await
+    }
+
+    /// [`Self::local_then_skip_body`] with extra headers (an HTTP filter's local reply).
+    async fn local_reply(
+        &mut self,
+        head_len: usize,
+        status: u16,
+        body: &[u8],
+        headers: Option<&HeaderMap>,
+    ) -> Next {
         let keep = self.skip_buffered_body(head_len) && self.client_keeps_alive();
         let reply = LocalReply {
             is_close: !keep,
             is_head: self.req.method_kind() == Method::Head,
             server: self.hcm.local_reply_server(),
+            headers,
             ..LocalReply::new(status, body)
         };
         if self.send_local(&reply).await.is_err() || !keep {

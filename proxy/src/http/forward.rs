@@ -847,9 +847,11 @@ impl Downstream<'_> {
         for m in t.mutations.iter().flatten() {
             super::format::mutate(headers, &m.response_remove, &m.response_add, &cx);
         }
-        self.hcm
-            .filters
-            .encode_headers(&mut EncodeContext { status, headers });
+        self.hcm.filters.encode_headers(&mut EncodeContext {
+            status,
+            headers,
+            connection: &self.filter_state,
+        });
         self.wbuf.clear();
         {
             let mut enc = HeadEncoder::response(&mut self.wbuf, downstream_version, status);

@@ -384,7 +384,7 @@ impl Snapshot {
                         generate_request_id: hcm.generate_request_id,
                         server_name: hcm.server_name.clone(),
                         buffer_limit_bytes: l.per_connection_buffer_limit_bytes,
-                        filters: crate::http::filter::FilterChain::build(&hcm.http_filters),
+                        filters: crate::http::filter::FilterChain::build(hcm, registry)?,
                         timeouts: hcm.timeouts,
                         upgrades: hcm.upgrade_configs.clone(),
                         header_options: hcm.header_options.clone(),

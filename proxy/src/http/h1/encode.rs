@@ -310,6 +310,9 @@ pub struct LocalReply<'a> {
     pub is_close: bool,
     /// The request was HEAD: send `content-length` but not the body.
     pub is_head: bool,
+    /// Extra headers (an HTTP filter's local reply: rate limit, CORS preflight); names
+    /// lower-case, values free of CR and LF.
+    pub headers: Option<&'a crate::http::headers::HeaderMap>,
 }
 
 impl<'a> LocalReply<'a> {
@@ -322,6 +325,7 @@ impl<'a> LocalReply<'a> {
             server: b"envoy",
             is_close: false,
             is_head: false,
+            headers: None,
         }
     }
 
@@ -350,6 +354,9 @@ pub fn encode_local_reply(out: &mut Vec<u8>, reply: &LocalReply<'_>, date: &[u8]
     if !reply.server.is_empty() {
         // Empty under `server_header_transformation: PASS_THROUGH`: no upstream, no server.
         head.raw_header(b"server", reply.server);
+    }
+    if let Some(headers) = reply.headers {
+        head.header_map(headers);
     }
     if reply.is_close {
         head.connection_close();

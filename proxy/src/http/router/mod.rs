@@ -186,6 +186,8 @@ pub struct Routed<'t, 'a> {
 /// A virtual host and its routes in order.
 #[derive(Debug)]
 pub struct VirtualHost {
+    /// Its position in `route_config.virtual_hosts` (per-route filter configs are found by it).
+    pub position: usize,
     /// `name`, for stats and logs.
     pub name: String,
     /// Header mutations of the virtual host.
@@ -198,6 +200,7 @@ pub struct VirtualHost {
 
 impl VirtualHost {
     fn build(
+        position: usize,
         vh: &model::VirtualHost,
         cluster_index: &dyn Fn(&str) -> Option<usize>,
     ) -> Result<Self, BuildError> {
@@ -233,6 +236,7 @@ impl VirtualHost {
             });
         }
         Ok(VirtualHost {
+            position,
             name: vh.name.clone(),
             headers: vh.headers.clone(),
             retry_policy: vh.retry_policy.clone(),
@@ -333,7 +337,9 @@ impl RouteTable {
             any: None,
         };
         for (index, vh) in config.virtual_hosts.iter().enumerate() {
-            table.vhosts.push(VirtualHost::build(vh, &cluster_index)?);
+            table
+                .vhosts
+                .push(VirtualHost::build(table.vhosts.len(), vh, &cluster_index)?);
             for domain in &vh.domains {
                 let domain = domain.to_ascii_lowercase();
                 // Envoy refuses duplicate domains across virtual hosts at load time (the

@@ -57,6 +57,8 @@ fn matcher(path: PathMatch) -> model::RouteMatch {
 /// A route answering `status` directly, so that a test can tell routes apart.
 fn direct(m: model::RouteMatch, status: u16) -> model::Route {
     model::Route {
+        cors: None,
+        typed_per_filter_config: Default::default(),
         name: String::new(),
         matcher: m,
         action: model::RouteAction::DirectResponse(model::DirectResponse { status, body: None }),
@@ -85,6 +87,8 @@ fn forward_action(cluster: model::ClusterSpecifier) -> model::ForwardAction {
 
 fn forward(m: model::RouteMatch, f: model::ForwardAction) -> model::Route {
     model::Route {
+        cors: None,
+        typed_per_filter_config: Default::default(),
         name: String::new(),
         matcher: m,
         action: model::RouteAction::Forward(Box::new(f)),
@@ -94,6 +98,8 @@ fn forward(m: model::RouteMatch, f: model::ForwardAction) -> model::Route {
 
 fn vhost(name: &str, domains: &[&str], routes: Vec<model::Route>) -> model::VirtualHost {
     model::VirtualHost {
+        cors: None,
+        typed_per_filter_config: Default::default(),
         name: name.into(),
         domains: domains.iter().map(|d| (*d).to_owned()).collect(),
         routes,
