@@ -134,15 +134,23 @@ fn encode_shadow(
     framing: BodyKind,
     body: &[u8],
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(READ_BUFFER_BYTES.max(1024 + body.len()));
-    let mut host = Vec::new();
+    // Sized for the whole request, so encoding never reallocates.
+    let head_bytes = method.len()
+        + path.len()
+        + headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum::<usize>()
+        + 128;
+    let mut out = Vec::with_capacity(READ_BUFFER_BYTES.max(head_bytes + body.len()));
     {
         let mut enc = HeadEncoder::request(&mut out, method, path);
         for (name, value) in headers.iter() {
             let res = match name {
                 b"host" => {
-                    shadow_host(value, &mut host);
-                    enc.header(name, &host)
+                    let (name, port) = split_port(value);
+                    enc.trusted_header_parts(b"host", &[name, SHADOW_HOST_SUFFIX, port]);
+                    continue;
                 }
                 // Replaced below, never doubled.
                 b"x-envoy-internal" => continue,
@@ -160,19 +168,16 @@ fn encode_shadow(
     out
 }
 
-/// Envoy's shadow authority: `-shadow` before the port when there is one (`a:80` →
-/// `a-shadow:80`), else at the end. A colon inside an IPv6 literal (`[::1]`) is not a port.
-fn shadow_host(host: &[u8], out: &mut Vec<u8>) {
-    out.clear();
+/// An authority split where Envoy puts the shadow suffix: before the port when there is one
+/// (`a:80` → `a` + `:80`), else at the end. A colon inside an IPv6 literal (`[::1]`) is not a
+/// port.
+fn split_port(host: &[u8]) -> (&[u8], &[u8]) {
     let port_start = host.iter().rposition(|&b| b == b':').filter(|&colon| {
         host.iter()
             .rposition(|&b| b == b']')
             .is_none_or(|v6| v6 < colon)
     });
-    let (name, port) = host.split_at(port_start.unwrap_or(host.len()));
-    out.extend_from_slice(name);
-    out.extend_from_slice(SHADOW_HOST_SUFFIX);
-    out.extend_from_slice(port);
+    host.split_at(port_start.unwrap_or(host.len()))
 }
 
 /// One shadow request: everything it needs, owned.
@@ -292,23 +297,27 @@ impl Shadow {
         }
         let mut resp = ResponseHead::new();
         let head_len = loop {
+            // Parse what is held first: bytes after a 1xx head may already hold the answer.
+            if !buf.is_empty() {
+                match resp.parse(&buf, &self.limits, self.method) {
+                    Ok(Parse::Complete(n)) if resp.is_informational() => {
+                        // 100 Continue and other 1xx: not the answer.
+                        buf.drain(..n);
+                        resp.reset();
+                        continue;
+                    }
+                    Ok(Parse::Complete(n)) => break n,
+                    Ok(Parse::Partial) => {}
+                    Err(_) => return Err(Failure::Garbage),
+                }
+            }
+            if buf.len() == buf.capacity() {
+                buf.reserve(buf.capacity());
+            }
             let (res, b) = super::read_append(&mut conn.stream, buf).await;
             buf = b;
             if matches!(res, Ok(0) | Err(_)) {
                 return Err(Failure::Reset);
-            }
-            match resp.parse(&buf, &self.limits, self.method) {
-                Ok(Parse::Complete(n)) if resp.is_informational() => {
-                    // 100 Continue and other 1xx: not the answer.
-                    buf.drain(..n);
-                    resp.reset();
-                }
-                Ok(Parse::Complete(n)) => break n,
-                Ok(Parse::Partial) => {}
-                Err(_) => return Err(Failure::Garbage),
-            }
-            if buf.len() == buf.capacity() {
-                buf.reserve(buf.capacity());
             }
         };
         let status = resp.status();
@@ -357,9 +366,8 @@ mod tests {
     use crate::layered_runtime::{Entry, Layer};
 
     fn shadowed(host: &str) -> String {
-        let mut out = Vec::new();
-        shadow_host(host.as_bytes(), &mut out);
-        String::from_utf8(out).unwrap()
+        let (name, port) = split_port(host.as_bytes());
+        String::from_utf8([name, SHADOW_HOST_SUFFIX, port].concat()).unwrap()
     }
 
     #[test]
@@ -397,10 +405,36 @@ mod tests {
             "POST /v2/x?q=1 HTTP/1.1\r\nhost: api.local-shadow:80\r\nx-request-id: abc\r\n\
              accept: */*\r\nx-envoy-internal: true\r\ncontent-length: 5\r\n\r\nhello"
         );
-        assert!(
-            wire.capacity() >= READ_BUFFER_BYTES,
+        assert_eq!(
+            wire.capacity(),
+            READ_BUFFER_BYTES,
             "sized to read the response"
         );
+    }
+
+    #[test]
+    fn a_large_request_is_copied_in_one_allocation() {
+        let mut headers = HeaderMap::new();
+        headers.append(b"host", b"[::1]:8443");
+        headers.append(b"cookie", &[b'c'; 3000]);
+        let body = vec![b'b'; 40_000];
+        let wire = encode_shadow(
+            b"POST",
+            b"/upload",
+            &headers,
+            BodyKind::Length(40_000),
+            &body,
+        );
+        assert!(wire.ends_with(&body));
+        // A reallocation would have at least doubled the capacity past what was written.
+        assert!(
+            wire.capacity() - wire.len() < 512,
+            "{} of {}",
+            wire.len(),
+            wire.capacity()
+        );
+        let text = String::from_utf8_lossy(&wire);
+        assert!(text.contains("\r\nhost: [::1]-shadow:8443\r\n"));
     }
 
     #[test]
