@@ -218,6 +218,8 @@ impl Downstream<'_> {
         if !f.auto_host_rewrite {
             self.encode_upstream_head();
         }
+        // Shadow copies for `request_mirror_policies` start now and are never awaited.
+        self.mirror(snapshot, f, body.is_complete.then(|| body.buffered.clone()));
 
         // One clock read serves the pick (slow start), the upstream service time and, when the
         // request is already complete, the start of the route timeout.

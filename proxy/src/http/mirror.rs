@@ -1,0 +1,487 @@
+//! Request mirroring (`request_mirror_policies`): fire-and-forget copies of a forwarded request
+//! sent to shadow clusters, as Envoy's router shadows them.
+//!
+//! A shadow request is the upstream request as the router prepared it (method, path after
+//! rewrites, headers after mutations, body) with its Host suffixed `-shadow` and
+//! `x-envoy-internal: true` added, as Envoy's shadow writer and async client do. It runs as its
+//! own task on the worker, owns a copy of the request bytes and borrows nothing from the
+//! downstream connection, so it can neither delay nor fail the main request: its answer is read
+//! and thrown away, and its outcome only shows in the shadow cluster's `upstream_rq_*` and host
+//! stats, exactly as a normal request to that cluster would be counted.
+//!
+//! Envoy shadows once the whole request has arrived. Here a request is mirrored only when its
+//! body is wholly held in the downstream buffer when the main request starts; a body that streams
+//! to the upstream is not mirrored (logged at debug: Envoy's nearest counter,
+//! `retry_or_shadow_abandoned`, counts bodies past the buffer limit, which this proxy does not
+//! buffer for shadows).
+
+use std::cell::Cell;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monoio::io::AsyncWriteRentExt;
+
+use super::conn_manager::{Downstream, READ_BUFFER_BYTES};
+use super::error::ErrorKind;
+use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, ResponseHead};
+use super::headers::HeaderMap;
+use super::router::{Forward, Mirror};
+use crate::layered_runtime::Runtime;
+use crate::runtime::snapshot::{Cluster, Host, Snapshot};
+use crate::runtime::worker::Worker;
+use crate::upstream::lb::PickContext;
+use crate::upstream::pool::PoolKey;
+use crate::upstream::{self, ActiveRequest, Connection};
+
+/// How long a shadow request may run when its route has no timeout (`timeout: 0s`). Envoy would
+/// let it run forever; a bound keeps a hung shadow upstream from pinning a task, a socket and
+/// the request copy on the worker. Envoy's default route timeout, 15 s.
+const SHADOW_TIMEOUT_MAX: Duration = Duration::from_secs(15);
+
+/// The Host suffix Envoy adds to shadow requests (`disable_shadow_host_suffix_append` is refused
+/// by the loader).
+const SHADOW_HOST_SUFFIX: &[u8] = b"-shadow";
+
+impl Downstream<'_> {
+    /// Starts one shadow request for each of the route's mirror policies that admits this
+    /// request. Call it once the upstream headers are prepared (`upath`, `headers`) and before
+    /// the main attempt starts; `body` is the range of the whole request body in `rbuf`, `None`
+    /// when the body is not wholly held (the request is then not mirrored).
+    ///
+    /// Nothing is awaited: each shadow is a spawned task. The request is copied once into one
+    /// owned buffer (cloned for a second and further policy), which the task reuses to read the
+    /// shadow's response.
+    pub(super) fn mirror(&self, snapshot: &Snapshot, f: &Forward, body: Option<Range<usize>>) {
+        if f.mirrors.is_empty() {
+            return;
+        }
+        let method = self.req.method_kind();
+        if method == Method::Connect {
+            // Envoy never shadows CONNECT.
+            return;
+        }
+        let Some(body) = body else {
+            log::debug!("request body streams upstream: not mirrored");
+            return;
+        };
+        // One random draw per request serves every policy, as Envoy's stable stream id does.
+        let random = if f.mirrors.iter().any(|m| m.runtime_fraction.is_some()) {
+            self.worker.next_random()
+        } else {
+            0
+        };
+        let worker = self.worker;
+        let mut request: Option<Vec<u8>> = None;
+        let mut now: Option<Instant> = None;
+        for m in &f.mirrors {
+            if !admits(m, &snapshot.runtime, random) {
+                continue;
+            }
+            let Some(cluster) = snapshot.clusters.get(m.cluster) else {
+                continue;
+            };
+            // The pick happens here, on the snapshot the route was resolved on: the picker is
+            // indexed by that snapshot's cluster order, which a later snapshot may change.
+            let now = *now.get_or_insert_with(Instant::now);
+            let Some(host_id) = worker.pick(m.cluster, &PickContext::default(), now) else {
+                worker.shard.inc(cluster.stats.upstream_cx_none_healthy);
+                continue;
+            };
+            let bytes = match &request {
+                Some(b) => b.clone(),
+                None => {
+                    let b = encode_shadow(
+                        self.req.method(&self.rbuf),
+                        &self.upath,
+                        &self.headers,
+                        self.req.body(),
+                        self.rbuf.get(body.clone()).unwrap_or(&[]),
+                    );
+                    request.insert(b).clone()
+                }
+            };
+            let shadow = Shadow {
+                worker: Rc::clone(worker),
+                cluster: Arc::clone(cluster),
+                host_id,
+                method,
+                limits: self.limits,
+                timeout: f.timeout.unwrap_or(SHADOW_TIMEOUT_MAX),
+            };
+            monoio::spawn(shadow.run(bytes));
+        }
+    }
+}
+
+/// Whether mirror policy `m` admits a request with `random`: always without a
+/// `runtime_fraction`, else the runtime's `feature_enabled` on its key and default.
+fn admits(m: &Mirror, runtime: &Runtime, random: u64) -> bool {
+    m.runtime_fraction.as_ref().is_none_or(|fr| {
+        runtime.feature_enabled(&fr.runtime_key, fr.numerator, fr.denominator, random)
+    })
+}
+
+/// The shadow request on the wire: the head with the shadow Host and `x-envoy-internal`, then
+/// the body bytes exactly as the client framed them (so `framing` is the client's).
+///
+/// The buffer is sized to serve as the read buffer for the response afterwards.
+fn encode_shadow(
+    method: &[u8],
+    path: &[u8],
+    headers: &HeaderMap,
+    framing: BodyKind,
+    body: &[u8],
+) -> Vec<u8> {
+    // Sized for the whole request, so encoding never reallocates.
+    let head_bytes = method.len()
+        + path.len()
+        + headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum::<usize>()
+        + 128;
+    let mut out = Vec::with_capacity(READ_BUFFER_BYTES.max(head_bytes + body.len()));
+    {
+        let mut enc = HeadEncoder::request(&mut out, method, path);
+        for (name, value) in headers.iter() {
+            let res = match name {
+                b"host" => {
+                    let (name, port) = split_port(value);
+                    enc.trusted_header_parts(b"host", &[name, SHADOW_HOST_SUFFIX, port]);
+                    continue;
+                }
+                // Replaced below, never doubled.
+                b"x-envoy-internal" => continue,
+                _ => enc.header(name, value),
+            };
+            // Map values come from the codec or checked configuration: an invalid one cannot
+            // occur, and would only drop that header from the copy.
+            debug_assert!(res.is_ok(), "header {name:?} of the map is not encodable");
+        }
+        enc.trusted_header(b"x-envoy-internal", b"true");
+        enc.framing(framing);
+        enc.finish();
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// An authority split where Envoy puts the shadow suffix: before the port when there is one
+/// (`a:80` → `a` + `:80`), else at the end. A colon inside an IPv6 literal (`[::1]`) is not a
+/// port.
+fn split_port(host: &[u8]) -> (&[u8], &[u8]) {
+    let port_start = host.iter().rposition(|&b| b == b':').filter(|&colon| {
+        host.iter()
+            .rposition(|&b| b == b']')
+            .is_none_or(|v6| v6 < colon)
+    });
+    host.split_at(port_start.unwrap_or(host.len()))
+}
+
+/// One shadow request: everything it needs, owned.
+struct Shadow {
+    worker: Rc<Worker>,
+    /// Kept alive by the task even if a new snapshot drops the cluster.
+    cluster: Arc<Cluster>,
+    host_id: usize,
+    method: Method,
+    limits: h1::Limits,
+    /// The whole exchange (connect, write, response) must end within this.
+    timeout: Duration,
+}
+
+/// Why a shadow exchange ended without a complete response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    Connect,
+    Reset,
+    Garbage,
+}
+
+impl Shadow {
+    /// Sends `request`, reads and discards the response, counts the outcome in the shadow
+    /// cluster's stats, and returns a clean keep-alive connection to the pool.
+    async fn run(self, request: Vec<u8>) {
+        let Some(host) = self.cluster.hosts.get(self.host_id) else {
+            return;
+        };
+        let worker = &*self.worker;
+        let cluster = &*self.cluster;
+        let shard = &worker.shard;
+        let active = ActiveRequest::begin(worker, cluster, self.host_id, host);
+        // Set once the response head is counted, so a later timeout does not count a status.
+        let has_head = Cell::new(false);
+        let exchange = self.exchange(host, request, &has_head);
+        match monoio::time::timeout(self.timeout, exchange).await {
+            Ok(Ok(Some(conn))) => {
+                if !worker.drain.is_draining() {
+                    worker
+                        .pool
+                        .borrow_mut()
+                        .put(conn, cluster.reuse, Instant::now());
+                }
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(failure)) => {
+                log::debug!(
+                    "shadow request to {} of cluster {} failed: {failure:?}",
+                    host.address,
+                    cluster.name
+                );
+                // A failure after the head was counted (a truncated body) counts nothing more,
+                // as a relay failure of a normal request does.
+                if !has_head.get() {
+                    shard.inc(host.stats.rq_error);
+                    let kind = match failure {
+                        Failure::Connect => ErrorKind::ConnectFailed,
+                        Failure::Reset => {
+                            shard.inc(cluster.stats.upstream_rq_rx_reset);
+                            ErrorKind::ConnectionTermination
+                        }
+                        Failure::Garbage => ErrorKind::UpstreamProtocolError,
+                    };
+                    shard.inc(cluster.stats.class(kind.status()));
+                }
+            }
+            Err(_) => {
+                log::debug!(
+                    "shadow request to {} of cluster {} timed out",
+                    host.address,
+                    cluster.name
+                );
+                shard.inc(cluster.stats.upstream_rq_timeout);
+                shard.inc(host.stats.rq_timeout);
+                if !has_head.get() {
+                    shard.inc(cluster.stats.class(ErrorKind::UpstreamTimeout.status()));
+                }
+            }
+        }
+        drop(active);
+    }
+
+    /// Connection, request, response: returns the connection when it may carry another
+    /// request (the response ended exactly at its framing and both sides keep it alive).
+    async fn exchange(
+        &self,
+        host: &Host,
+        request: Vec<u8>,
+        has_head: &Cell<bool>,
+    ) -> Result<Option<Connection>, Failure> {
+        let worker = &self.worker;
+        let cluster = &*self.cluster;
+        let shard = &worker.shard;
+        let key = PoolKey {
+            cluster: cluster.stats.upstream_cx_total,
+            address: host.address,
+        };
+        let pooled = worker
+            .pool
+            .borrow_mut()
+            .take(key, cluster.reuse, Instant::now());
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => upstream::connect(worker, cluster, host)
+                .await
+                .map_err(|_| Failure::Connect)?,
+        };
+        conn.requests += 1;
+        let (res, mut buf) = conn.stream.write_all(request).await;
+        res.map_err(|_| Failure::Reset)?;
+
+        // The request buffer now reads the response.
+        buf.clear();
+        if buf.capacity() < READ_BUFFER_BYTES {
+            buf.reserve(READ_BUFFER_BYTES);
+        }
+        let mut resp = ResponseHead::new();
+        let head_len = loop {
+            // Parse what is held first: bytes after a 1xx head may already hold the answer.
+            if !buf.is_empty() {
+                match resp.parse(&buf, &self.limits, self.method) {
+                    Ok(Parse::Complete(n)) if resp.is_informational() => {
+                        // 100 Continue and other 1xx: not the answer.
+                        buf.drain(..n);
+                        resp.reset();
+                        continue;
+                    }
+                    Ok(Parse::Complete(n)) => break n,
+                    Ok(Parse::Partial) => {}
+                    Err(_) => return Err(Failure::Garbage),
+                }
+            }
+            if buf.len() == buf.capacity() {
+                buf.reserve(buf.capacity());
+            }
+            let (res, b) = super::read_append(&mut conn.stream, buf).await;
+            buf = b;
+            if matches!(res, Ok(0) | Err(_)) {
+                return Err(Failure::Reset);
+            }
+        };
+        let status = resp.status();
+        has_head.set(true);
+        shard.inc(cluster.stats.class(status));
+        shard.inc(cluster.stats.upstream_rq_completed);
+        if status >= 500 {
+            shard.inc(host.stats.rq_error);
+        } else {
+            shard.inc(host.stats.rq_success);
+        }
+
+        // The body is read to its end and dropped, so the connection can be reused.
+        let mut decoder = BodyDecoder::new(resp.body(), &self.limits);
+        buf.drain(..head_len);
+        loop {
+            let p = decoder.advance(&buf).map_err(|_| Failure::Garbage)?;
+            if p.is_done {
+                // Bytes past the body's end mean the upstream broke framing: do not reuse.
+                let is_clean = p.consumed == buf.len();
+                let reusable = is_clean && resp.is_keep_alive();
+                return Ok(reusable.then_some(conn));
+            }
+            buf.clear();
+            let (res, b) = super::read_append(&mut conn.stream, buf).await;
+            buf = b;
+            match res {
+                // EOF ends a close-delimited body and truncates any other.
+                Ok(0) => {
+                    return decoder.finish().map(|()| None).map_err(|_| Failure::Reset);
+                }
+                Err(_) => return Err(Failure::Reset),
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use sluice_config::model::RuntimeFraction;
+
+    use super::*;
+    use crate::layered_runtime::{Entry, Layer};
+
+    fn shadowed(host: &str) -> String {
+        let (name, port) = split_port(host.as_bytes());
+        String::from_utf8([name, SHADOW_HOST_SUFFIX, port].concat()).unwrap()
+    }
+
+    #[test]
+    fn the_shadow_suffix_goes_before_the_port() {
+        for (host, want) in [
+            ("example.com", "example.com-shadow"),
+            ("example.com:8080", "example.com-shadow:8080"),
+            ("127.0.0.1:10000", "127.0.0.1-shadow:10000"),
+            ("[::1]", "[::1]-shadow"),
+            ("[::1]:443", "[::1]-shadow:443"),
+            ("host:", "host-shadow:"),
+            ("", "-shadow"),
+        ] {
+            assert_eq!(shadowed(host), want, "host {host:?}");
+        }
+    }
+
+    #[test]
+    fn the_copy_keeps_everything_but_the_host() {
+        let mut headers = HeaderMap::new();
+        headers.append(b"host", b"api.local:80");
+        headers.append(b"x-request-id", b"abc");
+        headers.append(b"x-envoy-internal", b"false");
+        headers.append(b"accept", b"*/*");
+        let wire = encode_shadow(
+            b"POST",
+            b"/v2/x?q=1",
+            &headers,
+            BodyKind::Length(5),
+            b"hello",
+        );
+        let text = String::from_utf8(wire.clone()).unwrap();
+        assert_eq!(
+            text,
+            "POST /v2/x?q=1 HTTP/1.1\r\nhost: api.local-shadow:80\r\nx-request-id: abc\r\n\
+             accept: */*\r\nx-envoy-internal: true\r\ncontent-length: 5\r\n\r\nhello"
+        );
+        assert_eq!(
+            wire.capacity(),
+            READ_BUFFER_BYTES,
+            "sized to read the response"
+        );
+    }
+
+    #[test]
+    fn a_large_request_is_copied_in_one_allocation() {
+        let mut headers = HeaderMap::new();
+        headers.append(b"host", b"[::1]:8443");
+        headers.append(b"cookie", &[b'c'; 3000]);
+        let body = vec![b'b'; 40_000];
+        let wire = encode_shadow(
+            b"POST",
+            b"/upload",
+            &headers,
+            BodyKind::Length(40_000),
+            &body,
+        );
+        assert!(wire.ends_with(&body));
+        // A reallocation would have at least doubled the capacity past what was written.
+        assert!(
+            wire.capacity() - wire.len() < 512,
+            "{} of {}",
+            wire.len(),
+            wire.capacity()
+        );
+        let text = String::from_utf8_lossy(&wire);
+        assert!(text.contains("\r\nhost: [::1]-shadow:8443\r\n"));
+    }
+
+    #[test]
+    fn a_chunked_body_is_copied_with_its_framing() {
+        let mut headers = HeaderMap::new();
+        headers.append(b"host", b"a");
+        let body = b"3\r\nabc\r\n0\r\n\r\n";
+        let wire = encode_shadow(b"PUT", b"/", &headers, BodyKind::Chunked, body);
+        let text = String::from_utf8(wire).unwrap();
+        assert!(
+            text.starts_with("PUT / HTTP/1.1\r\nhost: a-shadow\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("transfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"));
+    }
+
+    fn policy(numerator: u32, key: &str) -> Mirror {
+        Mirror {
+            cluster: 0,
+            runtime_fraction: Some(RuntimeFraction {
+                numerator,
+                denominator: 100,
+                runtime_key: key.to_string(),
+            }),
+        }
+    }
+
+    #[test]
+    fn runtime_fraction_admits_its_share() {
+        let empty = Runtime::default();
+        let always = Mirror {
+            cluster: 0,
+            runtime_fraction: None,
+        };
+        assert!((0..200).all(|r| admits(&always, &empty, r)));
+        assert!((0..200).all(|r| !admits(&policy(0, ""), &empty, r)));
+        let half = policy(50, "");
+        assert_eq!((0..200).filter(|&r| admits(&half, &empty, r)).count(), 100);
+        assert!(admits(&half, &empty, 149) && !admits(&half, &empty, 150));
+    }
+
+    #[test]
+    fn the_runtime_key_overrides_the_default() {
+        let values = BTreeMap::from([("mirror.off".to_string(), Entry::parse("0"))]);
+        let runtime = Runtime::new(vec![Arc::new(Layer::new("static", values))]);
+        assert!((0..100).all(|r| !admits(&policy(100, "mirror.off"), &runtime, r)));
+        // A key the runtime does not hold falls back to the default.
+        assert!((0..100).all(|r| admits(&policy(100, "mirror.unset"), &runtime, r)));
+    }
+}
