@@ -202,9 +202,10 @@ impl Downstream<'_> {
                 return Next::Close;
             }
         }
-        if retry.is_some() && !body.is_complete {
-            // A retry needs the body again: hold it, up to the listener's buffer limit, as
-            // Envoy's router does. A larger body streams and is never retried.
+        if (retry.is_some() || !f.mirrors.is_empty()) && !body.is_complete {
+            // A retry or a shadow needs the body again: hold it, up to the listener's buffer
+            // limit, as Envoy's router does. A larger body streams, and is never retried or
+            // mirrored.
             match self.buffer_body(&mut body).await {
                 Ok(()) => {}
                 Err(Some(timeout)) => {
@@ -706,16 +707,37 @@ impl Downstream<'_> {
             }
             match resp.parse(&ubuf, &self.limits, method) {
                 Ok(Parse::Complete(n)) => {
-                    if resp.is_informational() {
-                        // 100 Continue and other 1xx: not relayed, as Envoy by default.
-                        ubuf.drain(..n);
-                        resp.reset();
-                        if ubuf.len() == ubuf.capacity() {
-                            ubuf.reserve(READ_BUFFER_BYTES);
-                        }
-                        continue;
+                    if !resp.is_informational() {
+                        break Ok(n);
                     }
-                    break Ok(n);
+                    // 100 Continue and other 1xx: not relayed, as Envoy by default. The final
+                    // head may already be in the buffer behind it: parse before reading.
+                    ubuf.drain(..n);
+                    resp.reset();
+                    let mut held = None;
+                    while !ubuf.is_empty() {
+                        match resp.parse(&ubuf, &self.limits, method) {
+                            Ok(Parse::Complete(m)) if resp.is_informational() => {
+                                ubuf.drain(..m);
+                                resp.reset();
+                            }
+                            Ok(Parse::Complete(m)) => {
+                                held = Some(Ok(m));
+                                break;
+                            }
+                            Ok(Parse::Partial) => break,
+                            Err(_) => {
+                                held = Some(Err(HeadWait::Garbage));
+                                break;
+                            }
+                        }
+                    }
+                    if let Some(done) = held {
+                        break done;
+                    }
+                    if ubuf.len() == ubuf.capacity() {
+                        ubuf.reserve(READ_BUFFER_BYTES);
+                    }
                 }
                 Ok(Parse::Partial) => {
                     if ubuf.len() == ubuf.capacity() {
