@@ -387,6 +387,10 @@ fn http_connection_manager(
         ),
         None => Some(Vec::new()),
     };
+    let access_log = match m.get("access_log") {
+        Some(list) => super::access_log::access_logs(cx, list, &m.path("access_log")),
+        None => Some(Vec::new()),
+    };
     Some(HttpConnectionManager {
         stat_prefix: stat_prefix?,
         codec_type: codec_type?,
@@ -397,6 +401,7 @@ fn http_connection_manager(
         server_name: server_name?,
         timeouts: timeouts?,
         upgrade_configs: upgrade_configs?,
+        access_log: access_log?,
     })
 }
 

@@ -362,7 +362,7 @@ pub(super) fn runtime_fraction(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option
 }
 
 /// `type.v3.FractionalPercent` as (numerator, denominator).
-fn fractional_percent(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(u32, u32)> {
+pub(super) fn fractional_percent(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(u32, u32)> {
     let m = cx.message(n, path, &schema::FRACTIONAL_PERCENT)?;
     let numerator = match m.get("numerator") {
         Some(v) => cx.u32_in(v, &m.path("numerator"), 0, u32::MAX),
