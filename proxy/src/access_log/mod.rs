@@ -19,11 +19,12 @@ mod filter;
 mod format;
 mod writer;
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use sluice_config::access_log::{AccessLog, Filter, LogFormat};
+use sluice_config::access_log::{AccessLog, Filter, LogFormat, Operator, Token};
 
 use crate::http::headers::HeaderMap;
 use crate::layered_runtime::Runtime;
@@ -87,6 +88,8 @@ pub struct LogContext<'a> {
 #[derive(Debug, Default)]
 pub struct AccessLogs {
     loggers: Vec<Logger>,
+    /// Whether a format prints the downstream local address (a `getsockname` per request).
+    needs_local_address: bool,
 }
 
 #[derive(Debug)]
@@ -120,7 +123,23 @@ impl AccessLogs {
                 hostname: Arc::clone(&hostname),
             });
         }
-        Ok(Self { loggers })
+        let needs_local_address = configs.iter().any(|c| {
+            uses(&c.format, |op| {
+                matches!(
+                    op,
+                    Operator::DownstreamLocalAddress | Operator::DownstreamLocalAddressWithoutPort
+                )
+            })
+        });
+        Ok(Self {
+            loggers,
+            needs_local_address,
+        })
+    }
+
+    /// Whether a logger prints `%DOWNSTREAM_LOCAL_ADDRESS%` (the caller then looks it up).
+    pub fn needs_local_address(&self) -> bool {
+        self.needs_local_address
     }
 
     /// Whether there is no logger: the request path may then skip filling a [`RequestLog`].
@@ -140,6 +159,135 @@ impl AccessLogs {
             writer::append(&l.sink, Some(cx.shard), |out| {
                 format::write_line(&l.format, &l.hostname, entry, out);
             });
+        }
+    }
+}
+
+/// Whether any operator of `format` satisfies `pred`.
+fn uses(format: &LogFormat, pred: impl Fn(&Operator) -> bool + Copy) -> bool {
+    fn tokens(t: &[Token], pred: impl Fn(&Operator) -> bool + Copy) -> bool {
+        t.iter().any(|t| matches!(t, Token::Op(op, _) if pred(op)))
+    }
+    fn fields(
+        f: &[(String, sluice_config::access_log::JsonTemplate)],
+        pred: impl Fn(&Operator) -> bool + Copy,
+    ) -> bool {
+        use sluice_config::access_log::JsonTemplate;
+        f.iter().any(|(_, v)| match v {
+            JsonTemplate::Object(inner) => fields(inner, pred),
+            JsonTemplate::Format(t) => tokens(t, pred),
+            JsonTemplate::Literal(_) => false,
+        })
+    }
+    match format {
+        LogFormat::Text { tokens: t, .. } => tokens(t, pred),
+        LogFormat::Json { fields: f, .. } => fields(f, pred),
+    }
+}
+
+/// What the request path records about the request in flight for its access log: set in
+/// small steps where the facts are known (start, route, upstream host, status, flags), read
+/// once by [`RequestState::entry`] when the request ends. Reused across a connection's
+/// requests: the strings keep their capacity, so a request allocates nothing here.
+#[derive(Debug, Default)]
+pub struct RequestState {
+    /// Whether this request is being recorded (its connection manager has loggers).
+    pub is_active: bool,
+    start: Option<(SystemTime, Instant)>,
+    method: Vec<u8>,
+    path: Vec<u8>,
+    authority: Vec<u8>,
+    protocol: &'static str,
+    /// Request body bytes (the `content-length`; a chunked body counts 0 until the body
+    /// relay counts what it forwards).
+    pub bytes_received: u64,
+    /// Response body bytes sent.
+    pub bytes_sent: u64,
+    /// The status sent (set where the response is counted).
+    pub status: Cell<u16>,
+    /// Envoy's response flag of the failure that ended the request; empty for none.
+    pub flags: Cell<&'static str>,
+    /// Whether the response was a local reply (no `%RESP(...)%` headers then).
+    pub is_local: bool,
+    /// The upstream host of the last attempt.
+    pub upstream_host: Option<SocketAddr>,
+    route: String,
+    cluster: String,
+}
+
+impl RequestState {
+    /// Starts recording a request: its method, target, authority and protocol are copied
+    /// now, while the head is still in the read buffer.
+    pub fn begin(
+        &mut self,
+        method: &[u8],
+        path: &[u8],
+        authority: &[u8],
+        protocol: &'static str,
+        bytes_received: u64,
+    ) {
+        self.is_active = true;
+        self.start = Some((SystemTime::now(), Instant::now()));
+        for (dst, src) in [
+            (&mut self.method, method),
+            (&mut self.path, path),
+            (&mut self.authority, authority),
+        ] {
+            dst.clear();
+            dst.extend_from_slice(src);
+        }
+        self.protocol = protocol;
+        self.bytes_received = bytes_received;
+        self.bytes_sent = 0;
+        self.status.set(0);
+        self.flags.set("");
+        self.is_local = false;
+        self.upstream_host = None;
+        self.route.clear();
+        self.cluster.clear();
+    }
+
+    /// Records the matched route's name and its cluster's.
+    pub fn set_route(&mut self, route: &str, cluster: Option<&str>) {
+        if !self.is_active {
+            return;
+        }
+        self.route.clear();
+        self.route.push_str(route);
+        self.cluster.clear();
+        self.cluster.push_str(cluster.unwrap_or(""));
+    }
+
+    /// The finished request as loggers see it.
+    pub fn entry<'a>(
+        &'a self,
+        request_headers: &'a HeaderMap,
+        response_headers: &'a HeaderMap,
+        downstream_remote: SocketAddr,
+        downstream_local: Option<SocketAddr>,
+    ) -> RequestLog<'a> {
+        let (start, started) = self
+            .start
+            .unwrap_or_else(|| (SystemTime::now(), Instant::now()));
+        let is_proxied = !self.is_local && self.status.get() != 0;
+        RequestLog {
+            start,
+            duration: started.elapsed(),
+            method: &self.method,
+            path: &self.path,
+            authority: &self.authority,
+            protocol: self.protocol,
+            request_headers: Some(request_headers),
+            response_headers: is_proxied.then_some(response_headers),
+            response_code: self.status.get(),
+            response_flags: self.flags.get(),
+            bytes_received: self.bytes_received,
+            bytes_sent: self.bytes_sent,
+            upstream_host: self.upstream_host,
+            upstream_cluster: Some(self.cluster.as_str()),
+            route_name: Some(self.route.as_str()),
+            downstream_remote,
+            downstream_local,
         }
     }
 }
