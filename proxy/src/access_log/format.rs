@@ -221,47 +221,63 @@ fn write_json_format(
 ) -> bool {
     if let [Token::Op(op, max_len)] = tokens {
         // A lone operator keeps its type: a number for the numeric ones, `null` when absent.
+        let is_number = op.is_numeric() && max_len.is_none();
+        let quote = out.len();
+        if !is_number {
+            out.push(b'"');
+        }
         let start = out.len();
         if !write_op(op, hostname, entry, out) {
+            out.truncate(quote);
             if omit_empty {
                 return false;
             }
             out.extend_from_slice(b"null");
             return true;
         }
-        if op.is_numeric() && max_len.is_none() {
-            return true;
+        if !is_number {
+            if let Some(n) = max_len {
+                out.truncate(start + (out.len() - start).min(*n));
+            }
+            close_string(start, out);
         }
-        if let Some(n) = max_len {
-            out.truncate(start + (out.len() - start).min(*n));
-        }
-        quote_tail(start, out);
         return true;
     }
+    out.push(b'"');
     let start = out.len();
     let absent: &[u8] = if omit_empty { b"" } else { b"-" };
     write_tokens(tokens, hostname, entry, absent, out);
-    quote_tail(start, out);
+    close_string(start, out);
     true
 }
 
-/// Turns the raw bytes written from `start` into a JSON string in place.
-fn quote_tail(start: usize, out: &mut Vec<u8>) {
+/// Ends the JSON string whose raw bytes were written from `start` (after its opening quote),
+/// escaping them in place when they need it (rare: quotes, control bytes, non-ASCII).
+fn close_string(start: usize, out: &mut Vec<u8>) {
     let needs_escape = out.get(start..).is_some_and(|raw| {
         raw.iter()
             .any(|&b| b < 0x20 || b == b'"' || b == b'\\' || b >= 0x80)
     });
-    if !needs_escape {
-        out.insert(start, b'"');
+    if needs_escape {
+        let raw = out.split_off(start);
+        // `write_json_string` adds both quotes; drop the opening one already written.
+        out.pop();
+        write_json_string(&raw, out);
+    } else {
         out.push(b'"');
-        return;
     }
-    let raw = out.split_off(start);
-    write_json_string(&raw, out);
 }
 
 fn write_json_string(raw: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
+    if !raw
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\' || b >= 0x80)
+    {
+        out.extend_from_slice(raw);
+        out.push(b'"');
+        return;
+    }
     // Header values may hold bytes that are not UTF-8; JSON output must be.
     let text = String::from_utf8_lossy(raw);
     for c in text.chars() {
