@@ -118,6 +118,8 @@ pub struct HttpConnectionManager {
     /// `upgrade_configs`: the upgrade types (`websocket`, `connect`, ...) this connection
     /// manager lets through, lower-cased; routes may disable (or re-enable) each.
     pub upgrade_configs: Vec<UpgradeConfig>,
+    /// `access_log`: every logger, in order.
+    pub access_log: Vec<crate::access_log::AccessLog>,
 }
 
 /// The `HttpConnectionManager` fields that decide who is trusted and how request headers are

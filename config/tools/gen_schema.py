@@ -103,6 +103,20 @@ MESSAGES = [
     ("CORS", "envoy.extensions.filters.http.cors.v3", "Cors"),
     ("CORS_POLICY", "envoy.extensions.filters.http.cors.v3", "CorsPolicy"),
     ("ROUTE_CORS_POLICY", "envoy.config.route.v3", "CorsPolicy"),
+    ("ACCESS_LOG", "envoy.config.accesslog.v3", "AccessLog"),
+    ("ACCESS_LOG_FILTER", "envoy.config.accesslog.v3", "AccessLogFilter"),
+    ("COMPARISON_FILTER", "envoy.config.accesslog.v3", "ComparisonFilter"),
+    ("STATUS_CODE_FILTER", "envoy.config.accesslog.v3", "StatusCodeFilter"),
+    ("DURATION_FILTER", "envoy.config.accesslog.v3", "DurationFilter"),
+    ("NOT_HEALTH_CHECK_FILTER", "envoy.config.accesslog.v3", "NotHealthCheckFilter"),
+    ("RUNTIME_FILTER", "envoy.config.accesslog.v3", "RuntimeFilter"),
+    ("AND_FILTER", "envoy.config.accesslog.v3", "AndFilter"),
+    ("OR_FILTER", "envoy.config.accesslog.v3", "OrFilter"),
+    ("RUNTIME_UINT32", "envoy.config.core.v3", "RuntimeUInt32"),
+    ("SUBSTITUTION_FORMAT_STRING", "envoy.config.core.v3", "SubstitutionFormatString"),
+    ("FILE_ACCESS_LOG", "envoy.extensions.access_loggers.file.v3", "FileAccessLog"),
+    ("STDOUT_ACCESS_LOG", "envoy.extensions.access_loggers.stream.v3", "StdoutAccessLog"),
+    ("STDERR_ACCESS_LOG", "envoy.extensions.access_loggers.stream.v3", "StderrAccessLog"),
 ]
 
 

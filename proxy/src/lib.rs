@@ -5,6 +5,7 @@
 //! and `stats` give the operator Envoy's view of it all; `layered_runtime` holds Envoy's runtime
 //! key/value overrides. See ARCHITECTURE.md.
 
+pub mod access_log;
 pub mod admin;
 pub mod cli;
 pub mod http;

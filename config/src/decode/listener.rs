@@ -414,6 +414,10 @@ fn http_connection_manager(
         ),
         None => Some(Vec::new()),
     };
+    let access_log = match m.get("access_log") {
+        Some(list) => super::access_log::access_logs(cx, list, &m.path("access_log")),
+        None => Some(Vec::new()),
+    };
     Some(HttpConnectionManager {
         stat_prefix: stat_prefix?,
         codec_type: codec_type?,
@@ -425,6 +429,7 @@ fn http_connection_manager(
         timeouts: timeouts?,
         header_options: header_options?,
         upgrade_configs: upgrade_configs?,
+        access_log: access_log?,
     })
 }
 

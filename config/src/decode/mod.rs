@@ -5,6 +5,7 @@
 //! into supported, deprecated (warning), removed by Envoy, "not supported yet" or unknown (with
 //! "did you mean"), then reads the supported fields with the typed getters below.
 
+mod access_log;
 mod bootstrap;
 mod cluster;
 mod filters;

@@ -925,3 +925,77 @@ pub(crate) const ROUTE_CORS_POLICY: &[&str] = &[
     "forward_not_matching_preflights",
     "filter_enabled",
 ];
+
+/// All fields of `config.accesslog.v3.AccessLog`.
+pub(crate) const ACCESS_LOG: &[&str] = &["name", "filter", "typed_config"];
+
+/// All fields of `config.accesslog.v3.AccessLogFilter`.
+pub(crate) const ACCESS_LOG_FILTER: &[&str] = &[
+    "status_code_filter",
+    "duration_filter",
+    "not_health_check_filter",
+    "traceable_filter",
+    "runtime_filter",
+    "and_filter",
+    "or_filter",
+    "header_filter",
+    "response_flag_filter",
+    "grpc_status_filter",
+    "extension_filter",
+    "metadata_filter",
+    "log_type_filter",
+];
+
+/// All fields of `config.accesslog.v3.ComparisonFilter`.
+pub(crate) const COMPARISON_FILTER: &[&str] = &["op", "value"];
+
+/// All fields of `config.accesslog.v3.StatusCodeFilter`.
+pub(crate) const STATUS_CODE_FILTER: &[&str] = &["comparison"];
+
+/// All fields of `config.accesslog.v3.DurationFilter`.
+pub(crate) const DURATION_FILTER: &[&str] = &["comparison"];
+
+/// All fields of `config.accesslog.v3.NotHealthCheckFilter`.
+pub(crate) const NOT_HEALTH_CHECK_FILTER: &[&str] = &[];
+
+/// All fields of `config.accesslog.v3.RuntimeFilter`.
+pub(crate) const RUNTIME_FILTER: &[&str] = &[
+    "runtime_key",
+    "percent_sampled",
+    "use_independent_randomness",
+];
+
+/// All fields of `config.accesslog.v3.AndFilter`.
+pub(crate) const AND_FILTER: &[&str] = &["filters"];
+
+/// All fields of `config.accesslog.v3.OrFilter`.
+pub(crate) const OR_FILTER: &[&str] = &["filters"];
+
+/// All fields of `config.core.v3.RuntimeUInt32`.
+pub(crate) const RUNTIME_UINT32: &[&str] = &["default_value", "runtime_key"];
+
+/// All fields of `config.core.v3.SubstitutionFormatString`.
+pub(crate) const SUBSTITUTION_FORMAT_STRING: &[&str] = &[
+    "omit_empty_values",
+    "content_type",
+    "formatters",
+    "json_format_options",
+    "text_format",
+    "json_format",
+    "text_format_source",
+];
+
+/// All fields of `extensions.access_loggers.file.v3.FileAccessLog`.
+pub(crate) const FILE_ACCESS_LOG: &[&str] = &[
+    "path",
+    "format",
+    "json_format",
+    "typed_json_format",
+    "log_format",
+];
+
+/// All fields of `extensions.access_loggers.stream.v3.StdoutAccessLog`.
+pub(crate) const STDOUT_ACCESS_LOG: &[&str] = &["log_format"];
+
+/// All fields of `extensions.access_loggers.stream.v3.StderrAccessLog`.
+pub(crate) const STDERR_ACCESS_LOG: &[&str] = &["log_format"];

@@ -165,7 +165,8 @@ spec!(
         "strip_matching_host_port",
         "strip_any_host_port",
         "max_request_headers_kb",
-        "http_protocol_options"
+        "http_protocol_options",
+        "access_log"
     ]
 );
 spec!(
@@ -693,6 +694,100 @@ spec!(
     ["seconds", "nanos"]
 );
 spec!(PERCENT, "Percent", &["value"], ["value"]);
+spec!(
+    ACCESS_LOG,
+    "AccessLog",
+    f::ACCESS_LOG,
+    ["name", "filter", "typed_config"]
+);
+spec!(
+    ACCESS_LOG_FILTER,
+    "AccessLogFilter",
+    f::ACCESS_LOG_FILTER,
+    [
+        "status_code_filter",
+        "duration_filter",
+        "not_health_check_filter",
+        "runtime_filter",
+        "and_filter",
+        "or_filter"
+    ]
+);
+spec!(
+    COMPARISON_FILTER,
+    "ComparisonFilter",
+    f::COMPARISON_FILTER,
+    ["op", "value"]
+);
+spec!(
+    STATUS_CODE_FILTER,
+    "StatusCodeFilter",
+    f::STATUS_CODE_FILTER,
+    ["comparison"]
+);
+spec!(
+    DURATION_FILTER,
+    "DurationFilter",
+    f::DURATION_FILTER,
+    ["comparison"]
+);
+spec!(
+    NOT_HEALTH_CHECK_FILTER,
+    "NotHealthCheckFilter",
+    f::NOT_HEALTH_CHECK_FILTER,
+    []
+);
+spec!(
+    RUNTIME_FILTER,
+    "RuntimeFilter",
+    f::RUNTIME_FILTER,
+    [
+        "runtime_key",
+        "percent_sampled",
+        "use_independent_randomness"
+    ]
+);
+spec!(AND_FILTER, "AndFilter", f::AND_FILTER, ["filters"]);
+spec!(OR_FILTER, "OrFilter", f::OR_FILTER, ["filters"]);
+spec!(
+    RUNTIME_UINT32,
+    "RuntimeUInt32",
+    f::RUNTIME_UINT32,
+    ["default_value", "runtime_key"]
+);
+spec!(
+    SUBSTITUTION_FORMAT_STRING,
+    "SubstitutionFormatString",
+    f::SUBSTITUTION_FORMAT_STRING,
+    [
+        "omit_empty_values",
+        "text_format",
+        "json_format",
+        "text_format_source"
+    ],
+    deprecated: [("text_format", "`text_format` is deprecated in Envoy; write \
+        `text_format_source: { inline_string: ... }`")]
+);
+spec!(FILE_ACCESS_LOG, "FileAccessLog", f::FILE_ACCESS_LOG,
+["path", "log_format", "format", "json_format"],
+deprecated: [
+    ("format", "`format` is deprecated in Envoy; write `log_format: { text_format_source: \
+        { inline_string: ... } }`"),
+    ("json_format", "`json_format` is deprecated in Envoy; write `log_format: { json_format: \
+        ... }`"),
+]);
+spec!(
+    STDOUT_ACCESS_LOG,
+    "StdoutAccessLog",
+    f::STDOUT_ACCESS_LOG,
+    ["log_format"]
+);
+spec!(
+    STDERR_ACCESS_LOG,
+    "StderrAccessLog",
+    f::STDERR_ACCESS_LOG,
+    ["log_format"]
+);
 
 #[cfg(test)]
 mod tests {
@@ -789,6 +884,20 @@ mod tests {
         &CORS,
         &CORS_POLICY,
         &ROUTE_CORS_POLICY,
+        &ACCESS_LOG,
+        &ACCESS_LOG_FILTER,
+        &COMPARISON_FILTER,
+        &STATUS_CODE_FILTER,
+        &DURATION_FILTER,
+        &NOT_HEALTH_CHECK_FILTER,
+        &RUNTIME_FILTER,
+        &AND_FILTER,
+        &OR_FILTER,
+        &RUNTIME_UINT32,
+        &SUBSTITUTION_FORMAT_STRING,
+        &FILE_ACCESS_LOG,
+        &STDOUT_ACCESS_LOG,
+        &STDERR_ACCESS_LOG,
     ];
 
     /// A supported field that Envoy does not have would be a typo in this file.

@@ -228,6 +228,8 @@ pub(super) struct Downstream<'a> {
     pub(super) limits: h1::Limits,
     /// HTTP filter state of this connection (per-connection buckets, response headers).
     pub(super) filter_state: ConnectionState,
+    /// The current request as its access log will print it.
+    pub(super) log: crate::access_log::RequestState,
 }
 
 /// Serves one downstream connection until it closes.
@@ -265,6 +267,7 @@ pub async fn serve(
             hcm.header_options.max_headers_count,
         ),
         filter_state: ConnectionState::new(),
+        log: crate::access_log::RequestState::default(),
     };
     conn.run().await;
     shard.dec(stats.downstream_cx_active);
@@ -455,6 +458,7 @@ impl Downstream<'_> {
     }
 
     pub(super) fn count_response(&self, status: u16) {
+        self.log.status.set(status);
         let s = &self.hcm.stats;
         self.worker.shard.inc(s.class(status));
         self.worker.shard.inc(s.downstream_rq_completed);
@@ -463,6 +467,12 @@ impl Downstream<'_> {
     /// Writes a local reply for the current request.
     pub(super) async fn send_local(&mut self, reply: &LocalReply<'_>) -> std::io::Result<()> {
         self.count_response(reply.status);
+        self.log.is_local = true;
+        self.log.bytes_sent = if reply.is_head {
+            0
+        } else {
+            reply.body.len() as u64
+        };
         self.wbuf.clear();
         let date = self.worker.http_date();
         h1::encode_local_reply(&mut self.wbuf, reply, &date);
@@ -482,9 +492,70 @@ impl Downstream<'_> {
         self.count_request_start();
         let shard = &self.worker.shard;
         shard.inc(self.hcm.stats.downstream_rq_active);
+        if !self.hcm.access_logs.is_empty() {
+            self.begin_access_log();
+        }
         let next = self.route_and_serve(head_len).await;
         shard.dec(self.hcm.stats.downstream_rq_active);
+        if self.log.is_active {
+            self.write_access_log();
+        }
         next
+    }
+
+    /// Copies what the access log needs from the request head while it is buffered.
+    fn begin_access_log(&mut self) {
+        let (authority, path) = match self.req.absolute_parts(&self.rbuf) {
+            Some(parts) => parts,
+            None => (
+                self.req.header(&self.rbuf, b"host").unwrap_or(b""),
+                self.req.target(&self.rbuf),
+            ),
+        };
+        let protocol = match self.req.version() {
+            Version::Http10 => "HTTP/1.0",
+            _ => "HTTP/1.1",
+        };
+        let received = self.req.content_length().unwrap_or(0);
+        self.log.begin(
+            self.req.method(&self.rbuf),
+            path,
+            authority,
+            protocol,
+            received,
+        );
+        // Headers of an earlier request must not show in a request refused before parsing them.
+        self.headers.clear();
+    }
+
+    /// Logs the finished request to every access log of the connection manager.
+    fn write_access_log(&mut self) {
+        if !self.log.is_local && self.log.status.get() != 0 {
+            // A proxied response: its declared body length (0 for HEAD, 304, ...).
+            let is_head = self.req.method_kind() == Method::Head;
+            self.log.bytes_sent = if is_head {
+                0
+            } else {
+                self.resp.content_length().unwrap_or(0)
+            };
+        }
+        let logs = &self.hcm.access_logs;
+        let local = if logs.needs_local_address() {
+            self.stream.local_addr().ok()
+        } else {
+            None
+        };
+        let snapshot = self.worker.snapshot();
+        let cx = crate::access_log::LogContext {
+            shard: &self.worker.shard,
+            runtime: &snapshot.runtime,
+            random: self.worker.next_random(),
+        };
+        let entry = self
+            .log
+            .entry(&self.headers, &self.resp_headers, self.peer, local);
+        logs.log(&cx, &entry);
+        self.log.is_active = false;
     }
 
     async fn route_and_serve(&mut self, head_len: usize) -> Next {
@@ -651,9 +722,14 @@ impl Downstream<'_> {
         }
 
         let Some((vhost, route, _, matched_len, cluster, weighted)) = routed else {
+            self.log.flags.set("NR");
             self.worker.shard.inc(self.hcm.stats.no_route);
             return self.local_then_skip_body(head_len, 404, b"").await;
         };
+        let cluster_name = cluster
+            .and_then(|c| snapshot.clusters.get(c))
+            .map(|c| c.name.as_str());
+        self.log.set_route(&route.name, cluster_name);
         if let Some(kind) = upgrade {
             let mut name = [0u8; 32];
             let name = upgrade_name(kind, self.req.header(&self.rbuf, b"upgrade"), &mut name);
@@ -685,6 +761,7 @@ impl Downstream<'_> {
             Action::Forward(f) => {
                 let Some(cluster) = cluster else {
                     // Envoy's `cluster_not_found_response_code` (flag NC).
+                    self.log.flags.set("NC");
                     let status = f.cluster_not_found_response_code;
                     return self.local_then_skip_body(head_len, status, b"").await;
                 };
@@ -755,6 +832,7 @@ impl Downstream<'_> {
     /// client wants it and `keep` allows.
     pub(super) async fn reply_error(&mut self, error: ProxyError, keep: bool) -> Next {
         let kind = error.kind;
+        self.log.flags.set(kind.flag());
         let keep = keep && self.client_keeps_alive();
         let reply = LocalReply {
             is_close: !keep,
@@ -773,6 +851,7 @@ impl Downstream<'_> {
     pub(super) async fn fail(&mut self, head_len: usize, error: ProxyError) -> Next {
         log::debug!("request failed: {error}");
         let kind = error.kind;
+        self.log.flags.set(kind.flag());
         self.local_then_skip_body(head_len, kind.status(), kind.body())
             .await
     }
@@ -780,6 +859,7 @@ impl Downstream<'_> {
     async fn redirect(&mut self, head_len: usize, status: u16, location: &str) -> Next {
         let keep = self.skip_buffered_body(head_len) && self.client_keeps_alive();
         self.count_response(status);
+        self.log.is_local = true;
         self.wbuf.clear();
         let date = self.worker.http_date();
         let mut enc = HeadEncoder::response(&mut self.wbuf, Version::Http11, status);

@@ -262,6 +262,7 @@ impl Downstream<'_> {
                     .await;
             };
             let active = ActiveRequest::begin(&worker, cluster, host_id, host);
+            self.log.upstream_host = Some(host.address);
             if f.auto_host_rewrite {
                 // `auto_host_rewrite`: the picked host's hostname, else its address.
                 if host.hostname.is_empty() {
@@ -334,6 +335,7 @@ impl Downstream<'_> {
                 }
                 AttemptEnd::Failed(error) => {
                     if error.kind == ErrorKind::DownstreamDisconnect {
+                        self.log.flags.set(error.kind.flag());
                         // Nobody to answer: the upstream request was abandoned with its
                         // connection.
                         shard.inc(self.hcm.stats.downstream_rq_rx_reset);

@@ -295,6 +295,7 @@ pub fn run(loaded: sluice_config::Loaded, origin: String, opts: Options) -> anyh
     for h in handles {
         let _ = h.join();
     }
+    crate::access_log::shutdown();
     // The control thread holds no request state; the process exits with it still running.
     drop(control_thread);
     log::info!("drained; exiting");

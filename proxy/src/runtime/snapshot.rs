@@ -77,6 +77,8 @@ pub struct HttpConnManager {
     pub upgrades: Vec<model::UpgradeConfig>,
     /// `http.<stat_prefix>.*` stats.
     pub stats: HttpStats,
+    /// `access_log`.
+    pub access_logs: crate::access_log::AccessLogs,
 }
 
 /// A resolved `tcp_proxy`.
@@ -292,6 +294,9 @@ pub enum BuildError {
     /// Too many stats.
     #[error(transparent)]
     Stats(#[from] RegistryFull),
+    /// An access log file could not be opened.
+    #[error(transparent)]
+    AccessLog(#[from] crate::access_log::BuildError),
     /// The load balancer refused the cluster's configuration.
     #[error("cluster `{0}`: {1}")]
     Lb(String, String),
@@ -388,6 +393,10 @@ impl Snapshot {
                         timeouts: hcm.timeouts,
                         upgrades: hcm.upgrade_configs.clone(),
                         header_options: hcm.header_options.clone(),
+                        access_logs: crate::access_log::AccessLogs::build(
+                            &hcm.access_log,
+                            registry,
+                        )?,
                         stats: HttpStats::register(
                             registry,
                             &format!("http.{}.", hcm.stat_prefix),

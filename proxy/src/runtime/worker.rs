@@ -216,6 +216,7 @@ pub async fn run(start: Start) {
     loop {
         monoio::time::sleep(CONTROL_POLL).await;
         worker.unix_secs.set(unix_now());
+        crate::access_log::tick(&worker.shard, Instant::now());
         loop {
             match control.try_recv() {
                 Ok(ToWorker::Snapshot(s)) => worker.install(s),

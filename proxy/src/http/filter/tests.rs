@@ -37,6 +37,7 @@ fn hcm(filters: Vec<model::HttpFilter>) -> model::HttpConnectionManager {
     all.push(model::HttpFilter::Router);
     model::HttpConnectionManager {
         header_options: model::HcmHeaderOptions::default(),
+        access_log: Vec::new(),
         upgrade_configs: Vec::new(),
         stat_prefix: "t".to_owned(),
         codec_type: model::CodecType::Auto,
