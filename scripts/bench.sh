@@ -19,7 +19,8 @@
 # Usage: scripts/bench.sh            (5 rounds of 10 s; about 15 minutes for the default scenario)
 #        QUICK=1 scripts/bench.sh    (2 rounds of 3 s; report goes to the run directory, not docs/)
 # Environment (defaults in brackets):
-#   ROUNDS [5|2]  DURATION seconds [10|3]  CONNS ["64 256"]  PROXIES ["sluice nginx haproxy"]
+#   ROUNDS [5|2]  DURATION seconds [10|3]  CONNS ["64 256"]  PROXIES ["sluice nginx haproxy";
+#     add "sluice-log" for Sluice with an access log, to measure logging's cost per request]
 #   SCENARIOS ["keepalive"; also "body64k" and "newconn"]  FIXED_RATE [10000]  FIXED_RATE_BODY64K [2000]
 #   NOISE_PCT [5]  MAX_RETRIES [2]  RETRY_PAUSE seconds [3]  PROXY_CPU [1]  LOAD_CPU [0]  BASE_PORT [18080]  BUILD [1]
 #   REPORT_DIR [docs/bench, or the run directory with QUICK=1]  REPORT [http1-keepalive]
@@ -60,6 +61,7 @@ SLUICE_PORT=$((BASE_PORT + 10))
 SLUICE_ADMIN_PORT=$((BASE_PORT + 11))
 NGINX_PORT=$((BASE_PORT + 12))
 HAPROXY_PORT=$((BASE_PORT + 13))
+SLUICE_LOG_PORT=$((BASE_PORT + 14))
 CLK_TCK=$(getconf CLK_TCK)
 
 RUN_DIR=$CARGO_TARGET_DIR/bench-runs/$(date -u +%Y%m%dT%H%M%SZ)
@@ -143,6 +145,12 @@ start_proxy() {
     sluice)
       PROXY_PORT=$SLUICE_PORT
       render bench/configs/sluice-http.yaml "$dir/bootstrap.yaml" "$upstream" "$PROXY_PORT" "$dir"
+      taskset -c "$PROXY_CPU" "$SLUICE_BIN" -c "$dir/bootstrap.yaml" --concurrency 1 >>"$dir/stdout.log" 2>&1 &
+      ;;
+    sluice-log)
+      # Sluice with an access log in Envoy's default format, written to a file in the run dir.
+      PROXY_PORT=$SLUICE_LOG_PORT
+      render bench/configs/sluice-http-log.yaml "$dir/bootstrap.yaml" "$upstream" "$PROXY_PORT" "$dir"
       taskset -c "$PROXY_CPU" "$SLUICE_BIN" -c "$dir/bootstrap.yaml" --concurrency 1 >>"$dir/stdout.log" 2>&1 &
       ;;
     nginx)
@@ -414,7 +422,7 @@ main() {
   # Every server here binds with SO_REUSEPORT, so a second bench (or a leftover) on the same ports
   # would silently share the traffic: refuse to start instead.
   local port
-  for port in "$UPSTREAM_PORT" "$UPSTREAM_BIG_PORT" "$SLUICE_PORT" "$SLUICE_ADMIN_PORT" "$NGINX_PORT" "$HAPROXY_PORT"; do
+  for port in "$UPSTREAM_PORT" "$UPSTREAM_BIG_PORT" "$SLUICE_PORT" "$SLUICE_ADMIN_PORT" "$NGINX_PORT" "$HAPROXY_PORT" "$SLUICE_LOG_PORT"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       die "port $port is in use (another bench running?); set BASE_PORT to move"
     fi
