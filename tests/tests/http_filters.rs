@@ -56,18 +56,29 @@ fn fault_abort_answers_for_the_upstream_and_a_route_can_override_it() {
             "abort": {"http_status": 503, "percentage": {"numerator": 100}},
         }}]),
         json!([
-            to_app("/calm", json!({"typed_per_filter_config": {"fault": {
-                "@type": FAULT,
-                "abort": {"http_status": 503, "percentage": {"numerator": 0}},
-            }}})),
+            to_app(
+                "/calm",
+                json!({"typed_per_filter_config": {"fault": {
+                    "@type": FAULT,
+                    "abort": {"http_status": 503, "percentage": {"numerator": 0}},
+                }}})
+            ),
             to_app("/", json!({})),
         ]),
         json!({}),
     );
     let r = send(&p, &Request::get("/x"));
     assert_eq!((r.status, r.text()), (503, "fault filter abort".to_owned()));
-    assert_eq!(up.request_count(), 0, "an aborted request never reaches the upstream");
-    assert_eq!(send(&p, &Request::get("/calm")).status, 200, "the route's 0% override");
+    assert_eq!(
+        up.request_count(),
+        0,
+        "an aborted request never reaches the upstream"
+    );
+    assert_eq!(
+        send(&p, &Request::get("/calm")).status,
+        200,
+        "the route's 0% override"
+    );
     assert_eq!(p.admin().stat("http.ingress_http.fault.aborts_injected"), 1);
 }
 
@@ -86,12 +97,22 @@ fn header_abort_and_header_delay_follow_the_request_headers() {
     );
     // Control: without the headers nothing happens.
     assert_eq!(send(&p, &Request::get("/")).status, 200);
-    let r = send(&p, &Request::get("/").header("x-envoy-fault-abort-request", "418"));
+    let r = send(
+        &p,
+        &Request::get("/").header("x-envoy-fault-abort-request", "418"),
+    );
     assert_eq!(r.status, 418);
     let t = Instant::now();
-    let r = send(&p, &Request::get("/").header("x-envoy-fault-delay-request", "400"));
+    let r = send(
+        &p,
+        &Request::get("/").header("x-envoy-fault-delay-request", "400"),
+    );
     assert_eq!(r.status, 200);
-    assert!(t.elapsed() >= Duration::from_millis(400), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(p.admin().stat("http.ingress_http.fault.delays_injected"), 1);
 }
 
@@ -105,10 +126,13 @@ fn a_fixed_delay_holds_the_request_before_the_upstream() {
             "delay": {"fixed_delay": "0.5s", "percentage": {"numerator": 100}},
         }}]),
         json!([
-            to_app("/fast", json!({"typed_per_filter_config": {"fault": {
-                "@type": FAULT,
-                "delay": {"fixed_delay": "0.5s", "percentage": {"numerator": 0}},
-            }}})),
+            to_app(
+                "/fast",
+                json!({"typed_per_filter_config": {"fault": {
+                    "@type": FAULT,
+                    "delay": {"fixed_delay": "0.5s", "percentage": {"numerator": 0}},
+                }}})
+            ),
             to_app("/", json!({})),
         ]),
         json!({}),
@@ -118,7 +142,11 @@ fn a_fixed_delay_holds_the_request_before_the_upstream() {
     assert!(t.elapsed() >= Duration::from_millis(500));
     let t = Instant::now();
     assert_eq!(send(&p, &Request::get("/fast")).status, 200);
-    assert!(t.elapsed() < Duration::from_millis(450), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(450),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[test]
@@ -135,7 +163,9 @@ fn the_local_rate_limit_answers_429_once_the_bucket_is_empty() {
         }}])
     };
     let p = proxy(&up, limit(100), json!([to_app("/", json!({}))]), json!({}));
-    let statuses: Vec<u16> = (0..5).map(|_| send(&p, &Request::get("/")).status).collect();
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| send(&p, &Request::get("/")).status)
+        .collect();
     assert_eq!(statuses, [200, 200, 200, 429, 429]);
     let r = send(&p, &Request::get("/"));
     assert_eq!(r.header("x-limited"), Some("yes"));
@@ -145,9 +175,14 @@ fn the_local_rate_limit_answers_429_once_the_bucket_is_empty() {
 
     // filter_enforced 0: counted as limited, never answered 429.
     let p = proxy(&up, limit(0), json!([to_app("/", json!({}))]), json!({}));
-    let statuses: Vec<u16> = (0..5).map(|_| send(&p, &Request::get("/")).status).collect();
+    let statuses: Vec<u16> = (0..5)
+        .map(|_| send(&p, &Request::get("/")).status)
+        .collect();
     assert_eq!(statuses, [200; 5]);
-    assert_eq!(p.admin().stat("http_rl.http_local_rate_limit.rate_limited"), 2);
+    assert_eq!(
+        p.admin().stat("http_rl.http_local_rate_limit.rate_limited"),
+        2
+    );
 }
 
 #[test]
@@ -170,15 +205,28 @@ fn cors_preflight_is_answered_and_simple_requests_get_the_allowed_origin() {
         .header("access-control-request-method", "POST");
     let r = send(&p, &preflight);
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://a.example"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://a.example")
+    );
     assert_eq!(r.header("access-control-allow-methods"), Some("GET, POST"));
     assert_eq!(r.header("access-control-max-age"), Some("600"));
-    assert_eq!(up.request_count(), 0, "the preflight is answered by the proxy");
+    assert_eq!(
+        up.request_count(),
+        0,
+        "the preflight is answered by the proxy"
+    );
 
     let r = send(&p, &Request::get("/").header("origin", "https://a.example"));
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("access-control-allow-origin"), Some("https://a.example"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://a.example")
+    );
     // Control: an origin the policy does not allow gets no CORS headers.
-    let r = send(&p, &Request::get("/").header("origin", "https://evil.example"));
+    let r = send(
+        &p,
+        &Request::get("/").header("origin", "https://evil.example"),
+    );
     assert!(!r.has_header("access-control-allow-origin"));
 }
