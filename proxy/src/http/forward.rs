@@ -78,6 +78,9 @@ pub(super) struct Target<'r> {
     pub mutations: [Option<&'r HeaderMutations>; 4],
 }
 
+/// How long the response head is awaited before the client is watched for a disconnect.
+const CLIENT_WATCH_AFTER: Duration = Duration::from_millis(1);
+
 /// Timing of the whole request across its attempts.
 struct Clock {
     /// When forwarding began (the pick, the service time).
@@ -765,6 +768,16 @@ impl Downstream<'_> {
     ) -> Result<monoio::BufResult<usize, Vec<u8>>, HeadWait> {
         let wait = async {
             let mut read = std::pin::pin!(super::read_append(upstream, ubuf));
+            if *watch_client {
+                // Most responses come back within a millisecond: watching the client costs a
+                // poll and its cancellation in the kernel, so it is armed only once the wait
+                // has lasted that long. A client that leaves is still noticed within about
+                // a millisecond of it.
+                monoio::select! {
+                    r = &mut read => return Ok(r),
+                    () = monoio::time::sleep(CLIENT_WATCH_AFTER) => {}
+                }
+            }
             loop {
                 if !*watch_client {
                     return Ok(read.await);
