@@ -28,6 +28,9 @@ pub struct Snapshot {
     pub worker_generation: Vec<StatId>,
     /// The layered runtime (Envoy's `Runtime::Snapshot`) at this generation.
     pub runtime: Arc<crate::layered_runtime::Runtime>,
+    /// Cluster index by name, for `cluster_header` routes (built once, not scanned per
+    /// request).
+    pub cluster_names: std::collections::HashMap<Box<[u8]>, usize>,
 }
 
 /// A listener and what serves its connections.
@@ -321,7 +324,7 @@ impl HttpConnManager {
 impl Snapshot {
     /// The index of the cluster named `name` (`cluster_header` routes), if it exists.
     pub fn cluster_index(&self, name: &[u8]) -> Option<usize> {
-        self.clusters.iter().position(|c| c.name.as_bytes() == name)
+        self.cluster_names.get(name).copied()
     }
 
     /// Builds a snapshot from the authoritative configuration. Clusters equal to one in
@@ -433,12 +436,18 @@ impl Snapshot {
                 )
             })
             .collect::<Result<_, _>>()?;
+        let cluster_names = built
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_bytes().into(), i))
+            .collect();
         Ok(Snapshot {
             generation,
             listeners: out_listeners,
             clusters: built,
             worker_generation,
             runtime,
+            cluster_names,
         })
     }
 }

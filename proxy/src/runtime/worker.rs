@@ -14,7 +14,7 @@ use super::drain::Drain;
 use super::snapshot::{ListenerKind, Snapshot};
 use crate::stats::Shard;
 use crate::upstream::lb::{PickContext, WorkerLb};
-use crate::upstream::pool::Pool;
+use crate::upstream::pool::{Pool, PoolKey};
 
 /// A message from the control thread.
 #[derive(Debug)]
@@ -67,6 +67,7 @@ impl Worker {
             clusters: Vec::new(),
             worker_generation: Vec::new(),
             runtime: Arc::default(),
+            cluster_names: std::collections::HashMap::new(),
         });
         let w = Worker {
             index,
@@ -119,12 +120,17 @@ impl Worker {
             lbs.push(picker);
         }
         // Idle upstream connections to hosts (or clusters) that left the snapshot close now.
-        self.pool.borrow_mut().retain(|key| {
-            snapshot.clusters.iter().any(|c| {
-                c.stats.upstream_cx_total == key.cluster
-                    && c.hosts.iter().any(|h| h.address == key.address)
+        let live: std::collections::HashSet<PoolKey> = snapshot
+            .clusters
+            .iter()
+            .flat_map(|c| {
+                c.hosts.iter().map(|h| PoolKey {
+                    cluster: c.stats.upstream_cx_total,
+                    address: h.address,
+                })
             })
-        });
+            .collect();
+        self.pool.borrow_mut().retain(|key| live.contains(key));
         if let Some(id) = snapshot.worker_generation.get(self.index) {
             self.shard.set(*id, snapshot.generation);
         }
