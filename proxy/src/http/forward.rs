@@ -153,9 +153,16 @@ impl Downstream<'_> {
             None => f.timeout,
         };
         let owned_retry = overrides.retry_policy(f.retry_policy.as_ref());
-        let retry = owned_retry
-            .as_ref()
-            .or(f.retry_policy.as_ref())
+        // The route's conditions were parsed when the route table was built; only a policy
+        // changed by override headers is parsed here.
+        let retry = match &owned_retry {
+            Some(p) => Some(RetryPolicy::new(p)),
+            None => f.retry_policy.as_ref().map(|config| RetryPolicy {
+                retry_on: f.retry_on,
+                config,
+            }),
+        };
+        let retry = retry
             .filter(|_| t.upgrade.is_none())
             // `retriable_request_headers`: only a request matching one of them is retried.
             .filter(|_| {
@@ -163,8 +170,7 @@ impl Downstream<'_> {
                     || f.retriable_request_headers
                         .iter()
                         .any(|m| m.matches_headers(&self.headers, None))
-            })
-            .map(RetryPolicy::new);
+            });
         let retry = retry.as_ref();
         let hashed = self.request_hash(f);
         let ctx = PickContext {

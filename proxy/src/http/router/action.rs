@@ -49,6 +49,8 @@ pub struct Forward {
     pub auto_host_rewrite: bool,
     /// The route's `retry_policy`, else the virtual host's.
     pub retry_policy: Option<model::RetryPolicy>,
+    /// The conditions of `retry_policy`, parsed once.
+    pub retry_on: crate::http::retry::RetryOn,
     /// The retry policy's `retriable_headers`: a response matching any is retried (with
     /// `retry_on: retriable-headers`).
     pub(crate) retriable_headers: Vec<HeaderMatcher>,
@@ -307,6 +309,10 @@ impl Forward {
             prefix_rewrite: f.prefix_rewrite.clone().filter(|p| !p.is_empty()),
             host_rewrite: f.host_rewrite_literal.clone().filter(|h| !h.is_empty()),
             auto_host_rewrite,
+            retry_on: retry_policy
+                .as_ref()
+                .map(|p| crate::http::retry::RetryPolicy::new(p).retry_on)
+                .unwrap_or_default(),
             retry_policy,
             retriable_headers,
             retriable_request_headers,
