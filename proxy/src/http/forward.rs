@@ -840,13 +840,7 @@ impl Downstream<'_> {
         let mut ubuf = std::mem::take(&mut self.ubuf);
         let status = resp.status();
         let service_time = clock.started.elapsed();
-        shard.inc(cluster.stats.class(status));
-        shard.inc(cluster.stats.upstream_rq_completed);
-        if status >= 500 {
-            shard.inc(host.stats.rq_error);
-        } else {
-            shard.inc(host.stats.rq_success);
-        }
+        upstream::count_response(shard, cluster, host, status);
 
         let downstream_version = self.req.version();
         let resp_body = resp.body();

@@ -322,13 +322,7 @@ impl Shadow {
         };
         let status = resp.status();
         has_head.set(true);
-        shard.inc(cluster.stats.class(status));
-        shard.inc(cluster.stats.upstream_rq_completed);
-        if status >= 500 {
-            shard.inc(host.stats.rq_error);
-        } else {
-            shard.inc(host.stats.rq_success);
-        }
+        upstream::count_response(shard, cluster, host, status);
 
         // The body is read to its end and dropped, so the connection can be reused.
         let mut decoder = BodyDecoder::new(resp.body(), &self.limits);

@@ -154,3 +154,15 @@ impl Drop for ActiveRequest<'_> {
         }
     }
 }
+
+/// Counts a response head from `host` of `cluster`: the cluster's status class and
+/// completions, the host's success or error (5xx).
+pub fn count_response(shard: &Shard, cluster: &Cluster, host: &Host, status: u16) {
+    shard.inc(cluster.stats.class(status));
+    shard.inc(cluster.stats.upstream_rq_completed);
+    if status >= 500 {
+        shard.inc(host.stats.rq_error);
+    } else {
+        shard.inc(host.stats.rq_success);
+    }
+}
