@@ -27,46 +27,12 @@ use sluice_tests::{
 /// and `extra` merged in at the top (`node`, `cluster_manager`). Port placeholders are filled in
 /// by [`start`] or [`validate`].
 fn bootstrap(routes: Value, clusters: Value, extra: Value) -> Value {
-    let mut doc = json!({
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{{admin_port}}"}}},
-        "static_resources": {
-            "listeners": [{
-                "name": "listener_http",
-                "address": {"socket_address": {"address": "127.0.0.1", "port_value": "{{listener_port_0}}"}},
-                "filter_chains": [{"filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": {
-                        "@type": HCM_TYPE,
-                        "stat_prefix": "ingress_http",
-                        "route_config": {
-                            "name": "local_route",
-                            "virtual_hosts": [{"name": "backend", "domains": ["*"], "routes": routes}],
-                        },
-                        "http_filters": [{
-                            "name": "envoy.filters.http.router",
-                            "typed_config": {"@type": ROUTER_TYPE},
-                        }],
-                    },
-                }]}],
-            }],
-            "clusters": clusters,
-        },
-    });
-    merge(&mut doc, extra);
-    doc
-}
-
-/// The document as JSON text, the port placeholders unquoted so they become numbers once filled.
-fn json_text(doc: &Value) -> String {
-    serde_json::to_string_pretty(doc)
-        .expect("a bootstrap serialises to JSON")
-        .replace("\"{{admin_port}}\"", "{{admin_port}}")
-        .replace("\"{{listener_port_0}}\"", "{{listener_port_0}}")
+    http_bootstrap(routes, clusters, json!({}), extra)
 }
 
 /// Starts the proxy (two workers) on `doc`.
 fn start(doc: &Value) -> Proxy {
-    Proxy::start(Config::Json(json_text(doc)))
+    start_json(doc)
 }
 
 /// Runs `sluice --mode validate` on `doc` and returns the exit code and stderr.

@@ -25,36 +25,12 @@ use sluice_tests::{Config, HttpClient, HttpUpstream, Proxy, Request, eventually}
 /// JSON rather than YAML so the clusters can be built with loops; the port placeholders are left
 /// unquoted so they become numbers once the harness fills them in.
 fn bootstrap(routes: Value, clusters: Value) -> Config {
-    let doc = json!({
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{{admin_port}}"}}},
-        "static_resources": {
-            "listeners": [{
-                "name": "listener_http",
-                "address": {"socket_address": {"address": "127.0.0.1", "port_value": "{{listener_port_0}}"}},
-                "filter_chains": [{"filters": [{
-                    "name": "envoy.filters.network.http_connection_manager",
-                    "typed_config": {
-                        "@type": HCM_TYPE,
-                        "stat_prefix": "ingress_http",
-                        "route_config": {
-                            "name": "local_route",
-                            "virtual_hosts": [{"name": "backend", "domains": ["*"], "routes": routes}],
-                        },
-                        "http_filters": [{
-                            "name": "envoy.filters.http.router",
-                            "typed_config": {"@type": ROUTER_TYPE},
-                        }],
-                    },
-                }]}],
-            }],
-            "clusters": clusters,
-        },
-    });
-    let text = serde_json::to_string_pretty(&doc)
-        .expect("a bootstrap serialises to JSON")
-        .replace("\"{{admin_port}}\"", "{{admin_port}}")
-        .replace("\"{{listener_port_0}}\"", "{{listener_port_0}}");
-    Config::Json(text)
+    Config::Json(json_text(&http_bootstrap(
+        routes,
+        clusters,
+        json!({}),
+        json!({}),
+    )))
 }
 
 // === upstreams and traffic ===
