@@ -9,6 +9,7 @@ pub mod access_log;
 pub mod admin;
 pub mod cli;
 pub mod http;
+pub mod io;
 pub mod layered_runtime;
 pub mod listener;
 pub mod log;

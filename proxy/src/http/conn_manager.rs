@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use std::os::fd::{AsRawFd as _, RawFd};
+
+use monoio::io::AsyncWriteRentExt;
 use monoio::net::TcpStream;
 
 use super::error::ProxyError;
@@ -24,6 +26,7 @@ use super::h1::{
 use super::headers::HeaderMap;
 use super::router::{self, Action, ClusterChoice, ClusterTarget, RouteRequest};
 use super::upgrade::{self, Upgrade, upgrade_name};
+use crate::io::{Reader, Writer};
 use crate::runtime::snapshot::{HttpConnManager, ListenerKind};
 use crate::runtime::worker::Worker;
 use sluice_config::model::{StripPort, UnderscoreAction};
@@ -203,7 +206,14 @@ pub(super) struct Downstream<'a> {
     pub(super) hcm: &'a HttpConnManager,
     /// Index of the listener in the snapshot, to route each request on the current one.
     listener: usize,
-    pub(super) stream: TcpStream,
+    /// The client connection's read side. Once a request has been read, the read of the next
+    /// one stays posted while the response is awaited: it is also how a client that leaves is
+    /// noticed (see `crate::io`).
+    pub(super) reader: Reader,
+    pub(super) writer: Writer,
+    /// The socket, for its local address (asked at most once per connection).
+    fd: RawFd,
+    local: std::cell::Cell<Option<Option<SocketAddr>>>,
     pub(super) peer: SocketAddr,
     /// Bytes read from the client and not yet consumed; a request head always starts at 0.
     pub(super) rbuf: Vec<u8>,
@@ -246,11 +256,16 @@ pub async fn serve(
     shard.inc(stats.downstream_cx_http1_total);
     shard.inc(stats.downstream_cx_active);
     let _ = stream.set_nodelay(true);
+    let fd = stream.as_raw_fd();
+    let (reader, writer) = crate::io::split(stream);
     let mut conn = Downstream {
         worker,
         hcm,
         listener,
-        stream,
+        reader,
+        writer,
+        fd,
+        local: std::cell::Cell::new(None),
         peer,
         rbuf: Vec::with_capacity(READ_BUFFER_BYTES),
         wbuf: Vec::with_capacity(1024),
@@ -336,11 +351,11 @@ impl Downstream<'_> {
                     if idle {
                         // Between requests: a drain closes the idle connection at once.
                         monoio::select! {
-                            r = super::read_append(&mut self.stream, buf) => Some(r),
+                            r = self.reader.read_append(buf) => Some(r),
                             () = &mut drained => None,
                         }
                     } else {
-                        Some(super::read_append(&mut self.stream, buf).await)
+                        Some(self.reader.read_append(buf).await)
                     }
                 };
                 let read = match deadline {
@@ -431,17 +446,19 @@ impl Downstream<'_> {
     /// for an oversized head, say).
     async fn linger(&mut self) {
         const LINGER_BYTES_MAX: usize = 1 << 20;
-        let _ = monoio::io::AsyncWriteRent::shutdown(&mut self.stream).await;
+        let _ = monoio::io::AsyncWriteRent::shutdown(&mut self.writer).await;
         let Some(linger) = self.hcm.timeouts.delayed_close else {
             return;
         };
         let deadline = Instant::now() + linger;
         let mut discarded = 0;
         let mut buf = std::mem::take(&mut self.rbuf);
+        if buf.capacity() == 0 {
+            buf.reserve(READ_BUFFER_BYTES);
+        }
         while discarded < LINGER_BYTES_MAX {
-            buf.clear();
             let left = deadline.saturating_duration_since(Instant::now());
-            match monoio::time::timeout(left, self.stream.read(buf)).await {
+            match monoio::time::timeout(left, self.reader.read_discard(buf)).await {
                 Ok((Ok(n), b)) if n > 0 => {
                     discarded += n;
                     buf = b;
@@ -449,6 +466,16 @@ impl Downstream<'_> {
                 _ => return,
             }
         }
+    }
+
+    /// The address the client connected to, asked of the socket once.
+    pub(super) fn local_addr(&self) -> Option<SocketAddr> {
+        if let Some(known) = self.local.get() {
+            return known;
+        }
+        let local = crate::sys::local_addr(self.fd).ok();
+        self.local.set(Some(local));
+        local
     }
 
     fn count_request_start(&self) {
@@ -477,7 +504,7 @@ impl Downstream<'_> {
         let date = self.worker.http_date();
         h1::encode_local_reply(&mut self.wbuf, reply, &date);
         let buf = std::mem::take(&mut self.wbuf);
-        let (res, buf) = self.stream.write_all(buf).await;
+        let (res, buf) = self.writer.write_all(buf).await;
         self.wbuf = buf;
         res.map(|_| ())
     }
@@ -541,7 +568,7 @@ impl Downstream<'_> {
         }
         let logs = &self.hcm.access_logs;
         let local = if logs.needs_local_address() {
-            self.stream.local_addr().ok()
+            self.local_addr()
         } else {
             None
         };
@@ -611,7 +638,7 @@ impl Downstream<'_> {
                 let port = text
                     .get(stripped.len() + 1..)
                     .and_then(|p| p.parse::<u16>().ok());
-                let listener_port = || self.stream.local_addr().ok().map(|a| a.port());
+                let listener_port = || self.local_addr().map(|a| a.port());
                 if port.is_some() && (mode == StripPort::Any || port == listener_port()) {
                     &host[..stripped.len()]
                 } else {
@@ -872,7 +899,7 @@ impl Downstream<'_> {
         }
         enc.finish();
         let buf = std::mem::take(&mut self.wbuf);
-        let (res, buf) = self.stream.write_all(buf).await;
+        let (res, buf) = self.writer.write_all(buf).await;
         self.wbuf = buf;
         if res.is_err() || !keep {
             Next::Close

@@ -19,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use monoio::buf::IoBuf;
 use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
 
 use super::conn_manager::{Downstream, Next, READ_BUFFER_BYTES};
 use super::error::{ErrorKind, ProxyError, RetryClass};
@@ -29,6 +28,7 @@ use super::headers::HeaderMap;
 use super::retry::{RetryOn, RetryPolicy, RetryState};
 use super::router::{Forward, WeightedCluster};
 use super::upgrade::Upgrade;
+use crate::io::{Reader, Writer};
 use crate::runtime::snapshot::{Cluster, Host, Snapshot};
 use crate::runtime::worker::Worker;
 use crate::upstream::lb::{PickContext, RequestHashInput};
@@ -77,9 +77,6 @@ pub(super) struct Target<'r> {
     /// default `most_specific_header_mutations_wins: false`).
     pub mutations: [Option<&'r HeaderMutations>; 4],
 }
-
-/// How long the response head is awaited before the client is watched for a disconnect.
-const CLIENT_WATCH_AFTER: Duration = Duration::from_millis(1);
 
 /// Timing of the whole request across its attempts.
 struct Clock {
@@ -204,7 +201,7 @@ impl Downstream<'_> {
         if self.req.expects_continue() && !first.is_done {
             // Envoy answers 100-continue itself and does not pass `expect` upstream.
             let (res, _) = self
-                .stream
+                .writer
                 .write_all(&b"HTTP/1.1 100 Continue\r\n\r\n"[..])
                 .await;
             if res.is_err() {
@@ -433,7 +430,7 @@ impl Downstream<'_> {
             .into_iter()
             .flatten()
             .min_by_key(|(at, _)| *at);
-        let read = super::read_append_at_most(&mut self.stream, buf, max);
+        let read = self.reader.read_append_at_most(buf, max);
         match next {
             Some((at, kind)) => monoio::time::timeout(at.saturating_duration_since(now), read)
                 .await
@@ -531,11 +528,7 @@ impl Downstream<'_> {
             head: &self.req,
             buf: &self.rbuf,
             peer: self.peer,
-            local: if wants_local {
-                self.stream.local_addr().ok()
-            } else {
-                None
-            },
+            local: if wants_local { self.local_addr() } else { None },
         };
         Some(hash::compute_request_hash(&f.hash_policy, &input))
     }
@@ -595,7 +588,7 @@ impl Downstream<'_> {
         let mut out = std::mem::take(&mut self.wbuf);
         let head_bytes = out.len();
         out.extend_from_slice(self.rbuf.get(body.buffered.clone()).unwrap_or(&[]));
-        let (res, mut out) = conn.stream.write_all(out).await;
+        let (res, mut out) = conn.writer.write_all(out).await;
         out.truncate(head_bytes);
         self.wbuf = out;
         if res.is_err() {
@@ -610,7 +603,7 @@ impl Downstream<'_> {
             self.rbuf.drain(..body.buffered.end);
             body.buffered = 0..0;
             if let Err(e) = self
-                .stream_request_body(&mut body.decoder, &mut conn.stream)
+                .stream_request_body(&mut body.decoder, &mut conn.writer)
                 .await
             {
                 shard.inc(host.stats.rq_error);
@@ -635,7 +628,7 @@ impl Downstream<'_> {
         // No byte moves while the head is awaited, so the idle timers run from now.
         let next = clock.next(request_done, try_deadline, per_try_idle);
         match self
-            .read_response_head(&mut conn.stream, next.map(|(at, _)| at))
+            .read_response_head(&mut conn.reader, next.map(|(at, _)| at))
             .await
         {
             Ok(head_len) => AttemptEnd::Response {
@@ -688,7 +681,7 @@ impl Downstream<'_> {
     /// `deadline`, while watching the client for a disconnect.
     async fn read_response_head(
         &mut self,
-        upstream: &mut TcpStream,
+        upstream: &mut Reader,
         deadline: Option<Instant>,
     ) -> Result<usize, HeadWait> {
         let mut resp = std::mem::take(&mut self.resp);
@@ -763,48 +756,35 @@ impl Downstream<'_> {
         result
     }
 
-    /// One upstream read, bounded by `deadline`, racing the client's readiness while
-    /// `watch_client` holds.
+    /// One upstream read, bounded by `deadline`. While `watch_client` holds, the read of the
+    /// client's next request is posted and raced: its end of stream means the client went
+    /// away; its bytes (a pipelined request) are kept for later and end the watch. That read
+    /// is the one the next request needs anyway, so watching adds no work.
     async fn read_upstream_watching(
         &mut self,
-        upstream: &mut TcpStream,
+        upstream: &mut Reader,
         ubuf: Vec<u8>,
         deadline: Option<Instant>,
         watch_client: &mut bool,
     ) -> Result<monoio::BufResult<usize, Vec<u8>>, HeadWait> {
+        if *watch_client {
+            // The request has been read whole by now (a streamed body was sent before the
+            // response is awaited).
+            self.reader.post();
+        }
         let wait = async {
-            let mut read = std::pin::pin!(super::read_append(upstream, ubuf));
-            if *watch_client {
-                // Most responses come back within a millisecond: watching the client costs a
-                // poll and its cancellation in the kernel, so it is armed only once the wait
-                // has lasted that long. A client that leaves is still noticed within about
-                // a millisecond of it.
-                monoio::select! {
-                    r = &mut read => return Ok(r),
-                    () = monoio::time::sleep(CLIENT_WATCH_AFTER) => {}
-                }
-            }
+            let mut read = std::pin::pin!(upstream.read_append(ubuf));
             loop {
                 if !*watch_client {
                     return Ok(read.await);
                 }
                 monoio::select! {
                     r = &mut read => return Ok(r),
-                    ready = self.stream.readable(false) => {
-                        if ready.is_err() {
+                    arrived = self.reader.completed() => {
+                        if !arrived {
                             return Err(HeadWait::ClientGone);
                         }
-                        // The upstream read stays armed; look at what the client sent.
-                        if self.rbuf.len() == self.rbuf.capacity() {
-                            self.rbuf.reserve(READ_BUFFER_BYTES);
-                        }
-                        let rbuf = std::mem::take(&mut self.rbuf);
-                        let (res, rbuf) = super::read_append(&mut self.stream, rbuf).await;
-                        self.rbuf = rbuf;
-                        match res {
-                            Ok(0) | Err(_) => return Err(HeadWait::ClientGone),
-                            Ok(_) => *watch_client = false,
-                        }
+                        *watch_client = false;
                     }
                 }
             }
@@ -919,7 +899,7 @@ impl Downstream<'_> {
         let outcome = self
             .relay_response_body(
                 &mut decoder,
-                &mut upstream.stream,
+                &mut upstream.reader,
                 &mut ubuf,
                 dechunk,
                 clock,
@@ -1022,7 +1002,7 @@ impl Downstream<'_> {
             let before = self.headers.clone();
             let cx = super::format::Context {
                 peer: self.peer,
-                local: self.stream.local_addr().ok(),
+                local: self.local_addr(),
                 request: &before,
                 upstream: None,
             };
@@ -1047,7 +1027,7 @@ impl Downstream<'_> {
     async fn stream_request_body(
         &mut self,
         body: &mut BodyDecoder,
-        upstream: &mut TcpStream,
+        upstream: &mut Writer,
     ) -> Result<(), StreamError> {
         // rbuf is empty here (everything buffered was sent with the head); pipelined bytes
         // after the body stay in rbuf for the next request.
@@ -1096,7 +1076,7 @@ impl Downstream<'_> {
     async fn relay_response_body(
         &mut self,
         decoder: &mut BodyDecoder,
-        upstream: &mut TcpStream,
+        upstream: &mut Reader,
         ubuf: &mut Vec<u8>,
         dechunk: bool,
         clock: &Clock,
@@ -1110,7 +1090,7 @@ impl Downstream<'_> {
             let p = take_body(decoder, ubuf, &mut out, dechunk).map_err(|()| RelayError::Failed)?;
             consumed = p.consumed;
         }
-        let (res, mut out) = self.stream.write_all(out).await;
+        let (res, mut out) = self.writer.write_all(out).await;
         out.clear();
         self.wbuf = out;
         res.map_err(|_| RelayError::Failed)?;
@@ -1124,7 +1104,7 @@ impl Downstream<'_> {
         }
         loop {
             ubuf.clear();
-            let read = super::read_append_at_most(upstream, std::mem::take(ubuf), chunk);
+            let read = upstream.read_append_at_most(std::mem::take(ubuf), chunk);
             let next = clock.next(Instant::now(), None, None);
             let (res, b) = match next {
                 Some((at, timer)) => {
@@ -1152,13 +1132,13 @@ impl Downstream<'_> {
                 out.clear();
                 let p =
                     take_body(decoder, ubuf, &mut out, true).map_err(|()| RelayError::Failed)?;
-                let (res, out) = self.stream.write_all(out).await;
+                let (res, out) = self.writer.write_all(out).await;
                 self.wbuf = out;
                 (p, res)
             } else {
                 let p = decoder.advance(ubuf).map_err(|_| RelayError::Failed)?;
                 let (res, slice) = self
-                    .stream
+                    .writer
                     .write_all(std::mem::take(ubuf).slice(0..p.consumed))
                     .await;
                 *ubuf = slice.into_inner();

@@ -287,7 +287,7 @@ impl Shadow {
                 .map_err(|_| Failure::Connect)?,
         };
         conn.requests += 1;
-        let (res, mut buf) = conn.stream.write_all(request).await;
+        let (res, mut buf) = conn.writer.write_all(request).await;
         res.map_err(|_| Failure::Reset)?;
 
         // The request buffer now reads the response.
@@ -314,7 +314,7 @@ impl Shadow {
             if buf.len() == buf.capacity() {
                 buf.reserve(buf.capacity());
             }
-            let (res, b) = super::read_append(&mut conn.stream, buf).await;
+            let (res, b) = conn.reader.read_append(buf).await;
             buf = b;
             if matches!(res, Ok(0) | Err(_)) {
                 return Err(Failure::Reset);
@@ -336,7 +336,7 @@ impl Shadow {
                 return Ok(reusable.then_some(conn));
             }
             buf.clear();
-            let (res, b) = super::read_append(&mut conn.stream, buf).await;
+            let (res, b) = conn.reader.read_append(buf).await;
             buf = b;
             match res {
                 // EOF ends a close-delimited body and truncates any other.

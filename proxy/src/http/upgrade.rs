@@ -10,17 +10,14 @@
 
 use std::time::Duration;
 
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
 use super::conn_manager::{Downstream, Next};
 use super::h1::{self, HeadEncoder, Version};
 use super::router::Forward;
+use crate::io::{Reader, Writer};
 use crate::upstream;
 use sluice_config::model::UpgradeConfig;
-
-/// Size of each direction's copy buffer.
-const TUNNEL_BUFFER_BYTES: usize = 64 * 1024;
 
 /// What kind of upgrade a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +90,7 @@ impl Downstream<'_> {
             .extend_from_slice(ubuf.get(resp_head_len..).unwrap_or(&[]));
         self.resp = resp;
         let out = std::mem::take(&mut self.wbuf);
-        let (res, mut out) = self.stream.write_all(out).await;
+        let (res, mut out) = self.writer.write_all(out).await;
         out.clear();
         self.wbuf = out;
         if res.is_err() {
@@ -103,7 +100,7 @@ impl Downstream<'_> {
         let early = self.rbuf.split_off(head_len.min(self.rbuf.len()));
         self.rbuf.clear();
         if !early.is_empty() {
-            let (res, _) = upstream.stream.write_all(early).await;
+            let (res, _) = upstream.writer.write_all(early).await;
             if res.is_err() {
                 return Next::Close;
             }
@@ -113,26 +110,44 @@ impl Downstream<'_> {
         shard.inc(stats.downstream_cx_upgrades_total);
         shard.inc(stats.downstream_cx_upgrades_active);
         let idle = self.hcm.timeouts.stream_idle;
-        pump(&mut self.stream, &mut upstream.stream, idle).await;
+        pump(
+            (&mut self.reader, &mut self.writer),
+            (&mut upstream.reader, &mut upstream.writer),
+            idle,
+        )
+        .await;
         shard.dec(stats.downstream_cx_upgrades_active);
         Next::Close
     }
 }
 
-/// Copies bytes between `a` and `b` until both directions have ended (an EOF on one side
-/// half-closes the other) or nothing moved for `idle`. It waits for readiness rather than
-/// racing two reads, so no read is ever cancelled with data in flight.
-async fn pump(a: &mut TcpStream, b: &mut TcpStream, idle: Option<Duration>) {
-    let mut buf = Vec::with_capacity(TUNNEL_BUFFER_BYTES);
+/// Copies bytes between two connections until both directions have ended (an EOF on one side
+/// half-closes the other) or nothing moved for `idle`. Each open side keeps a read posted;
+/// whichever completes is written to the other side while the other read stays in flight, so
+/// no read is ever cancelled with data in it.
+async fn pump(
+    a: (&mut Reader, &mut Writer),
+    b: (&mut Reader, &mut Writer),
+    idle: Option<Duration>,
+) {
+    let (a_read, a_write) = a;
+    let (b_read, b_write) = b;
+    let mut buf = Vec::new();
     let (mut a_open, mut b_open) = (true, true);
     while a_open || b_open {
+        if a_open {
+            a_read.post();
+        }
+        if b_open {
+            b_read.post();
+        }
         let ready = async {
             monoio::select! {
-                r = a.readable(false), if a_open => (true, r.is_ok()),
-                r = b.readable(false), if b_open => (false, r.is_ok()),
+                _ = a_read.completed(), if a_open => true,
+                _ = b_read.completed(), if b_open => false,
             }
         };
-        let (from_a, ok) = match idle {
+        let from_a = match idle {
             Some(t) => match monoio::time::timeout(t, ready).await {
                 Ok(r) => r,
                 Err(_) => return,
@@ -140,15 +155,12 @@ async fn pump(a: &mut TcpStream, b: &mut TcpStream, idle: Option<Duration>) {
             None => ready.await,
         };
         let (from, to, open) = if from_a {
-            (&mut *a, &mut *b, &mut a_open)
+            (&mut *a_read, &mut *b_write, &mut a_open)
         } else {
-            (&mut *b, &mut *a, &mut b_open)
+            (&mut *b_read, &mut *a_write, &mut b_open)
         };
-        if !ok {
-            return;
-        }
         buf.clear();
-        let (res, back) = from.read(buf).await;
+        let (res, back) = from.read_append(std::mem::take(&mut buf)).await;
         buf = back;
         match res {
             Ok(0) | Err(_) => {

@@ -84,34 +84,13 @@ pub fn stop_listening(fd: std::os::fd::RawFd) -> io::Result<()> {
     }
 }
 
-/// What a non-blocking peek at an idle connection found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Peek {
-    /// Nothing to read: the connection is idle and open.
-    Idle,
-    /// The peer closed, reset, or sent bytes nobody asked for: the connection is unusable.
-    Unusable,
-}
-
-/// Looks at an idle socket without consuming anything: `recv(MSG_PEEK | MSG_DONTWAIT)` of one
-/// byte. An idle keep-alive connection must have nothing to read; EOF, an error or stray bytes
-/// mean it must not carry the next request.
-pub fn peek_idle(fd: std::os::fd::RawFd) -> Peek {
-    let mut byte = 0u8;
-    // SAFETY: recv writes at most 1 byte into `byte`, a live local; MSG_PEEK leaves the data
-    // in the socket and MSG_DONTWAIT keeps the call from blocking. A wrong descriptor only
-    // yields an error.
-    let rc = unsafe {
-        libc::recv(
-            fd,
-            std::ptr::addr_of_mut!(byte).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    if rc < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
-        Peek::Idle
-    } else {
-        Peek::Unusable
-    }
+/// The local address a connected socket is bound to (`getsockname`).
+pub fn local_addr(fd: std::os::fd::RawFd) -> io::Result<std::net::SocketAddr> {
+    // SAFETY: the descriptor is borrowed for this call only, from a socket its owner keeps
+    // open while it asks.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    socket2::SockRef::from(&fd)
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("not an IP socket"))
 }

@@ -5,8 +5,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt, Splitable};
-use monoio::net::TcpStream;
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
+
+use crate::io::{Reader, Stream, Writer};
 
 use crate::runtime::snapshot::{Snapshot, TcpProxy};
 use crate::runtime::worker::Worker;
@@ -17,12 +18,7 @@ use crate::upstream;
 const BUFFER_BYTES: usize = 64 * 1024;
 
 /// Proxies one downstream connection until both directions are closed.
-pub async fn serve(
-    worker: &Rc<Worker>,
-    snapshot: &Snapshot,
-    tcp: &TcpProxy,
-    downstream: TcpStream,
-) {
+pub async fn serve(worker: &Rc<Worker>, snapshot: &Snapshot, tcp: &TcpProxy, downstream: Stream) {
     worker.shard.inc(tcp.stats.downstream_cx_total);
     let Some(cluster) = snapshot.clusters.get(tcp.cluster) else {
         worker.shard.inc(tcp.stats.downstream_cx_no_route);
@@ -40,15 +36,17 @@ pub async fn serve(
     let active = cluster.lb.active_requests();
     let ticket = active.begin(worker.index, cluster.lb.active_slot(host_id as u32));
     let Ok(upstream::Connection {
-        stream, accounting, ..
+        reader: up_rd,
+        writer: up_wr,
+        accounting,
+        ..
     }) = upstream::connect(worker, cluster, host).await
     else {
         active.end(worker.index, ticket);
         return;
     };
     let _ = downstream.set_nodelay(true);
-    let (down_rd, down_wr) = downstream.into_split();
-    let (up_rd, up_wr) = stream.into_split();
+    let (down_rd, down_wr) = crate::io::split(downstream);
     let activity = Cell::new(Instant::now());
     let shard = &worker.shard;
     let _ = monoio::join!(
@@ -76,9 +74,9 @@ pub async fn serve(
 }
 
 /// Copies one direction until EOF or error, then half-closes the writer.
-async fn copy<R: AsyncReadRent, W: AsyncWriteRent>(
-    mut from: R,
-    mut to: W,
+async fn copy(
+    mut from: Reader,
+    mut to: Writer,
     idle_timeout: Option<Duration>,
     activity: &Cell<Instant>,
     shard: &crate::stats::Shard,
@@ -89,9 +87,9 @@ async fn copy<R: AsyncReadRent, W: AsyncWriteRent>(
     loop {
         buf.clear();
         let (res, b) = match idle_timeout {
-            None => from.read(buf).await,
+            None => from.read_discard(buf).await,
             Some(limit) => {
-                let read = from.read(buf);
+                let read = from.read_discard(buf);
                 let mut read = std::pin::pin!(read);
                 loop {
                     let since = activity.get().elapsed();

@@ -14,6 +14,7 @@ use std::time::Duration;
 use monoio::net::TcpStream;
 
 use self::pool::PoolKey;
+use crate::io::{Reader, Writer};
 use crate::runtime::snapshot::{Cluster, Host};
 use crate::runtime::worker::Worker;
 use crate::stats::{Shard, StatId};
@@ -22,8 +23,11 @@ use sluice_lb::ActiveTicket;
 /// An open upstream connection, counted in its host's and cluster's gauges until dropped.
 #[derive(Debug)]
 pub struct Connection {
-    /// The socket.
-    pub stream: TcpStream,
+    /// The socket's read side. While the connection idles in a pool it keeps the read of the
+    /// next response posted, which is how bytes or a close from an idle upstream are seen.
+    pub reader: Reader,
+    /// The socket's write side.
+    pub writer: Writer,
     /// The cluster and host it belongs to (its pool slot).
     pub key: PoolKey,
     /// Requests it has carried (for `max_requests_per_connection`).
@@ -92,8 +96,10 @@ pub async fn connect(
     let _ = stream.set_nodelay(true);
     shard.inc(cluster.stats.upstream_cx_active);
     shard.inc(host.stats.cx_active);
+    let (reader, writer) = crate::io::split(stream);
     Ok(Connection {
-        stream,
+        reader,
+        writer,
         key: PoolKey {
             cluster: cluster.stats.upstream_cx_total,
             address: host.address,

@@ -7,18 +7,18 @@
 //! and limits stay apart.
 //!
 //! An idle connection can die while it waits (the upstream's own idle timeout) or, from a
-//! broken upstream, receive bytes nobody asked for. Before a connection is handed out it is
-//! peeked without blocking; anything readable means it is closed instead of carrying the next
-//! request, so stray bytes never become the next response.
+//! broken upstream, receive bytes nobody asked for. Each idle connection keeps the read of its
+//! next response posted (see `crate::io`): when that read has completed by the time the
+//! connection would be handed out, the upstream closed or spoke out of turn, and the
+//! connection is closed instead of carrying the next request, so stray bytes never become the
+//! next response. Watching costs nothing: the read is the one the next response needs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::Connection;
 use crate::stats::StatId;
-use crate::sys::{self, Peek};
 
 /// Idle connections kept per host at most; more are closed when returned. Bounds the file
 /// descriptors a worker holds for a host after a burst.
@@ -64,11 +64,11 @@ impl Pool {
     /// closing stale ones on the way.
     pub fn take(&mut self, key: PoolKey, limits: ReuseLimits, now: Instant) -> Option<Connection> {
         let list = self.idle.get_mut(&key)?;
-        while let Some(conn) = list.pop() {
+        while let Some(mut conn) = list.pop() {
             let expired = limits
                 .idle_timeout
                 .is_some_and(|t| now.saturating_duration_since(conn.idle_since) >= t);
-            if expired || sys::peek_idle(conn.stream.as_raw_fd()) == Peek::Unusable {
+            if expired || conn.reader.has_completed() {
                 // Dropped here: closed and counted by its accounting guard.
                 continue;
             }
@@ -83,6 +83,7 @@ impl Pool {
             return;
         }
         conn.idle_since = now;
+        conn.reader.post();
         let list = self.idle.entry(conn.key).or_default();
         if list.len() < IDLE_PER_HOST_MAX {
             list.push(conn);
