@@ -222,8 +222,9 @@ pub struct HcmTimeouts {
     pub request_headers: Option<Duration>,
     /// `common_http_protocol_options.max_connection_duration`. Default disabled.
     pub max_connection_duration: Option<Duration>,
-    /// `drain_timeout`: Envoy's default of 5 s. The field itself is refused by the loader (it
-    /// paces HTTP/2 GOAWAY frames; HTTP/2 is not supported yet).
+    /// `drain_timeout` (5 s): how long a connection whose drain sequence began (its
+    /// `idle_timeout` or `max_connection_duration` ran out) stays open; a request in that
+    /// time is answered with `connection: close`. `0s` closes at once.
     pub drain: Duration,
     /// `delayed_close_timeout`: how long to wait for the peer to close after a local close
     /// was decided (the response is flushed first). Default 1 s; `None` when `0s`.

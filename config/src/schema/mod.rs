@@ -156,6 +156,7 @@ spec!(
         "request_timeout",
         "request_headers_timeout",
         "delayed_close_timeout",
+        "drain_timeout",
         "upgrade_configs",
         "xff_num_trusted_hops",
         "skip_xff_append",

@@ -57,6 +57,8 @@ enum Expiry {
     RequestTimeout,
     /// `stream_idle_timeout`.
     StreamIdle,
+    /// `drain_timeout`, once the connection's drain sequence has begun.
+    Drained,
 }
 
 /// The earliest of the set deadlines, with what it means.
@@ -240,6 +242,12 @@ pub(super) struct Downstream<'a> {
     pub(super) filter_state: ConnectionState,
     /// The current request as its access log will print it.
     pub(super) log: crate::access_log::RequestState,
+    /// When `max_connection_duration` runs out.
+    closes_at: Option<Instant>,
+    /// When this connection's drain sequence ends, once `idle_timeout` or
+    /// `max_connection_duration` began it: until then a request is still served, with
+    /// `connection: close`.
+    drain_ends: std::cell::Cell<Option<Instant>>,
 }
 
 /// Serves one downstream connection until it closes.
@@ -283,6 +291,11 @@ pub async fn serve(
         ),
         filter_state: ConnectionState::new(),
         log: crate::access_log::RequestState::default(),
+        closes_at: hcm
+            .timeouts
+            .max_connection_duration
+            .map(|d| Instant::now() + d),
+        drain_ends: std::cell::Cell::new(None),
     };
     conn.run().await;
     shard.dec(stats.downstream_cx_active);
@@ -294,8 +307,10 @@ impl Downstream<'_> {
         let mut drained = std::pin::pin!(self.worker.drain.wait());
         let timeouts = self.hcm.timeouts;
         let stats = &self.hcm.stats;
-        let accepted = Instant::now();
-        let closes_at = timeouts.max_connection_duration.map(|d| accepted + d);
+        // Whether a request has begun on this connection. Envoy's HTTP/1 codec exists from the
+        // first byte on; from then on `idle_timeout` and `max_connection_duration` start a drain
+        // sequence instead of closing at once.
+        let mut served = false;
         loop {
             // Read until a whole head is buffered. Between requests the connection idles under
             // `idle_timeout` (and `max_connection_duration`); once a head has begun it must be
@@ -331,9 +346,12 @@ impl Downstream<'_> {
                 let idle = buf.is_empty();
                 let now = Instant::now();
                 let (deadline, on_expiry) = match head_started {
+                    None if self.drain_ends.get().is_some() => {
+                        earliest([(self.drain_ends.get(), Expiry::Drained)])
+                    }
                     None => earliest([
                         (timeouts.idle.map(|t| now + t), Expiry::Idle),
-                        (closes_at, Expiry::MaxDuration),
+                        (self.closes_at, Expiry::MaxDuration),
                     ]),
                     Some(started) => earliest([
                         (
@@ -349,7 +367,10 @@ impl Downstream<'_> {
                 };
                 let read = async {
                     if idle {
-                        // Between requests: a drain closes the idle connection at once.
+                        // Between requests: a drain closes the idle connection at once. The
+                        // read is posted, so a timer that only begins a drain sequence loses
+                        // no byte.
+                        self.reader.post();
                         monoio::select! {
                             r = self.reader.read_append(buf) => Some(r),
                             () = &mut drained => None,
@@ -368,6 +389,21 @@ impl Downstream<'_> {
                     Some(Some(r)) => r,
                     // Drained while idle.
                     Some(None) => return,
+                    None if idle && served && self.drain_ends.get().is_none() => {
+                        // Envoy's `startDrainSequence`: the connection stays for
+                        // `drain_timeout`, and a request in that time is answered with
+                        // `connection: close`.
+                        let stat = match on_expiry {
+                            Expiry::MaxDuration => stats.downstream_cx_max_duration_reached,
+                            _ => stats.downstream_cx_idle_timeout,
+                        };
+                        self.worker.shard.inc(stat);
+                        if timeouts.drain.is_zero() {
+                            return;
+                        }
+                        self.drain_ends.set(Some(Instant::now() + timeouts.drain));
+                        continue;
+                    }
                     None => {
                         self.on_head_timeout(on_expiry).await;
                         return;
@@ -380,6 +416,7 @@ impl Downstream<'_> {
                 }
                 head_started.get_or_insert_with(Instant::now);
             };
+            served = true;
             // `request_timeout` runs from the head's first byte to the body's last.
             self.request_deadline = timeouts
                 .request
@@ -387,12 +424,6 @@ impl Downstream<'_> {
                 .map(|(t, started)| started + t);
             match self.request(head_len).await {
                 Next::KeepAlive if self.worker.drain.is_draining() => return,
-                Next::KeepAlive if closes_at.is_some_and(|at| Instant::now() >= at) => {
-                    self.worker
-                        .shard
-                        .inc(stats.downstream_cx_max_duration_reached);
-                    return;
-                }
                 Next::KeepAlive => {}
                 Next::Close => {
                     self.linger().await;
@@ -415,6 +446,7 @@ impl Downstream<'_> {
                 shard.inc(stats.downstream_cx_max_duration_reached);
                 return;
             }
+            Expiry::Drained => return,
             Expiry::HeadersTimeout => {
                 shard.inc(stats.downstream_rq_header_timeout);
                 (408, b"request header timeout")
@@ -509,9 +541,30 @@ impl Downstream<'_> {
         res.map(|_| ())
     }
 
-    /// Whether the client wants the connection kept after this request.
+    /// Whether the connection stays open after this request: the client wants it, and
+    /// neither the server nor this connection is draining (then the response says
+    /// `connection: close`, as Envoy's HTTP/1 codec does).
     pub(super) fn client_keeps_alive(&self) -> bool {
-        self.req.is_keep_alive()
+        self.req.is_keep_alive() && !self.is_draining()
+    }
+
+    /// Whether the worker drains, or this connection's drain sequence has begun (counting a
+    /// `max_connection_duration` that ran out while the request was served).
+    fn is_draining(&self) -> bool {
+        if self.drain_ends.get().is_some() || self.worker.drain.is_draining() {
+            return true;
+        }
+        match self.closes_at {
+            Some(at) if Instant::now() >= at => {
+                self.worker
+                    .shard
+                    .inc(self.hcm.stats.downstream_cx_max_duration_reached);
+                self.drain_ends
+                    .set(Some(Instant::now() + self.hcm.timeouts.drain));
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Serves the request whose head is `rbuf[..head_len]`.

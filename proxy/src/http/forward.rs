@@ -825,10 +825,8 @@ impl Downstream<'_> {
         let downstream_version = self.req.version();
         let resp_body = resp.body();
         let dechunk = resp_body == BodyKind::Chunked && downstream_version == Version::Http10;
-        let keep_downstream = self.client_keeps_alive()
-            && !self.worker.drain.is_draining()
-            && resp_body != BodyKind::CloseDelimited
-            && !dechunk;
+        let keep_downstream =
+            self.client_keeps_alive() && resp_body != BodyKind::CloseDelimited && !dechunk;
         // The response as filters see it: end-to-end headers in a map they can edit.
         let headers = &mut self.resp_headers;
         headers.clear();
