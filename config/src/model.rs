@@ -841,6 +841,10 @@ pub struct UpgradeConfig {
     pub upgrade_type: String,
     /// `enabled`, default true.
     pub enabled: bool,
+    /// `connect_config` is set (routes only, upgrade type CONNECT): the proxy terminates the
+    /// CONNECT itself, answering 200 once a TCP connection to the route's host is open, and
+    /// relays the bytes; without it the CONNECT request is forwarded to the upstream.
+    pub terminate_connect: bool,
 }
 
 /// One layer of `layered_runtime.layers`.

@@ -326,11 +326,13 @@ fn retry_policy_mirrors_and_upgrades() {
         [
             UpgradeConfig {
                 upgrade_type: "websocket".into(),
-                enabled: true
+                enabled: true,
+                terminate_connect: false
             },
             UpgradeConfig {
                 upgrade_type: "connect".into(),
-                enabled: false
+                enabled: false,
+                terminate_connect: false
             },
         ]
     );

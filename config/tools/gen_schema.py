@@ -83,6 +83,7 @@ MESSAGES = [
     ("MAX_STREAM_DURATION", "envoy.config.route.v3", "route_action::MaxStreamDuration"),
     ("REQUEST_MIRROR_POLICY", "envoy.config.route.v3", "route_action::RequestMirrorPolicy"),
     ("UPGRADE_CONFIG", "envoy.config.route.v3", "route_action::UpgradeConfig"),
+    ("CONNECT_CONFIG", "envoy.config.route.v3", "route_action::upgrade_config::ConnectConfig"),
     ("HCM_UPGRADE_CONFIG", "envoy.extensions.filters.network.http_connection_manager.v3", "http_connection_manager::UpgradeConfig"),
     ("RETRY_POLICY", "envoy.config.route.v3", "RetryPolicy"),
     ("RETRY_HOST_PREDICATE", "envoy.config.route.v3", "retry_policy::RetryHostPredicate"),

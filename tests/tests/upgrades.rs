@@ -2,7 +2,8 @@
 //! `upgrade_configs` allows becomes a byte stream both ways after the upstream's 101; one it
 //! does not allow (or a route disables) is answered 403 and never reaches the upstream; CONNECT
 //! with `upgrade_type: CONNECT` and a `connect_matcher` route is forwarded and tunnels after
-//! the upstream's 200.
+//! the upstream's 200; with the route's `connect_config` the proxy terminates the CONNECT
+//! itself and tunnels to the host over plain TCP.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -158,4 +159,70 @@ fn connect_is_forwarded_and_tunnels_after_the_upstreams_200() {
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.ends_with("TLS BYTES"), "{text}");
     assert_eq!(heads.load(Ordering::SeqCst), 1);
+}
+
+/// A CONNECT route with `connect_config`: the proxy is the CONNECT's end point.
+fn terminating_proxy(addr: SocketAddr) -> sluice_tests::Proxy {
+    proxy(
+        addr,
+        json!([{
+            "match": {"connect_matcher": {}},
+            "route": {
+                "cluster": "ws",
+                "upgrade_configs": [{"upgrade_type": "CONNECT", "connect_config": {}}],
+            },
+        }]),
+        json!({"upgrade_configs": [{"upgrade_type": "CONNECT"}]}),
+    )
+}
+
+#[test]
+fn connect_config_terminates_the_connect_and_tunnels_raw_tcp() {
+    let up = sluice_tests::TcpUpstream::echo();
+    let p = terminating_proxy(up.addr());
+    let mut s = TcpStream::connect(p.addr()).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    // Bytes right behind the head belong to the tunnel already.
+    s.write_all(b"CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\nearly ")
+        .expect("send");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.ends_with(b"early ") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    // The echo upstream got no HTTP head: the answer is the proxy's, then the echoed bytes.
+    let head_end = text.find("\r\n\r\n").expect("head") + 4;
+    assert_eq!(&text[head_end..], "early ");
+    assert!(
+        !text.to_ascii_lowercase().contains("content-length"),
+        "{text}"
+    );
+    s.write_all(b"later").expect("send");
+    let mut echoed = [0u8; 5];
+    s.read_exact(&mut echoed).expect("echo");
+    assert_eq!(&echoed, b"later");
+    assert_eq!(p.admin().stat("cluster.ws.upstream_cx_total"), 1);
+    assert_eq!(
+        p.admin()
+            .stat("http.ingress_http.downstream_cx_upgrades_total"),
+        1
+    );
+}
+
+#[test]
+fn a_terminated_connect_whose_host_refuses_is_answered_503() {
+    let p = terminating_proxy(sluice_tests::closed_port());
+    let text = exchange(
+        &p,
+        b"CONNECT example.com:443 HTTP/1.1\r\nhost: example.com:443\r\n\r\n",
+        b"",
+    );
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert_eq!(p.admin().stat("cluster.ws.upstream_cx_connect_fail"), 1);
 }

@@ -675,7 +675,13 @@ pub(super) fn upgrade_configs(
             Some(v) => cx.boolean(v, &m.path("enabled")),
             None => Some(true),
         };
-        let (Some(upgrade_type), Some(enabled)) = (upgrade_type, enabled) else {
+        let terminate_connect = match m.get("connect_config") {
+            Some(v) => connect_config(cx, v, &m.path("connect_config"), upgrade_type.as_deref()),
+            None => Some(false),
+        };
+        let (Some(upgrade_type), Some(enabled), Some(terminate_connect)) =
+            (upgrade_type, enabled, terminate_connect)
+        else {
             ok = false;
             continue;
         };
@@ -691,9 +697,40 @@ pub(super) fn upgrade_configs(
         out.push(UpgradeConfig {
             upgrade_type,
             enabled,
+            terminate_connect,
         });
     }
     ok.then_some(out)
+}
+
+/// A route's `connect_config`: only for the CONNECT upgrade (Envoy: "Non-CONNECT upgrade type
+/// ... has ConnectConfig"); a POST tunnel (`allow_post: true`) is not supported yet.
+fn connect_config(
+    cx: &mut Cx<'_>,
+    v: &TNode,
+    path: &str,
+    upgrade_type: Option<&str>,
+) -> Option<bool> {
+    let m = cx.message(v, path, &schema::CONNECT_CONFIG)?;
+    if let Some(t) = upgrade_type.filter(|t| *t != "connect") {
+        cx.error(
+            v.loc,
+            path,
+            format!("non-CONNECT upgrade type `{t}` has a `connect_config`; only `CONNECT` may"),
+        );
+        return None;
+    }
+    if let Some(p) = m.get("allow_post")
+        && cx.boolean(p, &m.path("allow_post"))?
+    {
+        cx.error(
+            p.loc,
+            &m.path("allow_post"),
+            "`allow_post: true` (a TCP tunnel carried in a POST body) is not supported yet",
+        );
+        return None;
+    }
+    Some(true)
 }
 
 /// One hash policy; `Some(None)` for a policy that hashes nothing (`source_ip: false`).

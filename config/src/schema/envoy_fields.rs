@@ -781,6 +781,9 @@ pub(crate) const REQUEST_MIRROR_POLICY: &[&str] = &[
 /// All fields of `config.route.v3.UpgradeConfig`.
 pub(crate) const UPGRADE_CONFIG: &[&str] = &["upgrade_type", "enabled", "connect_config"];
 
+/// All fields of `config.route.v3.ConnectConfig`.
+pub(crate) const CONNECT_CONFIG: &[&str] = &["proxy_protocol_config", "allow_post"];
+
 /// All fields of `extensions.filters.network.http_connection_manager.v3.UpgradeConfig`.
 pub(crate) const HCM_UPGRADE_CONFIG: &[&str] = &["upgrade_type", "filters", "enabled"];
 

@@ -368,7 +368,13 @@ spec!(
     UPGRADE_CONFIG,
     "UpgradeConfig",
     f::UPGRADE_CONFIG,
-    ["upgrade_type", "enabled"]
+    ["upgrade_type", "enabled", "connect_config"]
+);
+spec!(
+    CONNECT_CONFIG,
+    "ConnectConfig",
+    f::CONNECT_CONFIG,
+    ["allow_post"]
 );
 spec!(
     RETRY_POLICY,

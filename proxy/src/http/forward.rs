@@ -178,6 +178,16 @@ impl Downstream<'_> {
                 .or(f.metadata_match.as_ref()),
         };
         let cookies = hashed.map(|h| h.set_cookies).unwrap_or_default();
+        if t.upgrade == Some(Upgrade::Connect)
+            && f.upgrade_configs
+                .iter()
+                .any(|u| u.upgrade_type == "connect" && u.terminate_connect)
+        {
+            // `connect_config`: the proxy is the CONNECT's end point, not the upstream.
+            return self
+                .terminate_connect(head_len, cluster, t.cluster, &ctx)
+                .await;
+        }
 
         // How much of the body is already here, and whether that is all of it.
         let mut decoder = BodyDecoder::new(self.req.body(), &self.limits);

@@ -13,10 +13,13 @@ use std::time::Duration;
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
 use super::conn_manager::{Downstream, Next};
+use super::error::{ErrorKind, ProxyError};
 use super::h1::{self, HeadEncoder, Version};
 use super::router::Forward;
 use crate::io::{Reader, Writer};
-use crate::upstream;
+use crate::runtime::snapshot::Cluster;
+use crate::upstream::lb::PickContext;
+use crate::upstream::{self, ActiveRequest};
 use sluice_config::model::UpgradeConfig;
 
 /// What kind of upgrade a request asks for.
@@ -64,7 +67,7 @@ impl Downstream<'_> {
     /// follows it already belongs to the tunnel.
     pub(super) async fn tunnel(
         &mut self,
-        mut upstream: upstream::Connection,
+        upstream: upstream::Connection,
         head_len: usize,
         resp_head_len: usize,
     ) -> Next {
@@ -96,7 +99,67 @@ impl Downstream<'_> {
         if res.is_err() {
             return Next::Close;
         }
-        // Bytes the client sent after its head go upstream first.
+        self.splice(upstream, head_len).await
+    }
+
+    /// Terminates a CONNECT whose route has a `connect_config`, as Envoy's TCP upstream does:
+    /// opens a TCP connection to a host of the route's cluster, answers `200` once it is up,
+    /// then relays bytes both ways. Failures answer as any upstream failure (503 `UF`, `UH`).
+    pub(super) async fn terminate_connect(
+        &mut self,
+        head_len: usize,
+        cluster: &Cluster,
+        cluster_index: usize,
+        ctx: &PickContext<'_>,
+    ) -> Next {
+        let worker = std::rc::Rc::clone(self.worker);
+        let shard = &worker.shard;
+        let picked = worker
+            .pick(cluster_index, ctx, std::time::Instant::now())
+            .and_then(|id| Some((id, cluster.hosts.get(id)?)));
+        let Some((host_id, host)) = picked else {
+            shard.inc(cluster.stats.upstream_cx_none_healthy);
+            return self
+                .fail(head_len, ProxyError::new(ErrorKind::NoHealthyUpstream))
+                .await;
+        };
+        let active = ActiveRequest::begin(&worker, cluster, host_id, host);
+        self.log.upstream_host = Some(host.address);
+        let upstream = match upstream::connect(&worker, cluster, host).await {
+            Ok(c) => c,
+            Err(_) => {
+                shard.inc(host.stats.rq_error);
+                shard.inc(cluster.stats.class(503));
+                drop(active);
+                return self
+                    .fail(head_len, ProxyError::new(ErrorKind::ConnectFailed))
+                    .await;
+            }
+        };
+        upstream::count_response(shard, cluster, host, 200);
+        self.wbuf.clear();
+        {
+            let mut enc = HeadEncoder::response(&mut self.wbuf, Version::Http11, 200);
+            let _ = enc.header(b"date", &worker.http_date());
+            let _ = enc.header(b"server", self.hcm.server_name.as_bytes());
+            enc.finish();
+        }
+        self.count_response(200);
+        let out = std::mem::take(&mut self.wbuf);
+        let (res, mut out) = self.writer.write_all(out).await;
+        out.clear();
+        self.wbuf = out;
+        if res.is_err() {
+            return Next::Close;
+        }
+        let next = self.splice(upstream, head_len).await;
+        drop(active);
+        next
+    }
+
+    /// The tunnel itself: bytes the client sent after its head (`rbuf[head_len..]`) go
+    /// upstream first, then both directions are copied until each side has closed.
+    async fn splice(&mut self, mut upstream: upstream::Connection, head_len: usize) -> Next {
         let early = self.rbuf.split_off(head_len.min(self.rbuf.len()));
         self.rbuf.clear();
         if !early.is_empty() {
@@ -186,6 +249,7 @@ mod tests {
         UpgradeConfig {
             upgrade_type: t.into(),
             enabled,
+            terminate_connect: false,
         }
     }
 
