@@ -828,10 +828,23 @@ pub struct RetryPolicy {
 /// `config.route.v3.RouteAction.RequestMirrorPolicy`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MirrorPolicy {
-    /// `cluster` (checked to exist).
-    pub cluster: String,
+    /// `cluster` (checked to exist) or `cluster_header`.
+    pub cluster: MirrorCluster,
     /// `runtime_fraction`; `None` mirrors every request.
     pub runtime_fraction: Option<RuntimeFraction>,
+    /// `disable_shadow_host_suffix_append`: the shadow keeps the request's Host instead of
+    /// `<host>-shadow`.
+    pub keep_host: bool,
+}
+
+/// Where a mirror policy's shadow cluster comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MirrorCluster {
+    /// `cluster`.
+    Name(String),
+    /// `cluster_header`: the (lower-cased) request header naming the cluster; a request
+    /// without it, or naming no cluster, is not mirrored.
+    Header(String),
 }
 
 /// `config.route.v3.RouteAction.UpgradeConfig` (and the HCM's `upgrade_configs`).

@@ -308,16 +308,18 @@ fn retry_policy_mirrors_and_upgrades() {
         f.request_mirror_policies,
         [
             MirrorPolicy {
-                cluster: "b".into(),
-                runtime_fraction: None
+                cluster: MirrorCluster::Name("b".into()),
+                runtime_fraction: None,
+                keep_host: false
             },
             MirrorPolicy {
-                cluster: "b".into(),
+                cluster: MirrorCluster::Name("b".into()),
                 runtime_fraction: Some(RuntimeFraction {
                     numerator: 10,
                     denominator: 10_000,
                     runtime_key: "mirror.b".into()
-                })
+                }),
+                keep_host: false
             },
         ]
     );

@@ -1,7 +1,9 @@
 //! `request_mirror_policies` through the real binary (two workers): every admitted request is
 //! copied to the shadow cluster with its Host suffixed `-shadow`, a slow or refusing shadow
 //! neither delays nor fails the main response, `runtime_fraction` 0 mirrors nothing, and shadow
-//! requests are counted in the shadow cluster's `upstream_rq_*` stats.
+//! requests are counted in the shadow cluster's `upstream_rq_*` stats. A `cluster_header` policy
+//! takes its shadow cluster from the request; `disable_shadow_host_suffix_append` keeps the
+//! Host.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -226,4 +228,37 @@ fn shadow_requests_are_counted_in_the_shadow_cluster() {
         1,
         "a drained shadow response leaves its connection reusable"
     );
+}
+
+#[test]
+fn cluster_header_names_the_shadow_cluster_per_request() {
+    let main = HttpUpstream::named("main");
+    let shadow = HttpUpstream::named("shadow");
+    let routes = json!([mirrored(
+        "/",
+        json!([{"cluster_header": "X-Mirror-Cluster", "disable_shadow_host_suffix_append": true}]),
+        json!({}),
+    )]);
+    let proxy = start(routes, &main, shadow.addr());
+    // Named: mirrored. Absent or naming no cluster: not mirrored, and the main request is
+    // untouched either way.
+    for (body, header) in [
+        ("to-shadow", Some("shadow")),
+        ("no-header", None),
+        ("unknown", Some("nowhere")),
+    ] {
+        let mut request = post("/x", "api.example", body);
+        if let Some(h) = header {
+            request = request.header("x-mirror-cluster", h);
+        }
+        let response = proxy.client().request(&request);
+        assert_eq!((response.status, response.text().as_str()), (200, "main"));
+    }
+    shadow.wait_for_requests(1, SHADOW_ARRIVAL);
+    std::thread::sleep(Duration::from_millis(300));
+    let shadows = shadow.requests();
+    assert_eq!(shadows.len(), 1, "only the request that named a cluster");
+    let s = by_body(&shadows, "to-shadow");
+    assert_eq!(s.header("host"), Some("api.example"), "no -shadow suffix");
+    assert_eq!(main.requests().len(), 3);
 }

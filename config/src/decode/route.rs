@@ -6,8 +6,9 @@ use std::time::Duration;
 use super::{ClusterRef, Cx, Msg, filters, headers, matcher, retry};
 use crate::model::{
     ClusterSpecifier, ClusterWeight, CorsPolicy, DirectResponse, ForwardAction, HashPolicy,
-    HashPolicyKind, HostRewrite, Loc, MirrorPolicy, PathMatch, Redirect, RedirectPath, Route,
-    RouteAction, RouteConfiguration, RouteMatch, UpgradeConfig, VirtualHost, WeightedClusters,
+    HashPolicyKind, HostRewrite, Loc, MirrorCluster, MirrorPolicy, PathMatch, Redirect,
+    RedirectPath, Route, RouteAction, RouteConfiguration, RouteMatch, UpgradeConfig, VirtualHost,
+    WeightedClusters,
 };
 use crate::schema;
 use crate::tree::Node as TNode;
@@ -621,8 +622,18 @@ fn cluster_weight(
 /// One of `request_mirror_policies`.
 fn mirror_policy(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<MirrorPolicy> {
     let m = cx.message(n, path, &schema::REQUEST_MIRROR_POLICY)?;
-    let cluster = match m.get("cluster") {
-        Some(v) => {
+    const SPECIFIERS: &[&str] = &["cluster", "cluster_header"];
+    if !matcher::one_of(
+        cx,
+        &m,
+        SPECIFIERS,
+        "a mirror policy names its cluster once, by `cluster` or `cluster_header`",
+    ) {
+        return None;
+    }
+    let cluster = match m.set_of(SPECIFIERS).first().copied() {
+        Some("cluster") => {
+            let v = m.get("cluster")?;
             let name = required_name(cx, &m, "cluster");
             if let Some(name) = &name {
                 cx.cluster_refs.push(ClusterRef {
@@ -631,14 +642,20 @@ fn mirror_policy(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<MirrorPolicy>
                     path: m.path("cluster"),
                 });
             }
-            name
+            name.map(MirrorCluster::Name)
         }
-        None => {
-            if !m.written("cluster_header") {
-                cx.missing(&m, "cluster");
-            }
+        Some("cluster_header") => {
+            matcher::header_name(cx, m.get("cluster_header")?, &m.path("cluster_header"))
+                .map(|h| MirrorCluster::Header(h.to_ascii_lowercase()))
+        }
+        _ => {
+            cx.missing(&m, "cluster");
             None
         }
+    };
+    let keep_host = match m.get("disable_shadow_host_suffix_append") {
+        Some(v) => cx.boolean(v, &m.path("disable_shadow_host_suffix_append")),
+        None => Some(false),
     };
     let runtime_fraction = match m.get("runtime_fraction") {
         Some(v) => matcher::runtime_fraction(cx, v, &m.path("runtime_fraction")).map(Some),
@@ -647,6 +664,7 @@ fn mirror_policy(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<MirrorPolicy>
     Some(MirrorPolicy {
         cluster: cluster?,
         runtime_fraction: runtime_fraction?,
+        keep_host: keep_host?,
     })
 }
 

@@ -361,7 +361,7 @@ spec!(
     ["max_stream_duration"]
 );
 spec!(REQUEST_MIRROR_POLICY, "RequestMirrorPolicy", f::REQUEST_MIRROR_POLICY,
-["cluster", "runtime_fraction"],
+["cluster", "cluster_header", "runtime_fraction", "disable_shadow_host_suffix_append"],
     removed: [("runtime_key", "`runtime_key` is a v2 API field that Envoy v3 removed; v2 API is \
         not supported; write `runtime_fraction`")]);
 spec!(

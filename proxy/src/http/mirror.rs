@@ -27,7 +27,7 @@ use super::conn_manager::{Downstream, READ_BUFFER_BYTES};
 use super::error::ErrorKind;
 use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, ResponseHead};
 use super::headers::HeaderMap;
-use super::router::{Forward, Mirror};
+use super::router::{Forward, Mirror, MirrorTarget};
 use crate::layered_runtime::Runtime;
 use crate::runtime::snapshot::{Cluster, Host, Snapshot};
 use crate::runtime::worker::Worker;
@@ -73,23 +73,37 @@ impl Downstream<'_> {
             0
         };
         let worker = self.worker;
-        let mut request: Option<Vec<u8>> = None;
+        // The shadow request, encoded once per Host form (`-shadow` suffix or not).
+        let mut request: [Option<Vec<u8>>; 2] = [None, None];
         let mut now: Option<Instant> = None;
         for m in &f.mirrors {
             if !admits(m, &snapshot.runtime, random) {
                 continue;
             }
-            let Some(cluster) = snapshot.clusters.get(m.cluster) else {
+            let index = match &m.cluster {
+                MirrorTarget::Index(i) => *i,
+                // Envoy skips a policy whose header is absent or names no cluster.
+                MirrorTarget::Header(h) => {
+                    match self.headers.get(h).and_then(|v| snapshot.cluster_index(v)) {
+                        Some(i) => i,
+                        None => {
+                            log::debug!("mirror cluster header names no cluster: not mirrored");
+                            continue;
+                        }
+                    }
+                }
+            };
+            let Some(cluster) = snapshot.clusters.get(index) else {
                 continue;
             };
             // The pick happens here, on the snapshot the route was resolved on: the picker is
             // indexed by that snapshot's cluster order, which a later snapshot may change.
             let now = *now.get_or_insert_with(Instant::now);
-            let Some(host_id) = worker.pick(m.cluster, &PickContext::default(), now) else {
+            let Some(host_id) = worker.pick(index, &PickContext::default(), now) else {
                 worker.shard.inc(cluster.stats.upstream_cx_none_healthy);
                 continue;
             };
-            let bytes = match &request {
+            let bytes = match &request[usize::from(m.keep_host)] {
                 Some(b) => b.clone(),
                 None => {
                     let b = encode_shadow(
@@ -98,8 +112,9 @@ impl Downstream<'_> {
                         &self.headers,
                         self.req.body(),
                         self.rbuf.get(body.clone()).unwrap_or(&[]),
+                        !m.keep_host,
                     );
-                    request.insert(b).clone()
+                    request[usize::from(m.keep_host)].insert(b).clone()
                 }
             };
             let shadow = Shadow {
@@ -133,6 +148,7 @@ fn encode_shadow(
     headers: &HeaderMap,
     framing: BodyKind,
     body: &[u8],
+    suffix_host: bool,
 ) -> Vec<u8> {
     // Sized for the whole request, so encoding never reallocates.
     let head_bytes = method.len()
@@ -147,7 +163,7 @@ fn encode_shadow(
         let mut enc = HeadEncoder::request(&mut out, method, path);
         for (name, value) in headers.iter() {
             let res = match name {
-                b"host" => {
+                b"host" if suffix_host => {
                     let (name, port) = split_port(value);
                     enc.trusted_header_parts(b"host", &[name, SHADOW_HOST_SUFFIX, port]);
                     continue;
@@ -392,6 +408,7 @@ mod tests {
             &headers,
             BodyKind::Length(5),
             b"hello",
+            true,
         );
         let text = String::from_utf8(wire.clone()).unwrap();
         assert_eq!(
@@ -418,6 +435,7 @@ mod tests {
             &headers,
             BodyKind::Length(40_000),
             &body,
+            true,
         );
         assert!(wire.ends_with(&body));
         // A reallocation would have at least doubled the capacity past what was written.
@@ -436,7 +454,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append(b"host", b"a");
         let body = b"3\r\nabc\r\n0\r\n\r\n";
-        let wire = encode_shadow(b"PUT", b"/", &headers, BodyKind::Chunked, body);
+        let wire = encode_shadow(b"PUT", b"/", &headers, BodyKind::Chunked, body, true);
         let text = String::from_utf8(wire).unwrap();
         assert!(
             text.starts_with("PUT / HTTP/1.1\r\nhost: a-shadow\r\n"),
@@ -447,7 +465,8 @@ mod tests {
 
     fn policy(numerator: u32, key: &str) -> Mirror {
         Mirror {
-            cluster: 0,
+            cluster: MirrorTarget::Index(0),
+            keep_host: false,
             runtime_fraction: Some(RuntimeFraction {
                 numerator,
                 denominator: 100,
@@ -460,7 +479,8 @@ mod tests {
     fn runtime_fraction_admits_its_share() {
         let empty = Runtime::default();
         let always = Mirror {
-            cluster: 0,
+            cluster: MirrorTarget::Index(0),
+            keep_host: false,
             runtime_fraction: None,
         };
         assert!((0..200).all(|r| admits(&always, &empty, r)));

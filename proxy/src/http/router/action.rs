@@ -84,10 +84,21 @@ pub enum ClusterTarget {
 /// `request_mirror_policies` entry.
 #[derive(Debug)]
 pub struct Mirror {
-    /// The shadow cluster's snapshot index.
-    pub cluster: usize,
+    /// The shadow cluster.
+    pub cluster: MirrorTarget,
+    /// `disable_shadow_host_suffix_append`.
+    pub keep_host: bool,
     /// `runtime_fraction`; `None` mirrors every request.
     pub runtime_fraction: Option<model::RuntimeFraction>,
+}
+
+/// A mirror policy's shadow cluster.
+#[derive(Debug)]
+pub enum MirrorTarget {
+    /// `cluster`: its snapshot index.
+    Index(usize),
+    /// `cluster_header`: the lower-case request header that names it.
+    Header(Box<[u8]>),
 }
 
 /// `weighted_clusters`, resolved.
@@ -262,7 +273,15 @@ impl Forward {
             .iter()
             .map(|m| {
                 Ok(Mirror {
-                    cluster: cluster_index(&m.cluster).ok_or_else(|| unknown(&m.cluster))?,
+                    cluster: match &m.cluster {
+                        model::MirrorCluster::Name(name) => {
+                            MirrorTarget::Index(cluster_index(name).ok_or_else(|| unknown(name))?)
+                        }
+                        model::MirrorCluster::Header(h) => {
+                            MirrorTarget::Header(h.as_bytes().into())
+                        }
+                    },
+                    keep_host: m.keep_host,
                     runtime_fraction: m.runtime_fraction.clone(),
                 })
             })

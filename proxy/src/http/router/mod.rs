@@ -24,7 +24,8 @@ mod matcher;
 mod tests;
 
 pub use action::{
-    Action, ClusterChoice, ClusterTarget, Forward, Mirror, WeightedCluster, WeightedClusters,
+    Action, ClusterChoice, ClusterTarget, Forward, Mirror, MirrorTarget, WeightedCluster,
+    WeightedClusters,
 };
 
 use index::{Candidates, RouteIndex};

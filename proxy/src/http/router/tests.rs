@@ -796,8 +796,9 @@ fn cluster_names_resolve_to_indices() {
     }
     let mut f = forward_action(model::ClusterSpecifier::Cluster("c1".into()));
     f.request_mirror_policies.push(model::MirrorPolicy {
-        cluster: "missing".into(),
+        cluster: model::MirrorCluster::Name("missing".into()),
         runtime_fraction: None,
+        keep_host: false,
     });
     let rc = model::RouteConfiguration {
         name: "r".into(),
