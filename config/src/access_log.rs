@@ -173,6 +173,9 @@ pub enum Operator {
     RouteName,
     /// `%HOSTNAME%`.
     Hostname,
+    /// `%LOCAL_REPLY_BODY%`: the body of a local reply being formatted by
+    /// `local_reply_config`; empty in access logs, as in Envoy.
+    LocalReplyBody,
 }
 
 impl Operator {
@@ -336,7 +339,6 @@ const ENVOY_OPERATORS: &[&str] = &[
     "REQ_WITHOUT_QUERY",
     "START_TIME_LOCAL",
     "EMIT_TIME",
-    "LOCAL_REPLY_BODY",
     "GRPC_STATUS",
     "GRPC_STATUS_NUMBER",
     "ACCESS_LOG_TYPE",
@@ -432,6 +434,10 @@ fn command(text: &str, start: usize) -> Result<(Operator, Option<usize>, usize),
         position: start,
         reason,
     })?;
+    if len.is_some() && op == Operator::LocalReplyBody {
+        // Envoy's parser allows no length on this command.
+        return Err(invalid(&format!("`%{name}%` takes no `:N` length")));
+    }
     Ok((op, len, end))
 }
 
@@ -465,6 +471,7 @@ fn operator(name: &str, args: Option<&str>) -> Result<Operator, String> {
         }
         "ROUTE_NAME" => no_args(Operator::RouteName),
         "HOSTNAME" => no_args(Operator::Hostname),
+        "LOCAL_REPLY_BODY" => no_args(Operator::LocalReplyBody),
         other if ENVOY_OPERATORS.contains(&other) => {
             Err(format!("command operator `%{other}%` is not supported yet"))
         }
@@ -666,6 +673,10 @@ mod tests {
             (
                 "%PROTOCOL(x)%",
                 "`%PROTOCOL%` takes no argument (at position 0)",
+            ),
+            (
+                "%LOCAL_REPLY_BODY:5%",
+                "`%LOCAL_REPLY_BODY%` takes no `:N` length (at position 0)",
             ),
             (
                 "100%",

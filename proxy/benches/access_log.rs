@@ -60,6 +60,7 @@ fn entry<'a>(req: &'a HeaderMap, resp: &'a HeaderMap) -> RequestLog<'a> {
         route_name: Some("api"),
         downstream_remote: "10.0.35.28:51234".parse().expect("addr"),
         downstream_local: None,
+        local_reply_body: None,
     }
 }
 

@@ -144,6 +144,8 @@ fn write_op(op: &Operator, hostname: &str, e: &RequestLog<'_>, out: &mut Vec<u8>
             }
             out.extend_from_slice(hostname.as_bytes());
         }
+        // Always a value, empty outside a local reply (Envoy's formatter returns a string).
+        Operator::LocalReplyBody => out.extend_from_slice(e.local_reply_body.unwrap_or(b"")),
     }
     true
 }

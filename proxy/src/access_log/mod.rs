@@ -70,6 +70,9 @@ pub struct RequestLog<'a> {
     pub downstream_remote: SocketAddr,
     /// The address the client connected to.
     pub downstream_local: Option<SocketAddr>,
+    /// The body of the local reply being formatted (`%LOCAL_REPLY_BODY%`); `None` in access
+    /// logs, where it prints empty.
+    pub local_reply_body: Option<&'a [u8]>,
 }
 
 /// What the worker lends a log call: its stats shard, the runtime of its snapshot and a
@@ -288,6 +291,7 @@ impl RequestState {
             route_name: Some(self.route.as_str()),
             downstream_remote,
             downstream_local,
+            local_reply_body: None,
         }
     }
 }

@@ -39,6 +39,7 @@ fn entry<'a>(req: &'a HeaderMap, resp: Option<&'a HeaderMap>) -> RequestLog<'a> 
         route_name: None,
         downstream_remote: "10.0.35.28:5555".parse().expect("addr"),
         downstream_local: Some("127.0.0.1:10000".parse().expect("addr")),
+        local_reply_body: None,
     }
 }
 
@@ -85,6 +86,19 @@ fn absent_values_print_a_dash_or_nothing() {
         omit_empty_values: true,
     };
     assert_eq!(line(&omit, &e), "   UH 503 ");
+}
+
+#[test]
+fn local_reply_body_is_empty_outside_a_local_reply() {
+    let req = HeaderMap::new();
+    let mut e = entry(&req, None);
+    // Envoy's formatter yields an empty string here, never the `-` of an absent value.
+    assert_eq!(line(&text("[%LOCAL_REPLY_BODY%]"), &e), "[]");
+    e.local_reply_body = Some(b"no healthy upstream");
+    assert_eq!(
+        line(&text("[%LOCAL_REPLY_BODY%]"), &e),
+        "[no healthy upstream]"
+    );
 }
 
 #[test]
