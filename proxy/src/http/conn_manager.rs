@@ -789,15 +789,22 @@ impl Downstream<'_> {
                 shard: &self.worker.shard,
                 connection: &self.filter_state,
             };
-            if let Decision::LocalReply {
-                status,
-                body,
-                headers,
-            } = filters.decode_headers(&mut cx).await
-            {
-                return self
-                    .local_reply(head_len, status, &body, Some(&headers))
-                    .await;
+            match filters.decode_headers(&mut cx).await {
+                Decision::Continue => {}
+                Decision::LocalReply {
+                    status,
+                    body,
+                    headers,
+                } => {
+                    return self
+                        .local_reply(head_len, status, &body, Some(&headers))
+                        .await;
+                }
+                Decision::Respond { status, headers } => {
+                    return self
+                        .local_reply(head_len, status, b"", Some(&headers))
+                        .await;
+                }
             }
         }
 

@@ -209,9 +209,8 @@ impl CorsFilter {
         {
             h.set(b"access-control-allow-private-network", b"true");
         }
-        Decision::LocalReply {
+        Decision::Respond {
             status: 200,
-            body: bytes::Bytes::new(),
             headers: h,
         }
     }

@@ -61,6 +61,16 @@ pub enum Decision {
         /// Headers to add to the reply, besides `content-length`, `date` and `server`.
         headers: HeaderMap,
     },
+    /// Answer the request with this status and these headers and no body, without the
+    /// router: a CORS preflight. Unlike [`Decision::LocalReply`] this is not one of Envoy's
+    /// local replies (the filter calls `encodeHeaders`), so `local_reply_config` leaves it
+    /// alone.
+    Respond {
+        /// Status code.
+        status: u16,
+        /// Headers of the response, besides `content-length`, `date` and `server`.
+        headers: HeaderMap,
+    },
 }
 
 /// The route a request matched, as positions in the connection manager's route configuration.
@@ -310,24 +320,17 @@ impl FilterChain {
             .and_then(|r| self.routes.get(&(r.virtual_host, r.route)));
         for (i, filter) in self.filters.iter().enumerate() {
             let per_route = route.and_then(|r| r.route.get(&i).or_else(|| r.virtual_host.get(&i)));
-            let decision = filter.decode_headers(i, per_route, cx).await;
-            if let Decision::LocalReply {
-                status,
-                body,
-                mut headers,
-            } = decision
-            {
-                for (n, v) in cx.connection.response_headers.borrow().iter() {
-                    if !headers.contains(n) {
-                        headers.append(n, v);
-                    }
+            let mut decision = filter.decode_headers(i, per_route, cx).await;
+            let headers = match &mut decision {
+                Decision::Continue => continue,
+                Decision::LocalReply { headers, .. } | Decision::Respond { headers, .. } => headers,
+            };
+            for (n, v) in cx.connection.response_headers.borrow().iter() {
+                if !headers.contains(n) {
+                    headers.append(n, v);
                 }
-                return Decision::LocalReply {
-                    status,
-                    body,
-                    headers,
-                };
             }
+            return decision;
         }
         Decision::Continue
     }

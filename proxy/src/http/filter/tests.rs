@@ -112,7 +112,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 fn status(d: &Decision) -> Option<u16> {
     match d {
-        Decision::LocalReply { status, .. } => Some(*status),
+        Decision::LocalReply { status, .. } | Decision::Respond { status, .. } => Some(*status),
         Decision::Continue => None,
     }
 }
@@ -485,10 +485,7 @@ fn cors_preflight_and_simple_request() {
     pre.append(b"origin", b"https://a.example");
     pre.append(b"access-control-request-method", b"PUT");
     pre.append(b"access-control-request-headers", b"x-a, x-b");
-    let Decision::LocalReply {
-        status, headers, ..
-    } = decode(&mut pre, b"OPTIONS")
-    else {
+    let Decision::Respond { status, headers } = decode(&mut pre, b"OPTIONS") else {
         panic!("preflight answered locally");
     };
     assert_eq!(status, 200);
@@ -515,7 +512,7 @@ fn cors_preflight_and_simple_request() {
     let mut bad = HeaderMap::new();
     bad.append(b"origin", b"https://evil.test");
     bad.append(b"access-control-request-method", b"PUT");
-    let Decision::LocalReply { headers, .. } = decode(&mut bad, b"OPTIONS") else {
+    let Decision::Respond { headers, .. } = decode(&mut bad, b"OPTIONS") else {
         panic!("answered locally");
     };
     assert!(!headers.contains(b"access-control-allow-origin"));
