@@ -120,6 +120,43 @@ pub struct HttpConnectionManager {
     pub upgrade_configs: Vec<UpgradeConfig>,
     /// `access_log`: every logger, in order.
     pub access_log: Vec<crate::access_log::AccessLog>,
+    /// `local_reply_config`; `None` when absent (local replies are sent as generated).
+    pub local_reply_config: Option<LocalReplyConfig>,
+}
+
+/// `HttpConnectionManager.local_reply_config`: how the replies the proxy generates itself
+/// (errors, direct responses, redirects, filter replies) are rewritten before they are sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalReplyConfig {
+    /// `mappers`, in order: the first whose filter matches a reply rewrites it.
+    pub mappers: Vec<ResponseMapper>,
+    /// `body_format`; `None` keeps the body as generated (Envoy's `%LOCAL_REPLY_BODY%` as
+    /// `text/plain`).
+    pub body_format: Option<BodyFormat>,
+}
+
+/// `ResponseMapper`: what to change in a local reply its filter matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseMapper {
+    /// `filter` (required): an access log filter evaluated on the reply.
+    pub filter: crate::access_log::Filter,
+    /// `status_code`: the new status, in 200..=599.
+    pub status_code: Option<u16>,
+    /// `body`: the new body, which `%LOCAL_REPLY_BODY%` then prints.
+    pub body: Option<Vec<u8>>,
+    /// `body_format_override`: used instead of the config's `body_format`.
+    pub body_format_override: Option<BodyFormat>,
+    /// `headers_to_add`, in order.
+    pub headers_to_add: Vec<HeaderValueOption>,
+}
+
+/// A `SubstitutionFormatString` that formats a local reply's body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BodyFormat {
+    /// The format (`text_format`, `text_format_source` or `json_format`).
+    pub format: crate::access_log::LogFormat,
+    /// `content_type`, else `text/plain` for text and `application/json` for JSON, as Envoy.
+    pub content_type: String,
 }
 
 /// The `HttpConnectionManager` fields that decide who is trusted and how request headers are

@@ -344,3 +344,72 @@ static_resources:
     assert_eq!(*active_request_bias, 0.5);
     assert_eq!(slow_start.as_ref().map(|s| s.aggression), Some(2.0));
 }
+
+#[test]
+fn local_reply_config_lowers_mappers_and_body_formats() {
+    use sluice_config::access_log::{ComparisonOp, Filter, JsonTemplate, LogFormat};
+
+    let loaded = fixture("local-reply.yaml");
+    let NetworkFilter::HttpConnectionManager(hcm) =
+        &loaded.bootstrap.listeners[0].filter_chains[0].terminal
+    else {
+        panic!("hcm expected");
+    };
+    let lr = hcm.local_reply_config.as_ref().expect("local_reply_config");
+    assert_eq!(lr.mappers.len(), 3);
+
+    let first = &lr.mappers[0];
+    let Filter::StatusCode(c) = &first.filter else {
+        panic!("status_code_filter expected, got {:?}", first.filter);
+    };
+    assert_eq!(
+        (c.op, c.default_value, c.runtime_key.as_str()),
+        (ComparisonOp::Eq, 503, "lr.503")
+    );
+    assert_eq!(first.status_code, Some(502));
+    assert_eq!(first.body.as_deref(), Some(&b"try again later"[..]));
+    assert_eq!(first.headers_to_add[0].key, "x-local-reply");
+    assert_eq!(
+        first.headers_to_add[0].append_action,
+        AppendAction::OverwriteIfExistsOrAdd
+    );
+    assert!(first.body_format_override.is_none());
+
+    let second = &lr.mappers[1];
+    assert!(matches!(&second.filter, Filter::Or(f) if f.len() == 2));
+    assert_eq!(
+        second.body.as_deref(),
+        Some(&b"body"[..]),
+        "inline_bytes is base64"
+    );
+    let html = second.body_format_override.as_ref().expect("override");
+    assert_eq!(html.content_type, "text/html; charset=UTF-8");
+
+    let third = lr.mappers[2]
+        .body_format_override
+        .as_ref()
+        .expect("override");
+    assert_eq!(
+        third.content_type, "text/plain",
+        "text defaults to text/plain"
+    );
+    assert!(matches!(
+        third.format,
+        LogFormat::Text {
+            omit_empty_values: true,
+            ..
+        }
+    ));
+
+    let json = lr.body_format.as_ref().expect("body_format");
+    assert_eq!(
+        json.content_type, "application/json",
+        "json defaults to application/json"
+    );
+    let LogFormat::Json { fields, .. } = &json.format else {
+        panic!("json_format expected");
+    };
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["code", "message", "path"]);
+    assert!(matches!(fields[1].1, JsonTemplate::Format(_)));
+}

@@ -118,6 +118,8 @@ MESSAGES = [
     ("FILE_ACCESS_LOG", "envoy.extensions.access_loggers.file.v3", "FileAccessLog"),
     ("STDOUT_ACCESS_LOG", "envoy.extensions.access_loggers.stream.v3", "StdoutAccessLog"),
     ("STDERR_ACCESS_LOG", "envoy.extensions.access_loggers.stream.v3", "StderrAccessLog"),
+    ("LOCAL_REPLY_CONFIG", "envoy.extensions.filters.network.http_connection_manager.v3", "LocalReplyConfig"),
+    ("RESPONSE_MAPPER", "envoy.extensions.filters.network.http_connection_manager.v3", "ResponseMapper"),
 ]
 
 

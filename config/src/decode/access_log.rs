@@ -222,9 +222,16 @@ fn format_string(cx: &mut Cx<'_>, text: &str, loc: Loc, path: &str) -> Option<Ve
     }
 }
 
-/// `config.core.v3.SubstitutionFormatString`.
+/// `config.core.v3.SubstitutionFormatString` of an access logger.
 fn substitution_format(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<LogFormat> {
     let m = cx.message(n, path, &schema::SUBSTITUTION_FORMAT_STRING)?;
+    format_of(cx, &m)
+}
+
+/// The format of an opened `SubstitutionFormatString`: one of `text_format`,
+/// `text_format_source`, `json_format`, with `omit_empty_values`.
+pub(super) fn format_of(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<LogFormat> {
+    let path = m.path.as_str();
     let omit_empty_values = match m.get("omit_empty_values") {
         Some(v) => cx.boolean(v, &m.path("omit_empty_values")),
         None => Some(false),
@@ -279,6 +286,23 @@ fn substitution_format(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<LogForm
 
 /// A `DataSource` holding a format string: the text, and where to report a problem in it.
 fn text_source(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(String, Loc, String)> {
+    let (bytes, loc, kpath) = data_source(cx, n, path)?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Some((text, loc, kpath)),
+        Err(_) => {
+            cx.error(loc, &kpath, "the format string is not UTF-8");
+            None
+        }
+    }
+}
+
+/// A `DataSource` (`inline_string`, `inline_bytes`, `filename`, read now): its bytes, and
+/// where the specifier was written.
+pub(super) fn data_source(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+) -> Option<(Vec<u8>, Loc, String)> {
     let m = cx.message(n, path, &schema::DATA_SOURCE)?;
     const KINDS: &[&str] = &["inline_string", "inline_bytes", "filename"];
     let set = m.set_of(KINDS);
@@ -327,13 +351,7 @@ fn text_source(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(String, Loc, S
             }
         },
     };
-    match String::from_utf8(bytes) {
-        Ok(text) => Some((text, v.loc, kpath)),
-        Err(_) => {
-            cx.error(v.loc, &kpath, "the format string is not UTF-8");
-            None
-        }
-    }
+    Some((bytes, v.loc, kpath))
 }
 
 /// A `json_format` struct: keys to format strings, literals or nested structs.
@@ -383,7 +401,7 @@ fn json_fields(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Vec<(String, Js
 }
 
 /// `config.accesslog.v3.AccessLogFilter`: exactly one kind.
-fn filter(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Filter> {
+pub(super) fn filter(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Filter> {
     let m = cx.message(n, path, &schema::ACCESS_LOG_FILTER)?;
     const KINDS: &[&str] = &[
         "status_code_filter",

@@ -418,6 +418,12 @@ fn http_connection_manager(
         Some(list) => super::access_log::access_logs(cx, list, &m.path("access_log")),
         None => Some(Vec::new()),
     };
+    let local_reply_config = match m.get("local_reply_config") {
+        Some(v) => {
+            super::local_reply::local_reply_config(cx, v, &m.path("local_reply_config")).map(Some)
+        }
+        None => Some(None),
+    };
     Some(HttpConnectionManager {
         stat_prefix: stat_prefix?,
         codec_type: codec_type?,
@@ -430,6 +436,7 @@ fn http_connection_manager(
         header_options: header_options?,
         upgrade_configs: upgrade_configs?,
         access_log: access_log?,
+        local_reply_config: local_reply_config?,
     })
 }
 

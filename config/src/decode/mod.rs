@@ -12,6 +12,7 @@ mod filters;
 mod hcm_options;
 mod headers;
 mod listener;
+mod local_reply;
 mod matcher;
 mod retry;
 mod route;

@@ -1002,3 +1002,15 @@ pub(crate) const STDOUT_ACCESS_LOG: &[&str] = &["log_format"];
 
 /// All fields of `extensions.access_loggers.stream.v3.StderrAccessLog`.
 pub(crate) const STDERR_ACCESS_LOG: &[&str] = &["log_format"];
+
+/// All fields of `extensions.filters.network.http_connection_manager.v3.LocalReplyConfig`.
+pub(crate) const LOCAL_REPLY_CONFIG: &[&str] = &["mappers", "body_format"];
+
+/// All fields of `extensions.filters.network.http_connection_manager.v3.ResponseMapper`.
+pub(crate) const RESPONSE_MAPPER: &[&str] = &[
+    "filter",
+    "status_code",
+    "body",
+    "body_format_override",
+    "headers_to_add",
+];

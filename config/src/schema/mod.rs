@@ -167,7 +167,8 @@ spec!(
         "strip_any_host_port",
         "max_request_headers_kb",
         "http_protocol_options",
-        "access_log"
+        "access_log",
+        "local_reply_config"
     ]
 );
 spec!(
@@ -775,6 +776,39 @@ spec!(
     deprecated: [("text_format", "`text_format` is deprecated in Envoy; write \
         `text_format_source: { inline_string: ... }`")]
 );
+spec!(
+    LOCAL_REPLY_CONFIG,
+    "LocalReplyConfig",
+    f::LOCAL_REPLY_CONFIG,
+    ["mappers", "body_format"]
+);
+spec!(
+    RESPONSE_MAPPER,
+    "ResponseMapper",
+    f::RESPONSE_MAPPER,
+    [
+        "filter",
+        "status_code",
+        "body",
+        "body_format_override",
+        "headers_to_add"
+    ]
+);
+// A `SubstitutionFormatString` that formats a local reply body, where `content_type` counts.
+spec!(
+    LOCAL_REPLY_FORMAT_STRING,
+    "SubstitutionFormatString",
+    f::SUBSTITUTION_FORMAT_STRING,
+    [
+        "omit_empty_values",
+        "content_type",
+        "text_format",
+        "json_format",
+        "text_format_source"
+    ],
+    deprecated: [("text_format", "`text_format` is deprecated in Envoy; write \
+        `text_format_source: { inline_string: ... }`")]
+);
 spec!(FILE_ACCESS_LOG, "FileAccessLog", f::FILE_ACCESS_LOG,
 ["path", "log_format", "format", "json_format"],
 deprecated: [
@@ -902,6 +936,9 @@ mod tests {
         &OR_FILTER,
         &RUNTIME_UINT32,
         &SUBSTITUTION_FORMAT_STRING,
+        &LOCAL_REPLY_CONFIG,
+        &RESPONSE_MAPPER,
+        &LOCAL_REPLY_FORMAT_STRING,
         &FILE_ACCESS_LOG,
         &STDOUT_ACCESS_LOG,
         &STDERR_ACCESS_LOG,

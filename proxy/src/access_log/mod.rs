@@ -302,6 +302,28 @@ pub fn format_line(format: &LogFormat, entry: &RequestLog<'_>, out: &mut Vec<u8>
     format::write_line(format, "", entry, out);
 }
 
+/// Formats `entry` with `format` into `out` (a local reply body), `%HOSTNAME%` printing
+/// `hostname`.
+pub(crate) fn render(
+    format: &LogFormat,
+    hostname: &str,
+    entry: &RequestLog<'_>,
+    out: &mut Vec<u8>,
+) {
+    format::write_line(format, hostname, entry, out);
+}
+
+/// Whether `entry` passes the access log filter `filter` (also how a local reply mapper
+/// matches); `random` samples a request without `x-request-id`.
+pub(crate) fn filter_passes(
+    filter: &Filter,
+    entry: &RequestLog<'_>,
+    runtime: &Runtime,
+    random: u64,
+) -> bool {
+    filter::passes(filter, entry, runtime, random)
+}
+
 /// Hands this thread's pending lines to the logger thread now (tests, and a worker that is
 /// about to exit).
 pub fn flush_now() {

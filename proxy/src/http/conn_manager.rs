@@ -24,6 +24,7 @@ use super::h1::{
     self, BodyDecoder, HeadEncoder, LocalReply, Method, Parse, RequestHead, ResponseHead, Version,
 };
 use super::headers::HeaderMap;
+use super::local_reply::Origin;
 use super::router::{self, Action, ClusterChoice, ClusterTarget, RouteRequest};
 use super::upgrade::{self, Upgrade, upgrade_name};
 use crate::io::{Reader, Writer};
@@ -332,7 +333,11 @@ impl Downstream<'_> {
                                 server: self.hcm.local_reply_server(),
                                 ..LocalReply::protocol_error(e.status_code())
                             };
-                            if self.send_local(&reply).await.is_ok() {
+                            if self
+                                .send_local_from(&reply, Origin::BeforeRequest)
+                                .await
+                                .is_ok()
+                            {
                                 self.linger().await;
                             }
                             return;
@@ -466,7 +471,11 @@ impl Downstream<'_> {
             server: self.hcm.local_reply_server(),
             ..LocalReply::new(status, body)
         };
-        if self.send_local(&reply).await.is_ok() {
+        if self
+            .send_local_from(&reply, Origin::BeforeRequest)
+            .await
+            .is_ok()
+        {
             self.linger().await;
         }
     }
@@ -523,8 +532,13 @@ impl Downstream<'_> {
         self.worker.shard.inc(s.downstream_rq_completed);
     }
 
-    /// Writes a local reply for the current request.
+    /// Writes a local reply for the current request, rewritten by `local_reply_config`.
     pub(super) async fn send_local(&mut self, reply: &LocalReply<'_>) -> std::io::Result<()> {
+        self.send_local_from(reply, Origin::Request).await
+    }
+
+    /// Encodes and writes a local reply as it is.
+    pub(super) async fn write_local(&mut self, reply: &LocalReply<'_>) -> std::io::Result<()> {
         self.count_response(reply.status);
         self.log.is_local = true;
         self.log.bytes_sent = if reply.is_head {
@@ -572,7 +586,8 @@ impl Downstream<'_> {
         self.count_request_start();
         let shard = &self.worker.shard;
         shard.inc(self.hcm.stats.downstream_rq_active);
-        if !self.hcm.access_logs.is_empty() {
+        // `local_reply_config` reads the request as the access log does.
+        if !self.hcm.access_logs.is_empty() || self.hcm.local_replies.is_some() {
             self.begin_access_log();
         }
         let next = self.route_and_serve(head_len).await;
@@ -610,6 +625,10 @@ impl Downstream<'_> {
 
     /// Logs the finished request to every access log of the connection manager.
     fn write_access_log(&mut self) {
+        if self.hcm.access_logs.is_empty() {
+            self.log.is_active = false;
+            return;
+        }
         if !self.log.is_local && self.log.status.get() != 0 {
             // A proxied response: its declared body length (0 for HEAD, 304, ...).
             let is_head = self.req.method_kind() == Method::Head;
@@ -647,7 +666,7 @@ impl Downstream<'_> {
                 server: self.hcm.local_reply_server(),
                 ..LocalReply::new(426, b"")
             };
-            let _ = self.send_local(&reply).await;
+            let _ = self.send_local_from(&reply, Origin::BeforeRequest).await;
             return Next::Close;
         }
         let upgrade = if self.req.is_connect() {
@@ -724,7 +743,7 @@ impl Downstream<'_> {
                     server: self.hcm.local_reply_server(),
                     ..LocalReply::protocol_error(400)
                 };
-                let _ = self.send_local(&reply).await;
+                let _ = self.send_local_from(&reply, Origin::BeforeRequest).await;
                 return Next::Close;
             }
             self.worker.shard.add(
@@ -797,12 +816,12 @@ impl Downstream<'_> {
                     headers,
                 } => {
                     return self
-                        .local_reply(head_len, status, &body, Some(&headers))
+                        .local_reply(head_len, status, &body, Some(&headers), Origin::Request)
                         .await;
                 }
                 Decision::Respond { status, headers } => {
                     return self
-                        .local_reply(head_len, status, b"", Some(&headers))
+                        .local_reply(head_len, status, b"", Some(&headers), Origin::Filter)
                         .await;
                 }
             }
@@ -873,16 +892,18 @@ impl Downstream<'_> {
     /// Answers locally, then skips the request body if it is already buffered; if it is not,
     /// closes the connection rather than read a body nobody wants.
     async fn local_then_skip_body(&mut self, head_len: usize, status: u16, body: &[u8]) -> Next {
-        self.local_reply(head_len, status, body, None).await
+        self.local_reply(head_len, status, body, None, Origin::Request)
+            .await
     }
 
-    /// [`Self::local_then_skip_body`] with extra headers (an HTTP filter's local reply).
+    /// [`Self::local_then_skip_body`] with extra headers (an HTTP filter's reply, a redirect).
     async fn local_reply(
         &mut self,
         head_len: usize,
         status: u16,
         body: &[u8],
         headers: Option<&HeaderMap>,
+        origin: Origin,
     ) -> Next {
         let keep = self.skip_buffered_body(head_len) && self.client_keeps_alive();
         let reply = LocalReply {
@@ -892,7 +913,7 @@ impl Downstream<'_> {
             headers,
             ..LocalReply::new(status, body)
         };
-        if self.send_local(&reply).await.is_err() || !keep {
+        if self.send_local_from(&reply, origin).await.is_err() || !keep {
             return Next::Close;
         }
         Next::KeepAlive
@@ -944,6 +965,14 @@ impl Downstream<'_> {
     }
 
     async fn redirect(&mut self, head_len: usize, status: u16, location: &str) -> Next {
+        if self.hcm.local_replies.is_some() {
+            // A redirect is one of Envoy's local replies: `local_reply_config` may rewrite it.
+            let mut headers = HeaderMap::new();
+            headers.append(b"location", location.as_bytes());
+            return self
+                .local_reply(head_len, status, b"", Some(&headers), Origin::Request)
+                .await;
+        }
         let keep = self.skip_buffered_body(head_len) && self.client_keeps_alive();
         self.count_response(status);
         self.log.is_local = true;

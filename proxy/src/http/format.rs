@@ -169,7 +169,7 @@ fn command(cmd: &str, cx: &Context<'_>, out: &mut Vec<u8>) {
 }
 
 /// The machine's host name, read once.
-fn hostname() -> &'static str {
+pub(crate) fn hostname() -> &'static str {
     static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     NAME.get_or_init(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -8,6 +8,7 @@ pub mod format;
 mod forward;
 pub mod h1;
 pub mod headers;
+pub mod local_reply;
 mod mirror;
 pub mod retry;
 pub mod router;

@@ -82,6 +82,8 @@ pub struct HttpConnManager {
     pub stats: HttpStats,
     /// `access_log`.
     pub access_logs: crate::access_log::AccessLogs,
+    /// `local_reply_config`; `None` when it would change nothing.
+    pub local_replies: Option<crate::http::local_reply::LocalReplies>,
 }
 
 /// A resolved `tcp_proxy`.
@@ -400,6 +402,9 @@ impl Snapshot {
                             &hcm.access_log,
                             registry,
                         )?,
+                        local_replies: crate::http::local_reply::LocalReplies::build(
+                            hcm.local_reply_config.as_ref(),
+                        ),
                         stats: HttpStats::register(
                             registry,
                             &format!("http.{}.", hcm.stat_prefix),

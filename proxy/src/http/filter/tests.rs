@@ -38,6 +38,7 @@ fn hcm(filters: Vec<model::HttpFilter>) -> model::HttpConnectionManager {
     model::HttpConnectionManager {
         header_options: model::HcmHeaderOptions::default(),
         access_log: Vec::new(),
+        local_reply_config: None,
         upgrade_configs: Vec::new(),
         stat_prefix: "t".to_owned(),
         codec_type: model::CodecType::Auto,

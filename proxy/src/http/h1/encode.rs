@@ -302,7 +302,7 @@ pub struct LocalReply<'a> {
     pub status: u16,
     /// Body; `content-type` is only sent when it is non-empty, as in Envoy.
     pub body: &'a [u8],
-    /// Content type of a non-empty body.
+    /// Content type of a non-empty body; empty when `headers` carries it.
     pub content_type: &'a [u8],
     /// Value of the `server` header (Envoy's `server_name`, default `envoy`).
     pub server: &'a [u8],
@@ -347,7 +347,7 @@ pub fn encode_local_reply(out: &mut Vec<u8>, reply: &LocalReply<'_>, date: &[u8]
     let start = out.len();
     let mut head = HeadEncoder::response(out, Version::Http11, reply.status);
     head.content_length(reply.body.len() as u64);
-    if !reply.body.is_empty() {
+    if !reply.body.is_empty() && !reply.content_type.is_empty() {
         head.raw_header(b"content-type", reply.content_type);
     }
     head.raw_header(b"date", date);
