@@ -264,7 +264,7 @@ impl Downstream<'_> {
         };
         let snapshot = self.worker.snapshot();
         let blank = HeaderMap::new();
-        let local = self.stream.local_addr().ok();
+        let local = self.local_addr();
         let rewritten = replies.rewrite(
             reply,
             &self.reply_scene(origin, &snapshot.runtime, &blank, local),
