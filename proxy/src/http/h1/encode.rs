@@ -3,7 +3,8 @@
 //!
 //! Header names are written lower-case: Envoy's HTTP/1 codec stores names lower-cased and writes
 //! them that way unless `header_key_format` asks for `proper_case_words` or a stateful formatter,
-//! so lower case is the default behaviour clients of Envoy already see.
+//! so lower case is the default behaviour clients of Envoy already see. For `proper_case_words`,
+//! [`proper_case_header_names`] rewrites the names of a finished head in place.
 //!
 //! Removed when forwarding, in both directions (Envoy's `ConnectionManagerUtility` plus
 //! RFC 9110 §7.6.1): `connection`, `keep-alive`, `proxy-connection`, `transfer-encoding`,
@@ -226,6 +227,55 @@ impl<'a> HeadEncoder<'a> {
         self.out.extend_from_slice(b": ");
         self.out.extend_from_slice(value);
         self.out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Rewrites the header names of an encoded head in Proper-Case, as Envoy's `proper_case_words`
+/// formatter writes them: the first character and every letter that follows a character that is
+/// neither a letter nor a digit are upper-cased (`content-type` -> `Content-Type`,
+/// `x-b3-traceid` -> `X-B3-Traceid`, `te` -> `Te`). `head` starts with the start line, which is
+/// left alone, as is everything after the blank line that ends the head (a body).
+///
+/// Every header the encoder writes is covered, framing and `connection` included, since they
+/// all pass through the same codec in Envoy. Names only get upper-cased: the encoder wrote them
+/// lower-case.
+pub fn proper_case_header_names(head: &mut [u8]) {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum At {
+        StartLine,
+        LineStart,
+        Name { is_word_start: bool },
+        Value,
+    }
+    let mut at = At::StartLine;
+    for b in head.iter_mut() {
+        at = match at {
+            At::StartLine | At::Value => {
+                if *b == b'\n' {
+                    At::LineStart
+                } else {
+                    at
+                }
+            }
+            // CR or LF first on a line: the blank line; the head ends here.
+            At::LineStart if matches!(*b, b'\r' | b'\n') => break,
+            At::LineStart | At::Name { .. } => {
+                let is_word_start = match at {
+                    At::Name { is_word_start } => is_word_start,
+                    _ => true,
+                };
+                if *b == b':' {
+                    At::Value
+                } else {
+                    if is_word_start {
+                        b.make_ascii_uppercase();
+                    }
+                    At::Name {
+                        is_word_start: !b.is_ascii_alphanumeric(),
+                    }
+                }
+            }
+        };
     }
 }
 

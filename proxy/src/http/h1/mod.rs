@@ -63,7 +63,7 @@ pub use body::{BodyDecoder, BodyError, BodyKind, LAST_CHUNK, Progress, write_chu
 pub use date::DateCache;
 pub use encode::{
     EncodeError, HeadEncoder, LocalReply, encode_local_reply, for_each_end_to_end, local_reply,
-    reason_phrase,
+    proper_case_header_names, reason_phrase,
 };
 pub use head::{
     HeadError, HeaderSpan, Headers, Method, Parse, RequestHead, ResponseHead, Span, TargetForm,

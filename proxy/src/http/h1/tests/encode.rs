@@ -288,3 +288,58 @@ fn dates_match_naive_calendar() {
         }
     }
 }
+
+#[test]
+fn proper_case_header_names_as_envoy_writes_them() {
+    let mut out = Vec::new();
+    let mut enc = HeadEncoder::response(&mut out, Version::Http11, 200);
+    enc.header(b"content-type", b"text/plain; charset=utf-8")
+        .unwrap();
+    enc.header(b"x-b3-traceid", b"a:b-c").unwrap();
+    enc.header(b"foo$b#$are", b"x").unwrap();
+    enc.header(b"te", b"trailers").unwrap();
+    enc.header(b"x-empty", b"").unwrap();
+    enc.framing(BodyKind::Chunked);
+    enc.connection_close();
+    enc.finish();
+    out.extend_from_slice(b"body-with: colon\r\n");
+    proper_case_header_names(&mut out);
+    assert_eq!(
+        s(&out),
+        "HTTP/1.1 200 OK\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         X-B3-Traceid: a:b-c\r\n\
+         Foo$B#$Are: x\r\n\
+         Te: trailers\r\n\
+         X-Empty: \r\n\
+         Transfer-Encoding: chunked\r\n\
+         Connection: close\r\n\
+         \r\n\
+         body-with: colon\r\n"
+    );
+
+    // A request's start line (method and target) is not touched.
+    let mut out = Vec::new();
+    let mut enc = HeadEncoder::request(&mut out, b"get", b"/a-b:c");
+    enc.header(b"host", b"h").unwrap();
+    enc.content_length(0);
+    enc.finish();
+    proper_case_header_names(&mut out);
+    assert_eq!(
+        s(&out),
+        "get /a-b:c HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"
+    );
+
+    // A local reply, and a head with no header at all.
+    let mut out = Vec::new();
+    encode_local_reply(&mut out, &LocalReply::new(404, b"nope"), b"DATE");
+    proper_case_header_names(&mut out);
+    assert_eq!(
+        s(&out),
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nContent-Type: text/plain\r\n\
+         Date: DATE\r\nServer: envoy\r\n\r\nnope"
+    );
+    let mut bare = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+    proper_case_header_names(&mut bare);
+    assert_eq!(s(&bare), "HTTP/1.1 100 Continue\r\n\r\n");
+}
