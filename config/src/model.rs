@@ -188,6 +188,11 @@ pub struct HcmHeaderOptions {
     /// `http_protocol_options.default_host_for_http_10`: the Host of an HTTP/1.0 request
     /// that has none.
     pub default_host_for_http_10: Option<String>,
+    /// `http_protocol_options.header_key_format`: how header names are written to downstream
+    /// clients (the responses; a cluster's own option covers the requests sent upstream).
+    pub header_key_format: HeaderKeyFormat,
+    /// How the request path is normalized before routing.
+    pub path: PathOptions,
 }
 
 /// `HttpProtocolOptions.HeadersWithUnderscoresAction`.
@@ -217,6 +222,8 @@ impl Default for HcmHeaderOptions {
             headers_with_underscores: UnderscoreAction::Allow,
             accept_http_10: false,
             default_host_for_http_10: None,
+            header_key_format: HeaderKeyFormat::Lower,
+            path: PathOptions::default(),
         }
     }
 }
@@ -230,6 +237,49 @@ pub enum StripPort {
     Matching,
     /// `strip_any_host_port: true`.
     Any,
+}
+
+/// `Http1ProtocolOptions.header_key_format`: the case of header names on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderKeyFormat {
+    /// Not set (default): names are written lower-case, as Envoy stores them.
+    Lower,
+    /// `proper_case_words`: the first letter and every letter after a character that is
+    /// neither a letter nor a digit are upper-cased (`content-type` -> `Content-Type`).
+    ProperCaseWords,
+}
+
+/// The `HttpConnectionManager` fields that rewrite or refuse a request path before routing,
+/// applied in Envoy's order: escaped slashes, then `normalize_path`, then `merge_slashes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PathOptions {
+    /// `normalize_path`: RFC 3986 normalization (dot segments removed, percent-encoded
+    /// unreserved characters decoded). `None` when not written: Envoy then reads the runtime
+    /// key `http_connection_manager.normalize_path` (a percentage, default 0, so off) when
+    /// the listener is created.
+    pub normalize_path: Option<bool>,
+    /// `merge_slashes`: runs of `/` in the path become one.
+    pub merge_slashes: bool,
+    /// `path_with_escaped_slashes_action`: what `%2F`, `%2f`, `%5C` and `%5c` in the path do.
+    pub escaped_slashes: EscapedSlashesAction,
+}
+
+/// `HttpConnectionManager.PathWithEscapedSlashesAction`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EscapedSlashesAction {
+    /// `IMPLEMENTATION_SPECIFIC_DEFAULT` (also when not written): the runtime key
+    /// `http_connection_manager.path_with_escaped_slashes_action` decides (2 reject, 3
+    /// redirect, 4 forward, anything else keep), which is `KEEP_UNCHANGED` by default.
+    #[default]
+    ImplementationSpecificDefault,
+    /// `KEEP_UNCHANGED`: the escapes stay as they are.
+    KeepUnchanged,
+    /// `REJECT_REQUEST`: a path with one is answered 400.
+    RejectRequest,
+    /// `UNESCAPE_AND_REDIRECT`: answered 307 to the unescaped (and normalized) path.
+    UnescapeAndRedirect,
+    /// `UNESCAPE_AND_FORWARD`: unescaped, then routed and forwarded.
+    UnescapeAndForward,
 }
 
 /// `HttpConnectionManager.ServerHeaderTransformation`.
@@ -1043,6 +1093,9 @@ pub struct UpstreamHttpProtocol {
     /// `common_http_protocol_options.max_requests_per_connection`; `None` (default) is
     /// unlimited.
     pub max_requests_per_connection: Option<u32>,
+    /// `explicit_http_config.http_protocol_options.header_key_format`: how header names are
+    /// written in requests to this cluster.
+    pub header_key_format: HeaderKeyFormat,
 }
 
 impl Default for UpstreamHttpProtocol {
@@ -1050,6 +1103,7 @@ impl Default for UpstreamHttpProtocol {
         UpstreamHttpProtocol {
             idle_timeout: Some(Duration::from_secs(3600)),
             max_requests_per_connection: None,
+            header_key_format: HeaderKeyFormat::Lower,
         }
     }
 }

@@ -5,7 +5,10 @@
 use std::net::IpAddr;
 
 use super::{Cx, Msg};
-use crate::model::{HcmHeaderOptions, ServerHeaderTransformation, StripPort, UnderscoreAction};
+use crate::model::{
+    HcmHeaderOptions, HeaderKeyFormat, PathOptions, ServerHeaderTransformation, StripPort,
+    UnderscoreAction,
+};
 use crate::schema;
 
 /// The codec fields of `common_http_protocol_options`, read where that message is opened.
@@ -138,6 +141,8 @@ pub(super) fn header_options(
         headers_with_underscores: common.underscores?,
         accept_http_10,
         default_host_for_http_10,
+        header_key_format: HeaderKeyFormat::Lower,
+        path: PathOptions::default(),
     })
 }
 

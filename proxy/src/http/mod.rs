@@ -10,6 +10,7 @@ pub mod h1;
 pub mod headers;
 pub mod local_reply;
 mod mirror;
+pub mod path;
 pub mod retry;
 pub mod router;
 pub mod upgrade;
