@@ -19,6 +19,8 @@ MESSAGES = [
     ("UPSTREAM_HTTP_PROTOCOL_OPTIONS", "envoy.extensions.upstreams.http.v3", "HttpProtocolOptions"),
     ("EXPLICIT_HTTP_CONFIG", "envoy.extensions.upstreams.http.v3", "http_protocol_options::ExplicitHttpConfig"),
     ("HTTP1_PROTOCOL_OPTIONS", "envoy.config.core.v3", "Http1ProtocolOptions"),
+    ("HEADER_KEY_FORMAT", "envoy.config.core.v3", "http1_protocol_options::HeaderKeyFormat"),
+    ("PROPER_CASE_WORDS", "envoy.config.core.v3", "http1_protocol_options::header_key_format::ProperCaseWords"),
     ("STATIC_RESOURCES", "envoy.config.bootstrap.v3", "bootstrap::StaticResources"),
     ("ADMIN", "envoy.config.bootstrap.v3", "Admin"),
     ("CLUSTER_MANAGER", "envoy.config.bootstrap.v3", "ClusterManager"),

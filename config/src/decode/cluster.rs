@@ -849,11 +849,21 @@ fn upstream_http_options(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Upstr
             let e = cx.message(v, &epath, &schema::EXPLICIT_HTTP_CONFIG)?;
             match e.get("http_protocol_options") {
                 Some(h) => {
-                    cx.message(
+                    let h = cx.message(
                         h,
                         &e.path("http_protocol_options"),
                         &schema::UPSTREAM_HTTP1_PROTOCOL_OPTIONS,
                     )?;
+                    if let Some(f) = h.get("header_key_format") {
+                        match super::hcm_options::header_key_format(
+                            cx,
+                            f,
+                            &h.path("header_key_format"),
+                        ) {
+                            Some(format) => out.header_key_format = format,
+                            None => ok = false,
+                        }
+                    }
                 }
                 None => {
                     if !e.written("http2_protocol_options") && !e.written("http3_protocol_options")

@@ -1,15 +1,17 @@
 //! The `HttpConnectionManager` fields about trust and request headers: `xff_num_trusted_hops`,
-//! `skip_xff_append`, `internal_address_config`, `preserve_external_request_id` and
-//! `server_header_transformation`.
+//! `skip_xff_append`, `internal_address_config`, `preserve_external_request_id`,
+//! `server_header_transformation`, the path options (`normalize_path`, `merge_slashes`,
+//! `path_with_escaped_slashes_action`) and `http_protocol_options.header_key_format`.
 
 use std::net::IpAddr;
 
 use super::{Cx, Msg};
 use crate::model::{
-    HcmHeaderOptions, HeaderKeyFormat, PathOptions, ServerHeaderTransformation, StripPort,
-    UnderscoreAction,
+    EscapedSlashesAction, HcmHeaderOptions, HeaderKeyFormat, PathOptions,
+    ServerHeaderTransformation, StripPort, UnderscoreAction,
 };
 use crate::schema;
+use crate::tree::Node;
 
 /// The codec fields of `common_http_protocol_options`, read where that message is opened.
 #[derive(Debug)]
@@ -89,26 +91,32 @@ pub(super) fn header_options(
         Some(v) => cx.u32_in(v, &m.path("max_request_headers_kb"), 1, 8192),
         None => Some(60),
     };
-    let (accept_http_10, default_host_for_http_10) = match m.get("http_protocol_options") {
-        Some(v) => {
-            let h = cx.message(
-                v,
-                &m.path("http_protocol_options"),
-                &schema::HCM_HTTP1_PROTOCOL_OPTIONS,
-            )?;
-            let accept = match h.get("accept_http_10") {
-                Some(a) => cx.boolean(a, &h.path("accept_http_10"))?,
-                None => false,
-            };
-            let host = match h.get("default_host_for_http_10") {
-                Some(d) => Some(cx.string(d, &h.path("default_host_for_http_10"))?)
-                    .filter(|s| !s.is_empty()),
-                None => None,
-            };
-            (accept, host)
-        }
-        None => (false, None),
-    };
+    let path = path_options(cx, m);
+    let (accept_http_10, default_host_for_http_10, header_key_format) =
+        match m.get("http_protocol_options") {
+            Some(v) => {
+                let h = cx.message(
+                    v,
+                    &m.path("http_protocol_options"),
+                    &schema::HCM_HTTP1_PROTOCOL_OPTIONS,
+                )?;
+                let accept = match h.get("accept_http_10") {
+                    Some(a) => cx.boolean(a, &h.path("accept_http_10"))?,
+                    None => false,
+                };
+                let host = match h.get("default_host_for_http_10") {
+                    Some(d) => Some(cx.string(d, &h.path("default_host_for_http_10"))?)
+                        .filter(|s| !s.is_empty()),
+                    None => None,
+                };
+                let format = match h.get("header_key_format") {
+                    Some(f) => header_key_format(cx, f, &h.path("header_key_format"))?,
+                    None => HeaderKeyFormat::Lower,
+                };
+                (accept, host, format)
+            }
+            None => (false, None, HeaderKeyFormat::Lower),
+        };
     let internal_cidrs = match m.get("internal_address_config") {
         Some(v) => internal_address_config(cx, v, &m.path("internal_address_config")).map(Some),
         None => Some(None),
@@ -141,9 +149,93 @@ pub(super) fn header_options(
         headers_with_underscores: common.underscores?,
         accept_http_10,
         default_host_for_http_10,
-        header_key_format: HeaderKeyFormat::Lower,
-        path: PathOptions::default(),
+        header_key_format,
+        path: path?,
     })
+}
+
+/// `normalize_path`, `merge_slashes` and `path_with_escaped_slashes_action`.
+fn path_options(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<PathOptions> {
+    let refused = m.get("path_normalization_options");
+    if let Some(v) = refused {
+        // Both of its fields are `[#not-implemented-hide:]` in Envoy's proto: Envoy accepts
+        // the message and does nothing with it, and Sluice accepts nothing it ignores.
+        cx.error(
+            v.loc,
+            &m.path("path_normalization_options"),
+            "`path_normalization_options` is not implemented by Envoy either (its fields are \
+             marked not implemented), so it is refused rather than ignored; use \
+             `normalize_path` and `merge_slashes`",
+        );
+    }
+    let normalize_path = match m.get("normalize_path") {
+        Some(v) => cx.boolean(v, &m.path("normalize_path")).map(Some),
+        None => Some(None),
+    };
+    let merge_slashes = match m.get("merge_slashes") {
+        Some(v) => cx.boolean(v, &m.path("merge_slashes")),
+        None => Some(false),
+    };
+    let escaped_slashes = match m.get("path_with_escaped_slashes_action") {
+        Some(v) => match cx.enumeration(
+            v,
+            &m.path("path_with_escaped_slashes_action"),
+            &[
+                ("IMPLEMENTATION_SPECIFIC_DEFAULT", 0),
+                ("KEEP_UNCHANGED", 1),
+                ("REJECT_REQUEST", 2),
+                ("UNESCAPE_AND_REDIRECT", 3),
+                ("UNESCAPE_AND_FORWARD", 4),
+            ],
+        )? {
+            "KEEP_UNCHANGED" => EscapedSlashesAction::KeepUnchanged,
+            "REJECT_REQUEST" => EscapedSlashesAction::RejectRequest,
+            "UNESCAPE_AND_REDIRECT" => EscapedSlashesAction::UnescapeAndRedirect,
+            "UNESCAPE_AND_FORWARD" => EscapedSlashesAction::UnescapeAndForward,
+            _ => EscapedSlashesAction::ImplementationSpecificDefault,
+        },
+        None => EscapedSlashesAction::ImplementationSpecificDefault,
+    };
+    if refused.is_some() {
+        return None;
+    }
+    Some(PathOptions {
+        normalize_path: normalize_path?,
+        merge_slashes: merge_slashes?,
+        escaped_slashes,
+    })
+}
+
+/// `Http1ProtocolOptions.header_key_format`, on a connection manager or a cluster.
+pub(super) fn header_key_format(cx: &mut Cx<'_>, n: &Node, path: &str) -> Option<HeaderKeyFormat> {
+    let m = cx.message(n, path, &schema::HEADER_KEY_FORMAT)?;
+    let set = m.set_of(&["proper_case_words", "stateful_formatter"]);
+    if set.len() > 1 {
+        cx.error(
+            m.loc,
+            path,
+            "only one of `proper_case_words` and `stateful_formatter` may be set",
+        );
+        return None;
+    }
+    if let Some(v) = m.get("stateful_formatter") {
+        cx.error(
+            v.loc,
+            &m.path("stateful_formatter"),
+            "`stateful_formatter` is not supported yet: Sluice does not keep the case in which \
+             a peer wrote each header name (what `envoy.http.stateful_header_formatters.\
+             preserve_case` needs); use `proper_case_words`, or leave `header_key_format` \
+             unset for lower case",
+        );
+        return None;
+    }
+    match m.get("proper_case_words") {
+        Some(v) => {
+            cx.message(v, &m.path("proper_case_words"), &schema::PROPER_CASE_WORDS)?;
+            Some(HeaderKeyFormat::ProperCaseWords)
+        }
+        None => Some(HeaderKeyFormat::Lower),
+    }
 }
 
 /// `InternalAddressConfig`: the CIDR ranges whose clients are internal (trusted).

@@ -90,6 +90,12 @@ pub(crate) const HTTP1_PROTOCOL_OPTIONS: &[&str] = &[
     "ignore_http_11_upgrade",
 ];
 
+/// All fields of `config.core.v3.HeaderKeyFormat`.
+pub(crate) const HEADER_KEY_FORMAT: &[&str] = &["proper_case_words", "stateful_formatter"];
+
+/// All fields of `config.core.v3.ProperCaseWords`.
+pub(crate) const PROPER_CASE_WORDS: &[&str] = &[];
+
 /// All fields of `config.bootstrap.v3.StaticResources`.
 pub(crate) const STATIC_RESOURCES: &[&str] = &["listeners", "clusters", "secrets"];
 

@@ -165,6 +165,10 @@ spec!(
         "server_header_transformation",
         "strip_matching_host_port",
         "strip_any_host_port",
+        "normalize_path",
+        "merge_slashes",
+        "path_with_escaped_slashes_action",
+        "path_normalization_options",
         "max_request_headers_kb",
         "http_protocol_options",
         "access_log",
@@ -204,7 +208,23 @@ spec!(
     HCM_HTTP1_PROTOCOL_OPTIONS,
     "Http1ProtocolOptions",
     f::HTTP1_PROTOCOL_OPTIONS,
-    ["accept_http_10", "default_host_for_http_10"]
+    [
+        "accept_http_10",
+        "default_host_for_http_10",
+        "header_key_format"
+    ]
+);
+spec!(
+    HEADER_KEY_FORMAT,
+    "Http1ProtocolOptions.HeaderKeyFormat",
+    f::HEADER_KEY_FORMAT,
+    ["proper_case_words", "stateful_formatter"]
+);
+spec!(
+    PROPER_CASE_WORDS,
+    "HeaderKeyFormat.ProperCaseWords",
+    f::PROPER_CASE_WORDS,
+    []
 );
 spec!(
     UPSTREAM_HTTP_PROTOCOL_OPTIONS,
@@ -228,7 +248,7 @@ spec!(
     UPSTREAM_HTTP1_PROTOCOL_OPTIONS,
     "Http1ProtocolOptions",
     f::HTTP1_PROTOCOL_OPTIONS,
-    []
+    ["header_key_format"]
 );
 spec!(HTTP_FILTER, "HttpFilter", f::HTTP_FILTER, ["name", "typed_config"],
     removed: [("config", V2_FILTER_CONFIG)]);

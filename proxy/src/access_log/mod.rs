@@ -250,6 +250,15 @@ impl RequestState {
         self.cluster.clear();
     }
 
+    /// Replaces the recorded path with the one the request is routed on (after the connection
+    /// manager normalized it), which is the `:path` Envoy's access log reads.
+    pub fn set_path(&mut self, path: &[u8]) {
+        if self.is_active {
+            self.path.clear();
+            self.path.extend_from_slice(path);
+        }
+    }
+
     /// Records the matched route's name and its cluster's.
     pub fn set_route(&mut self, route: &str, cluster: Option<&str>) {
         if !self.is_active {

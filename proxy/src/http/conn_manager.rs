@@ -25,12 +25,13 @@ use super::h1::{
 };
 use super::headers::HeaderMap;
 use super::local_reply::Origin;
+use super::path::{Normalizer, Verdict};
 use super::router::{self, Action, ClusterChoice, ClusterTarget, RouteRequest};
 use super::upgrade::{self, Upgrade, upgrade_name};
 use crate::io::{Reader, Writer};
 use crate::runtime::snapshot::{HttpConnManager, ListenerKind};
 use crate::runtime::worker::Worker;
-use sluice_config::model::{StripPort, UnderscoreAction};
+use sluice_config::model::{HeaderKeyFormat, StripPort, UnderscoreAction};
 
 /// Initial capacity of a connection's read buffer; it grows up to the head limit when a large
 /// head arrives.
@@ -230,6 +231,8 @@ pub(super) struct Downstream<'a> {
     pub(super) resp_headers: HeaderMap,
     /// The upstream request's path after rewrites.
     pub(super) upath: Vec<u8>,
+    /// The request's path when the connection manager's path rules rewrote it.
+    pub(super) path: Normalizer,
     /// When the whole current request must have arrived (`request_timeout`).
     pub(super) request_deadline: Option<Instant>,
     /// Whether the current request is an edge request (external, with
@@ -282,6 +285,7 @@ pub async fn serve(
         headers: HeaderMap::new(),
         resp_headers: HeaderMap::new(),
         upath: Vec::with_capacity(256),
+        path: Normalizer::new(),
         is_edge: false,
         request_deadline: None,
         resp: ResponseHead::new(),
@@ -549,6 +553,9 @@ impl Downstream<'_> {
         self.wbuf.clear();
         let date = self.worker.http_date();
         h1::encode_local_reply(&mut self.wbuf, reply, &date);
+        if self.hcm.header_options.header_key_format == HeaderKeyFormat::ProperCaseWords {
+            h1::proper_case_header_names(&mut self.wbuf);
+        }
         let buf = std::mem::take(&mut self.wbuf);
         let (res, buf) = self.writer.write_all(buf).await;
         self.wbuf = buf;
@@ -698,6 +705,29 @@ impl Downstream<'_> {
                 },
                 self.req.target(&self.rbuf),
             ),
+        };
+        // `path_with_escaped_slashes_action`, `normalize_path`, `merge_slashes`: from here on,
+        // routes, filters, the access log and the upstream see the rewritten path.
+        let target = if self.hcm.path_rules.is_active() {
+            match self.req.target_form() {
+                h1::TargetForm::Origin | h1::TargetForm::Absolute => {
+                    match self.path.apply(&self.hcm.path_rules, target) {
+                        Verdict::Unchanged => target,
+                        Verdict::Rewritten => {
+                            self.log.set_path(self.path.path());
+                            self.path.path()
+                        }
+                        Verdict::Redirect => return self.redirect_to_normal_path(head_len).await,
+                        Verdict::Reject => return self.refuse_path(head_len).await,
+                    }
+                }
+                h1::TargetForm::Authority | h1::TargetForm::Asterisk => {
+                    self.path.clear();
+                    target
+                }
+            }
+        } else {
+            target
         };
         let target = std::str::from_utf8(target).unwrap_or("");
         // `strip_any_host_port` / `strip_matching_host_port`: the port leaves Host before
@@ -889,6 +919,32 @@ impl Downstream<'_> {
         }
     }
 
+    /// A path the rules refuse (it cannot be normalized, holds a fragment, or has an escaped
+    /// slash under `REJECT_REQUEST`): 400 with no body, as Envoy answers it.
+    async fn refuse_path(&mut self, head_len: usize) -> Next {
+        let stats = &self.hcm.stats;
+        self.worker
+            .shard
+            .inc(stats.downstream_rq_failed_path_normalization);
+        self.local_then_skip_body(head_len, 400, b"").await
+    }
+
+    /// `UNESCAPE_AND_REDIRECT` found an escaped slash: 307 to the rewritten path. A gRPC client
+    /// cannot follow a redirect, so it gets the 400 of a refused path instead, as in Envoy.
+    async fn redirect_to_normal_path(&mut self, head_len: usize) -> Next {
+        let content_type = self.req.header(&self.rbuf, b"content-type");
+        if router::is_grpc_content_type(content_type) {
+            return self.refuse_path(head_len).await;
+        }
+        let stats = &self.hcm.stats;
+        self.worker
+            .shard
+            .inc(stats.downstream_rq_redirected_with_normalized_path);
+        let mut location = HeaderMap::new();
+        location.append(b"location", self.path.path());
+        self.local_reply(head_len, 307, b"", Some(&location)).await
+    }
+
     /// Answers locally, then skips the request body if it is already buffered; if it is not,
     /// closes the connection rather than read a body nobody wants.
     async fn local_then_skip_body(&mut self, head_len: usize, status: u16, body: &[u8]) -> Next {
@@ -987,6 +1043,9 @@ impl Downstream<'_> {
             enc.connection_close();
         }
         enc.finish();
+        if self.hcm.header_options.header_key_format == HeaderKeyFormat::ProperCaseWords {
+            h1::proper_case_header_names(&mut self.wbuf);
+        }
         let buf = std::mem::take(&mut self.wbuf);
         let (res, buf) = self.writer.write_all(buf).await;
         self.wbuf = buf;

@@ -233,7 +233,7 @@ impl Downstream<'_> {
         }
         self.prepare_upstream_headers(t, route_timeout);
         if !f.auto_host_rewrite {
-            self.encode_upstream_head();
+            self.encode_upstream_head(cluster);
         }
         // Shadow copies for `request_mirror_policies` start now and are never awaited.
         self.mirror(snapshot, f, body.is_complete.then(|| body.buffered.clone()));
@@ -293,7 +293,7 @@ impl Downstream<'_> {
                 } else {
                     self.headers.set(b"host", host.hostname.as_bytes());
                 }
-                self.encode_upstream_head();
+                self.encode_upstream_head(cluster);
             }
 
             let end = self
@@ -901,6 +901,9 @@ impl Downstream<'_> {
             }
             enc.finish();
         }
+        if self.hcm.header_options.header_key_format == model::HeaderKeyFormat::ProperCaseWords {
+            h1::proper_case_header_names(&mut self.wbuf);
+        }
         self.count_response(status);
         ubuf.drain(..resp_head_len);
         let mut decoder = BodyDecoder::new(resp_body, &self.limits);
@@ -965,6 +968,8 @@ impl Downstream<'_> {
             ),
             None => (None, req.target(rbuf)),
         };
+        // The path the connection manager's path rules rewrote, if they did.
+        let target = self.path.rewritten().unwrap_or(target);
         self.upath.clear();
         match f.rewrite_path(target, t.matched_len) {
             Some(p) if p.is_empty() => self.upath.push(b'/'),
@@ -1021,14 +1026,18 @@ impl Downstream<'_> {
     }
 
     /// Encodes the upstream request head (method, `upath`, the prepared headers, framing)
-    /// into `wbuf`.
-    fn encode_upstream_head(&mut self) {
+    /// into `wbuf`, header names in the cluster's `header_key_format`.
+    fn encode_upstream_head(&mut self, cluster: &Cluster) {
         self.wbuf.clear();
         let mut enc =
             HeadEncoder::request(&mut self.wbuf, self.req.method(&self.rbuf), &self.upath);
         enc.header_map(&self.headers);
         enc.framing(self.req.body());
         enc.finish();
+        let key_format = cluster.source.http_protocol.header_key_format;
+        if key_format == model::HeaderKeyFormat::ProperCaseWords {
+            h1::proper_case_header_names(&mut self.wbuf);
+        }
     }
 
     /// Copies the rest of a request body from the client to the upstream.

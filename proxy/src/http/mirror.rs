@@ -103,7 +103,7 @@ impl Downstream<'_> {
                 worker.shard.inc(cluster.stats.upstream_cx_none_healthy);
                 continue;
             };
-            let bytes = match &request[usize::from(m.keep_host)] {
+            let mut bytes = match &request[usize::from(m.keep_host)] {
                 Some(b) => b.clone(),
                 None => {
                     let b = encode_shadow(
@@ -117,6 +117,11 @@ impl Downstream<'_> {
                     request[usize::from(m.keep_host)].insert(b).clone()
                 }
             };
+            // The copy is encoded once, lower-case; each shadow cluster writes its own case.
+            let key_format = cluster.source.http_protocol.header_key_format;
+            if key_format == sluice_config::model::HeaderKeyFormat::ProperCaseWords {
+                crate::http::h1::proper_case_header_names(&mut bytes);
+            }
             let shadow = Shadow {
                 worker: Rc::clone(worker),
                 cluster: Arc::clone(cluster),

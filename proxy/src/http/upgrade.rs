@@ -87,6 +87,10 @@ impl Downstream<'_> {
             }
             enc.finish();
         }
+        let key_format = self.hcm.header_options.header_key_format;
+        if key_format == sluice_config::model::HeaderKeyFormat::ProperCaseWords {
+            h1::proper_case_header_names(&mut self.wbuf);
+        }
         self.count_response(status);
         // Bytes the upstream sent right after its head are the tunnel's first bytes.
         self.wbuf

@@ -76,6 +76,10 @@ pub struct HttpConnManager {
     pub timeouts: model::HcmTimeouts,
     /// Trust and forwarding-header options.
     pub header_options: model::HcmHeaderOptions,
+    /// `normalize_path`, `merge_slashes`, `path_with_escaped_slashes_action`, resolved with
+    /// the runtime when the listener was first built and kept from then on, as Envoy reads
+    /// them once when it creates the connection manager.
+    pub path_rules: crate::http::path::PathRules,
     /// `upgrade_configs`: upgrade types let through unless a route disables them.
     pub upgrades: Vec<model::UpgradeConfig>,
     /// `http.<stat_prefix>.*` stats.
@@ -198,6 +202,8 @@ stat_struct!(
         downstream_cx_upgrades_total: Counter,
         dropped_headers_with_underscores: Counter,
         requests_rejected_with_underscores_in_headers: Counter,
+        downstream_rq_failed_path_normalization: Counter,
+        downstream_rq_redirected_with_normalized_path: Counter,
         downstream_cx_upgrades_active: Gauge,
     }
 );
@@ -378,7 +384,7 @@ impl Snapshot {
         }
         let index = |name: &str| built.iter().position(|c| c.name == name);
         let mut out_listeners = Vec::with_capacity(listeners.len());
-        for l in listeners {
+        for (position, l) in listeners.iter().enumerate() {
             let stats = ListenerStats::register(
                 registry,
                 &format!("listener.{}.", listener_stat_name(&l.address)),
@@ -387,6 +393,19 @@ impl Snapshot {
             let kind = match chain.map(|c| &c.terminal) {
                 Some(model::NetworkFilter::HttpConnectionManager(hcm)) => {
                     let routes = RouteTable::build(&hcm.route_config, index)?;
+                    // Listeners never change after start-up, so the one at this position is
+                    // this connection manager in an earlier generation.
+                    let path_rules = match previous
+                        .and_then(|p| p.listeners.get(position))
+                        .map(|l| &l.kind)
+                    {
+                        Some(ListenerKind::Http(before)) => before.path_rules,
+                        _ => crate::http::path::PathRules::resolve(
+                            &hcm.header_options.path,
+                            &runtime,
+                            creation_draw(),
+                        ),
+                    };
                     ListenerKind::Http(Arc::new(HttpConnManager {
                         stat_prefix: hcm.stat_prefix.clone(),
                         routes,
@@ -398,6 +417,7 @@ impl Snapshot {
                         timeouts: hcm.timeouts,
                         upgrades: hcm.upgrade_configs.clone(),
                         header_options: hcm.header_options.clone(),
+                        path_rules,
                         access_logs: crate::access_log::AccessLogs::build(
                             &hcm.access_log,
                             registry,
@@ -455,6 +475,15 @@ impl Snapshot {
             cluster_names,
         })
     }
+}
+
+/// A random draw for the runtime percentages Envoy evaluates once, when it creates a connection
+/// manager (`http_connection_manager.normalize_path`, for one).
+fn creation_draw() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 fn build_cluster(

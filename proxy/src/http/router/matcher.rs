@@ -519,7 +519,7 @@ impl Conditions {
 
 /// Envoy's `Grpc::Common::hasGrpcContentType`: exactly `application/grpc` or
 /// `application/grpc+...` (so `application/grpc-web` is not gRPC).
-fn is_grpc_content_type(value: Option<&[u8]>) -> bool {
+pub(crate) fn is_grpc_content_type(value: Option<&[u8]>) -> bool {
     const GRPC: &[u8] = b"application/grpc";
     value.is_some_and(|v| v.starts_with(GRPC) && matches!(v.get(GRPC.len()), None | Some(b'+')))
 }

@@ -30,6 +30,7 @@ pub use action::{
 
 use index::{Candidates, RouteIndex};
 use matcher::RouteMatcher;
+pub(crate) use matcher::is_grpc_content_type;
 
 /// Virtual hosts with fewer routes are scanned linearly: gathering and sorting candidates
 /// costs more than it saves (see docs/bench/route-lookup.md).
