@@ -119,17 +119,23 @@ fn the_access_log_shows_the_normalized_path() {
         "log_format": {"text_format_source": {"inline_string": "%REQ(:PATH)% %RESPONSE_CODE%\n"}},
     }});
     let up = HttpUpstream::named("app");
-    let p = proxy(&up, json!({"normalize_path": true, "access_log": [logger]}));
+    let p = proxy(
+        &up,
+        json!({"normalize_path": true, "path_with_escaped_slashes_action": "REJECT_REQUEST",
+               "access_log": [logger]}),
+    );
     assert_eq!(path_seen(&p, &up, "/x/../app/%79"), forwarded("/app/y"));
     assert_eq!(path_seen(&p, &up, "/app/%00"), (400, None));
-    let text = eventually("two access log lines", Duration::from_secs(5), || {
+    // Refused after unescaping: logged unescaped, as Envoy's headers then hold it.
+    assert_eq!(path_seen(&p, &up, "/app/a%2Fb"), (400, None));
+    let text = eventually("three access log lines", Duration::from_secs(5), || {
         let text = std::fs::read_to_string(&path).unwrap_or_default();
-        (text.lines().count() >= 2).then_some(text)
+        (text.lines().count() >= 3).then_some(text)
     });
-    // The two requests may be served by different workers, which flush on their own.
+    // The requests may be served by different workers, which flush on their own.
     let mut lines: Vec<&str> = text.lines().collect();
     lines.sort_unstable();
-    assert_eq!(lines, ["/app/%00 400", "/app/y 200"]);
+    assert_eq!(lines, ["/app/%00 400", "/app/a/b 400", "/app/y 200"]);
 }
 
 #[test]

@@ -711,12 +711,15 @@ impl Downstream<'_> {
         let target = if self.hcm.path_rules.is_active() {
             match self.req.target_form() {
                 h1::TargetForm::Origin | h1::TargetForm::Absolute => {
-                    match self.path.apply(&self.hcm.path_rules, target) {
+                    let verdict = self.path.apply(&self.hcm.path_rules, target);
+                    // What the rules wrote before they finished (an unescaped path they then
+                    // refused, say) is the path Envoy's access log shows too.
+                    if let Some(rewritten) = self.path.rewritten() {
+                        self.log.set_path(rewritten);
+                    }
+                    match verdict {
                         Verdict::Unchanged => target,
-                        Verdict::Rewritten => {
-                            self.log.set_path(self.path.path());
-                            self.path.path()
-                        }
+                        Verdict::Rewritten => self.path.path(),
                         Verdict::Redirect => return self.redirect_to_normal_path(head_len).await,
                         Verdict::Reject => return self.refuse_path(head_len).await,
                     }
