@@ -945,7 +945,8 @@ impl Downstream<'_> {
             .inc(stats.downstream_rq_redirected_with_normalized_path);
         let mut location = HeaderMap::new();
         location.append(b"location", self.path.path());
-        self.local_reply(head_len, 307, b"", Some(&location)).await
+        self.local_reply(head_len, 307, b"", Some(&location), Origin::Request)
+            .await
     }
 
     /// Answers locally, then skips the request body if it is already buffered; if it is not,
