@@ -43,6 +43,12 @@ pub struct Loaded {
     pub dump: serde_json::Value,
 }
 
+/// Parses a header value's `%` commands as the loader does (`request_headers_to_add` and the
+/// like): the parts the proxy expands per request, empty when the value has no `%`.
+pub fn parse_header_value(value: &str) -> Result<Vec<model::HeaderValuePart>, String> {
+    decode::headers::parse_value(value).map(|p| p.parts)
+}
+
 /// Loads a config file: `.json` is read as JSON, anything else (`.yaml`, `.yml`) as YAML.
 pub fn load_file(path: &Path) -> Result<Loaded, ConfigErrors> {
     let origin = path.display().to_string();

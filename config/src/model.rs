@@ -759,18 +759,80 @@ pub const HEADER_VALUE_COMMANDS: &[&str] = &[
     "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT",
     "DOWNSTREAM_LOCAL_PORT",
     "UPSTREAM_REMOTE_ADDRESS",
+    "UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT",
+    "UPSTREAM_REMOTE_PORT",
     "PROTOCOL",
     "HOSTNAME",
     "REQ",
+    "START_TIME",
+    "UPSTREAM_METADATA",
 ];
+
+/// A header value cut at its `%` commands, parsed once at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderValuePart {
+    /// Text copied as is (`%%` already turned into `%`).
+    Literal(String),
+    /// A command, with its optional `:N` truncation.
+    Command(HeaderCommand, Option<usize>),
+}
+
+/// One `%COMMAND%` of a header value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderCommand {
+    /// `%DOWNSTREAM_REMOTE_ADDRESS%`.
+    DownstreamRemoteAddress,
+    /// `%DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%`.
+    DownstreamRemoteAddressWithoutPort,
+    /// `%DOWNSTREAM_REMOTE_PORT%`.
+    DownstreamRemotePort,
+    /// `%DOWNSTREAM_LOCAL_ADDRESS%`.
+    DownstreamLocalAddress,
+    /// `%DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT%`.
+    DownstreamLocalAddressWithoutPort,
+    /// `%DOWNSTREAM_LOCAL_PORT%`.
+    DownstreamLocalPort,
+    /// `%UPSTREAM_REMOTE_ADDRESS%`: empty in request headers (no host is picked yet).
+    UpstreamRemoteAddress,
+    /// `%UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT%`.
+    UpstreamRemoteAddressWithoutPort,
+    /// `%UPSTREAM_REMOTE_PORT%`.
+    UpstreamRemotePort,
+    /// `%PROTOCOL%`.
+    Protocol,
+    /// `%HOSTNAME%`.
+    Hostname,
+    /// `%REQ(main?alternative)%`: a request header, names lower-cased.
+    Req {
+        /// The header read first.
+        main: String,
+        /// The header read when `main` is absent.
+        alternative: Option<String>,
+    },
+    /// `%START_TIME%` / `%START_TIME(pattern)%`: when the request started, in UTC.
+    StartTime(crate::access_log::TimeFormat),
+    /// `%UPSTREAM_METADATA(ns:key:...)%` (or Envoy's legacy `(["ns", "key", ...])`): a value of
+    /// the picked host's endpoint `metadata.filter_metadata`; empty in request headers.
+    UpstreamMetadata {
+        /// The filter namespace.
+        namespace: String,
+        /// Keys into nested structs; empty for the whole namespace.
+        path: Vec<String>,
+    },
+}
+
+/// `Metadata.filter_metadata`: one JSON object per filter namespace.
+pub type FilterMetadata = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
 
 /// `config.core.v3.HeaderValueOption`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderValueOption {
     /// `header.key`, lower-cased.
     pub key: String,
-    /// `header.value`, possibly with `%VAR%` substitutions (resolved by the proxy).
+    /// `header.value` as written, possibly with `%VAR%` commands.
     pub value: String,
+    /// `value` parsed; empty when it has no `%` at all (the value is then used as written).
+    pub parts: Vec<HeaderValuePart>,
     /// `append_action` (or the deprecated `append`); default `AppendIfExistsOrAdd`.
     pub append_action: AppendAction,
     /// `keep_empty_value`: add the header even when the value formats to empty.
@@ -1297,6 +1359,8 @@ pub struct LbEndpoint {
     pub load_balancing_weight: u32,
     /// `metadata.filter_metadata["envoy.lb"]`, flattened to key -> value.
     pub lb_metadata: BTreeMap<String, serde_json::Value>,
+    /// `metadata.filter_metadata`, every namespace (read by `%UPSTREAM_METADATA(...)%`).
+    pub metadata: FilterMetadata,
 }
 
 /// `config.core.v3.HealthStatus`.

@@ -219,6 +219,7 @@ fn weighted_clusters() {
             request_add: vec![HeaderValueOption {
                 key: "x-split".into(),
                 value: "a".into(),
+                parts: Vec::new(),
                 append_action: AppendAction::AppendIfExistsOrAdd,
                 keep_empty_value: false,
             }],
@@ -226,6 +227,7 @@ fn weighted_clusters() {
             response_add: vec![HeaderValueOption {
                 key: "x-served-by".into(),
                 value: "a".into(),
+                parts: Vec::new(),
                 append_action: AppendAction::OverwriteIfExistsOrAdd,
                 keep_empty_value: false,
             }],
@@ -379,6 +381,7 @@ fn add(key: &str, value: &str, append_action: AppendAction) -> HeaderValueOption
     HeaderValueOption {
         key: key.into(),
         value: value.into(),
+        parts: sluice_config::parse_header_value(value).expect("a valid header value"),
         append_action,
         keep_empty_value: false,
     }

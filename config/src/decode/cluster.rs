@@ -718,9 +718,13 @@ fn lb_endpoint(cx: &mut Cx<'_>, n: &TNode, path: &str, usage: AddressUse) -> Opt
         Some(v) => cx.u32_in(v, &m.path("load_balancing_weight"), 1, u32::MAX),
         None => Some(1),
     };
-    let lb_metadata = m
+    let metadata = m
         .get("metadata")
-        .map(|v| cx.lb_metadata(v, &m.path("metadata")))
+        .map(|v| cx.filter_metadata(v, &m.path("metadata")))
+        .unwrap_or_default();
+    let lb_metadata = metadata
+        .get("envoy.lb")
+        .map(|fields| fields.clone().into_iter().collect())
         .unwrap_or_default();
     let endpoint = match m.get("endpoint") {
         Some(v) => endpoint(cx, v, &m.path("endpoint"), usage),
@@ -738,6 +742,7 @@ fn lb_endpoint(cx: &mut Cx<'_>, n: &TNode, path: &str, usage: AddressUse) -> Opt
         health_status: health_status?,
         load_balancing_weight: load_balancing_weight?,
         lb_metadata,
+        metadata,
     })
 }
 

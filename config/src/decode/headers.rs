@@ -3,7 +3,11 @@
 //! Envoy refuses them: pseudo-headers and `host` can be neither added nor removed.
 
 use super::{Cx, Msg, matcher};
-use crate::model::{AppendAction, HeaderMutations, HeaderValueOption};
+use crate::access_log::{TimeFormat, parse_time_format};
+use crate::model::{
+    AppendAction, HEADER_VALUE_COMMANDS, HeaderCommand, HeaderMutations, HeaderValueOption,
+    HeaderValuePart,
+};
 use crate::schema;
 use crate::tree::Node as TNode;
 
@@ -134,17 +138,22 @@ fn header_value_option(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<HeaderV
         (None, Some("OVERWRITE_IF_EXISTS")) => AppendAction::OverwriteIfExists,
         (None, _) => AppendAction::AppendIfExistsOrAdd,
     };
-    let (key, value) = header?;
+    let (key, value, parts) = header?;
     Some(HeaderValueOption {
         key,
         value,
+        parts,
         append_action,
         keep_empty_value: keep_empty_value?,
     })
 }
 
-/// `config.core.v3.HeaderValue` as (lower-cased key, value).
-fn header_value(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(String, String)> {
+/// `config.core.v3.HeaderValue` as (lower-cased key, value, parsed value).
+fn header_value(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+) -> Option<(String, String, Vec<HeaderValuePart>)> {
     let m = cx.message(n, path, &schema::HEADER_VALUE)?;
     let key = match m.get("key") {
         Some(v) => {
@@ -178,77 +187,300 @@ fn header_value(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(String, Strin
         Some(v) => {
             let vpath = m.path("value");
             cx.string(v, &vpath).and_then(|s| {
-                let why = if s.len() > HEADER_BYTES_MAX {
-                    Some(format!(
+                let parsed = if s.len() > HEADER_BYTES_MAX {
+                    Err(format!(
                         "a header value is at most {HEADER_BYTES_MAX} bytes"
                     ))
                 } else if s.contains(['\0', '\r', '\n']) {
-                    Some("a header value must not contain NUL, CR or LF".to_owned())
+                    Err("a header value must not contain NUL, CR or LF".to_owned())
                 } else {
-                    check_commands(&s).err()
+                    parse_value(&s)
                 };
-                match why {
-                    Some(why) => {
+                match parsed {
+                    Ok(p) => {
+                        if p.has_legacy_metadata {
+                            cx.warn(
+                                v.loc,
+                                &vpath,
+                                "`%UPSTREAM_METADATA([\"namespace\", \"key\"])%` is Envoy's legacy \
+                                 form (deprecated); write `%UPSTREAM_METADATA(namespace:key)%`",
+                            );
+                        }
+                        Some((s, p.parts))
+                    }
+                    Err(why) => {
                         cx.error(v.loc, &vpath, why);
                         None
                     }
-                    None => Some(s),
                 }
             })
         }
-        None => Some(String::new()),
+        None => Some((String::new(), Vec::new())),
     };
-    Some((key?, value?))
+    let (value, parts) = value?;
+    Some((key?, value, parts))
 }
 
-/// Checks the `%` commands of a header value as Envoy's substitution parser does: `%%` is a
-/// literal `%`, `%NAME%` or `%NAME(arg)%` a command, anything else an error.
-fn check_commands(value: &str) -> Result<(), String> {
+/// A header value cut into literals and commands.
+#[derive(Debug)]
+pub(crate) struct ParsedValue {
+    /// Empty when the value has no `%`.
+    pub(crate) parts: Vec<HeaderValuePart>,
+    /// Whether an `%UPSTREAM_METADATA%` used the legacy JSON-array argument.
+    pub(crate) has_legacy_metadata: bool,
+}
+
+/// Parses the `%` commands of a header value as Envoy's substitution parser does: `%%` is a
+/// literal `%`, `%NAME%`, `%NAME(args)%` and either with a `:N` length limit are commands (the
+/// arguments end at the first `)` that is followed by `%` or `:N%`, so a `START_TIME` pattern
+/// may hold `%`), anything else is an error.
+pub(crate) fn parse_value(value: &str) -> Result<ParsedValue, String> {
+    let mut out = ParsedValue {
+        parts: Vec::new(),
+        has_legacy_metadata: false,
+    };
+    if !value.contains('%') {
+        return Ok(out);
+    }
+    let mut literal = String::new();
     let mut rest = value;
     while let Some(start) = rest.find('%') {
+        literal.push_str(&rest[..start]);
         let after = &rest[start + 1..];
         if let Some(tail) = after.strip_prefix('%') {
+            literal.push('%');
             rest = tail;
             continue;
         }
-        let Some(end) = after.find('%') else {
-            return Err(format!(
-                "unterminated `%` command in `{value}` (write `%%` for a literal `%`)"
-            ));
-        };
-        let cmd = &after[..end];
-        let name = cmd.split_once('(').map_or(cmd, |(n, _)| n);
-        if !crate::model::HEADER_VALUE_COMMANDS.contains(&name) {
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') {
+        let (name, args, max_len, tail) = split_command(after).ok_or_else(|| {
+            let shown: String = after.chars().take(40).collect();
+            format!("`%{shown}` is not a command (write `%%` for a literal `%`)")
+        })?;
+        let command = command(name, args, &mut out.has_legacy_metadata)?;
+        if !literal.is_empty() {
+            out.parts
+                .push(HeaderValuePart::Literal(std::mem::take(&mut literal)));
+        }
+        out.parts.push(HeaderValuePart::Command(command, max_len));
+        rest = tail;
+    }
+    literal.push_str(rest);
+    if !literal.is_empty() {
+        out.parts.push(HeaderValuePart::Literal(literal));
+    }
+    Ok(out)
+}
+
+/// Splits `NAME(args):N%rest` (the text after an opening `%`) into its pieces; `None` when it
+/// is not a command.
+fn split_command(s: &str) -> Option<(&str, Option<&str>, Option<usize>, &str)> {
+    let name_len = s
+        .bytes()
+        .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
+        .count();
+    if name_len == 0 {
+        return None;
+    }
+    let name = &s[..name_len];
+    let after = &s[name_len..];
+    // `:N%` or `%` right at `t`: the length limit and what follows the closing `%`.
+    let close = |t: &'_ str| -> Option<(Option<usize>, usize)> {
+        if t.starts_with('%') {
+            return Some((None, 1));
+        }
+        let digits = t.strip_prefix(':')?;
+        let n = digits.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 || digits.as_bytes().get(n) != Some(&b'%') {
+            return None;
+        }
+        Some((digits[..n].parse().ok(), n + 2))
+    };
+    match after.strip_prefix('(') {
+        None => {
+            let (max_len, used) = close(after)?;
+            Some((name, None, max_len, &after[used..]))
+        }
+        Some(inner) => inner.match_indices(')').find_map(|(i, _)| {
+            let (max_len, used) = close(&inner[i + 1..])?;
+            Some((name, Some(&inner[..i]), max_len, &inner[i + 1 + used..]))
+        }),
+    }
+}
+
+fn command(name: &str, args: Option<&str>, legacy: &mut bool) -> Result<HeaderCommand, String> {
+    let plain = |c: HeaderCommand| match args {
+        None => Ok(c),
+        Some(_) => Err(format!("`%{name}%` takes no argument")),
+    };
+    match name {
+        "DOWNSTREAM_REMOTE_ADDRESS" => plain(HeaderCommand::DownstreamRemoteAddress),
+        "DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT" => {
+            plain(HeaderCommand::DownstreamRemoteAddressWithoutPort)
+        }
+        "DOWNSTREAM_REMOTE_PORT" => plain(HeaderCommand::DownstreamRemotePort),
+        "DOWNSTREAM_LOCAL_ADDRESS" => plain(HeaderCommand::DownstreamLocalAddress),
+        "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT" => {
+            plain(HeaderCommand::DownstreamLocalAddressWithoutPort)
+        }
+        "DOWNSTREAM_LOCAL_PORT" => plain(HeaderCommand::DownstreamLocalPort),
+        "UPSTREAM_REMOTE_ADDRESS" => plain(HeaderCommand::UpstreamRemoteAddress),
+        "UPSTREAM_REMOTE_ADDRESS_WITHOUT_PORT" => {
+            plain(HeaderCommand::UpstreamRemoteAddressWithoutPort)
+        }
+        "UPSTREAM_REMOTE_PORT" => plain(HeaderCommand::UpstreamRemotePort),
+        "PROTOCOL" => plain(HeaderCommand::Protocol),
+        "HOSTNAME" => plain(HeaderCommand::Hostname),
+        "REQ" => {
+            let arg = args.filter(|a| !a.is_empty()).ok_or_else(|| {
+                "`%REQ%` needs a header name: `%REQ(name)%` or `%REQ(name?alternative)%`".to_owned()
+            })?;
+            let mut names = arg.split('?').map(str::to_ascii_lowercase);
+            let main = names.next().unwrap_or_default();
+            let alternative = names.next();
+            if names.next().is_some() || main.is_empty() || alternative.as_deref() == Some("") {
                 return Err(format!(
-                    "`%{cmd}%` is not a command (write `%%` for a literal `%`)"
+                    "`%REQ({arg})%`: write one header name, or two as `name?alternative`"
                 ));
             }
-            return Err(format!(
-                "the header value command `%{name}%` is not supported yet (supported: {})",
-                crate::model::HEADER_VALUE_COMMANDS.join(", ")
-            ));
+            Ok(HeaderCommand::Req { main, alternative })
         }
-        if name == "REQ" && !(cmd.starts_with("REQ(") && cmd.contains(')')) {
-            return Err("`%REQ%` needs a header name: `%REQ(name)%`".to_owned());
-        }
-        rest = &after[end + 1..];
+        "START_TIME" => match args {
+            None | Some("") => Ok(HeaderCommand::StartTime(TimeFormat::Default)),
+            Some(pattern) => parse_time_format(pattern).map(HeaderCommand::StartTime),
+        },
+        "UPSTREAM_METADATA" => upstream_metadata(args.unwrap_or("").trim(), legacy),
+        _ => Err(format!(
+            "the header value command `%{name}%` is not supported yet (supported: {})",
+            HEADER_VALUE_COMMANDS.join(", ")
+        )),
     }
-    Ok(())
+}
+
+/// `UPSTREAM_METADATA`'s argument: `namespace:key:...`, or Envoy's legacy JSON array of
+/// strings `["namespace", "key", ...]`, which Envoy translates to the former.
+fn upstream_metadata(arg: &str, legacy: &mut bool) -> Result<HeaderCommand, String> {
+    let names: Vec<String> = if arg.starts_with('[') {
+        *legacy = true;
+        match serde_json::from_str::<Vec<String>>(arg) {
+            Ok(v) if !v.is_empty() => v,
+            _ => {
+                return Err(format!(
+                    "`%UPSTREAM_METADATA({arg})%`: expected a JSON array of strings such as \
+                     `[\"namespace\", \"key\"]`"
+                ));
+            }
+        }
+    } else {
+        arg.split(':').map(str::to_owned).collect()
+    };
+    let mut names = names.into_iter();
+    let namespace = names.next().filter(|n| !n.is_empty()).ok_or_else(|| {
+        "`%UPSTREAM_METADATA%` needs a filter namespace: `%UPSTREAM_METADATA(namespace:key)%`"
+            .to_owned()
+    })?;
+    Ok(HeaderCommand::UpstreamMetadata {
+        namespace,
+        path: names.collect(),
+    })
 }
 
 #[cfg(test)]
 mod command_tests {
+    use super::*;
+
+    fn parts(v: &str) -> Vec<HeaderValuePart> {
+        parse_value(v).unwrap_or_else(|e| panic!("{v}: {e}")).parts
+    }
+
+    fn cmd(c: HeaderCommand) -> HeaderValuePart {
+        HeaderValuePart::Command(c, None)
+    }
+
+    fn lit(s: &str) -> HeaderValuePart {
+        HeaderValuePart::Literal(s.to_owned())
+    }
+
     #[test]
     fn header_value_commands() {
-        use super::check_commands as c;
-        assert!(c("plain").is_ok());
-        assert!(c("100%%").is_ok());
-        assert!(c("%DOWNSTREAM_REMOTE_ADDRESS%").is_ok());
-        assert!(c("a %REQ(x-user?x-other):10% b").is_ok());
-        assert!(c("50%").is_err());
-        assert!(c("%START_TIME%").unwrap_err().contains("not supported yet"));
-        assert!(c("%REQ%").is_err());
-        assert!(c("%a b%").is_err());
+        assert!(parts("plain").is_empty());
+        assert_eq!(parts("100%%"), [lit("100%")]);
+        assert_eq!(
+            parts("%DOWNSTREAM_REMOTE_ADDRESS%"),
+            [cmd(HeaderCommand::DownstreamRemoteAddress)]
+        );
+        assert_eq!(
+            parts("a %REQ(X-User?x-other):10% b"),
+            [
+                lit("a "),
+                HeaderValuePart::Command(
+                    HeaderCommand::Req {
+                        main: "x-user".into(),
+                        alternative: Some("x-other".into()),
+                    },
+                    Some(10),
+                ),
+                lit(" b"),
+            ]
+        );
+        assert_eq!(
+            parts("%START_TIME%"),
+            [cmd(HeaderCommand::StartTime(TimeFormat::Default))]
+        );
+        assert_eq!(
+            parts("%PROTOCOL:4%"),
+            [HeaderValuePart::Command(HeaderCommand::Protocol, Some(4))]
+        );
+        for bad in [
+            "50%",
+            "%REQ%",
+            "%a b%",
+            "%PROTOCOL(x)%",
+            "%REQ(a?b?c)%",
+            "%UPSTREAM_METADATA()%",
+        ] {
+            assert!(parse_value(bad).is_err(), "{bad}");
+        }
+        assert!(
+            parse_value("%DYNAMIC_METADATA(a:b)%")
+                .unwrap_err()
+                .contains("not supported yet")
+        );
+    }
+
+    #[test]
+    fn start_time_patterns_may_hold_percent_and_parens() {
+        let p = parts("t=%START_TIME(%s)%;");
+        assert_eq!(p.len(), 3);
+        assert!(matches!(
+            &p[1],
+            HeaderValuePart::Command(HeaderCommand::StartTime(TimeFormat::Custom(_)), None)
+        ));
+        // The arguments end at the first `)` that closes the command.
+        let p = parts("%START_TIME((%Y))%x");
+        assert_eq!(p.len(), 2);
+        assert!(parse_value("%START_TIME(%Q)%").unwrap_err().contains("%Q"));
+    }
+
+    #[test]
+    fn upstream_metadata_forms() {
+        let want = cmd(HeaderCommand::UpstreamMetadata {
+            namespace: "com.acme".into(),
+            path: vec!["a".into(), "b".into()],
+        });
+        assert_eq!(
+            parts("%UPSTREAM_METADATA(com.acme:a:b)%"),
+            std::slice::from_ref(&want)
+        );
+        let legacy = parse_value(r#"%UPSTREAM_METADATA( ["com.acme", "a", "b"] )%"#).unwrap();
+        assert!(legacy.has_legacy_metadata);
+        assert_eq!(legacy.parts, [want]);
+        assert_eq!(
+            parts(r#"%UPSTREAM_METADATA(["ns"])%"#),
+            [cmd(HeaderCommand::UpstreamMetadata {
+                namespace: "ns".into(),
+                path: vec![],
+            })]
+        );
+        assert!(parse_value(r#"%UPSTREAM_METADATA(["ns", 1])%"#).is_err());
     }
 }

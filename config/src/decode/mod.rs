@@ -10,7 +10,7 @@ mod bootstrap;
 mod cluster;
 mod filters;
 mod hcm_options;
-mod headers;
+pub(crate) mod headers;
 mod listener;
 mod local_reply;
 mod matcher;
@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::diag::Sink;
-use crate::model::{Bootstrap, Loc};
+use crate::model::{Bootstrap, FilterMetadata, Loc};
 use crate::schema::Spec;
 use crate::suggest::did_you_mean;
 use crate::tree::{Entry, Node, Value, looks_like_float};
@@ -636,14 +636,22 @@ impl Cx<'_> {
         }
     }
 
-    /// `Metadata.filter_metadata["envoy.lb"]`, flattened to key -> value; other filter namespaces
-    /// are opaque data for filters Sluice does not have and are kept out of the model.
+    /// `Metadata.filter_metadata["envoy.lb"]`, flattened to key -> value (what subset load
+    /// balancing and `metadata_match` read).
     pub(crate) fn lb_metadata(
         &mut self,
         node: &Node,
         path: &str,
     ) -> BTreeMap<String, serde_json::Value> {
-        let mut out = BTreeMap::new();
+        self.filter_metadata(node, path)
+            .remove("envoy.lb")
+            .map(|fields| fields.into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// `Metadata.filter_metadata`: each namespace's struct as a JSON object.
+    pub(crate) fn filter_metadata(&mut self, node: &Node, path: &str) -> FilterMetadata {
+        let mut out = FilterMetadata::new();
         let Some(m) = self.message(node, path, &crate::schema::METADATA) else {
             return out;
         };
@@ -657,9 +665,7 @@ impl Cx<'_> {
         for (ns, value) in map {
             match value {
                 serde_json::Value::Object(fields) => {
-                    if ns == "envoy.lb" {
-                        out.extend(fields);
-                    }
+                    out.insert(ns, fields);
                 }
                 serde_json::Value::Null => {}
                 _ => self.error(

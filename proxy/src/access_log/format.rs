@@ -374,7 +374,8 @@ fn pad(out: &mut Vec<u8>, value: u32, width: usize, fill: u8) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn write_time(format: &TimeFormat, t: SystemTime, out: &mut Vec<u8>) {
+/// Prints `t` as `%START_TIME%` does with `format` (also used by header value commands).
+pub(crate) fn write_time(format: &TimeFormat, t: SystemTime, out: &mut Vec<u8>) {
     let c = civil(t);
     match format {
         TimeFormat::Default => {

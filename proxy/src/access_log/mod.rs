@@ -30,6 +30,7 @@ use crate::http::headers::HeaderMap;
 use crate::layered_runtime::Runtime;
 use crate::stats::{Registry, Shard};
 
+pub(crate) use format::write_time;
 pub use writer::{shutdown, tick};
 
 /// What a logger may print about one finished request. Every field borrows what the request
@@ -257,6 +258,12 @@ impl RequestState {
             self.path.clear();
             self.path.extend_from_slice(path);
         }
+    }
+
+    /// When the current request started, if it is being recorded (header value commands
+    /// print the same `%START_TIME%` as the log line then).
+    pub fn start_time(&self) -> Option<SystemTime> {
+        self.start.filter(|_| self.is_active).map(|(t, _)| t)
     }
 
     /// Records the matched route's name and its cluster's.

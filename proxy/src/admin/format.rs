@@ -476,6 +476,7 @@ pub fn set_cluster_endpoints(
             health_status,
             load_balancing_weight: weight.max(1),
             lb_metadata: Default::default(),
+            metadata: Default::default(),
         };
         match groups
             .iter_mut()

@@ -12,10 +12,11 @@
 //! closes its connection is noticed at once, the upstream request is abandoned (its
 //! connection closed) and counted as `DC`.
 
+use std::cell::Cell;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use monoio::buf::IoBuf;
 use monoio::io::AsyncWriteRentExt;
@@ -231,7 +232,9 @@ impl Downstream<'_> {
                 Err(None) => return Next::Close,
             }
         }
-        self.prepare_upstream_headers(t, route_timeout);
+        // `%START_TIME%` in header values: the access log's start, else read on first use.
+        let start_time = Cell::new(self.log.start_time());
+        self.prepare_upstream_headers(t, route_timeout, &start_time);
         if !f.auto_host_rewrite {
             self.encode_upstream_head(cluster);
         }
@@ -343,7 +346,16 @@ impl Downstream<'_> {
                             return next;
                         }
                         let next = self
-                            .respond(upstream, resp_head_len, cluster, host, &cookies, &clock, t)
+                            .respond(
+                                upstream,
+                                resp_head_len,
+                                cluster,
+                                host,
+                                &cookies,
+                                &clock,
+                                t,
+                                &start_time,
+                            )
                             .await;
                         drop(active);
                         return next;
@@ -823,6 +835,7 @@ impl Downstream<'_> {
         set_cookies: &[hash::GeneratedCookie],
         clock: &Clock,
         t: &Target<'_>,
+        start: &Cell<Option<SystemTime>>,
     ) -> Next {
         let worker = Rc::clone(self.worker);
         let shard = &worker.shard;
@@ -869,7 +882,11 @@ impl Downstream<'_> {
             peer: self.peer,
             local: None,
             request: &self.headers,
-            upstream: Some(host.address),
+            upstream: Some(super::format::Upstream {
+                address: host.address,
+                metadata: &host.metadata,
+            }),
+            start,
         };
         for m in t.mutations.iter().flatten() {
             super::format::mutate(headers, &m.response_remove, &m.response_add, &cx);
@@ -956,7 +973,12 @@ impl Downstream<'_> {
     /// Completes the request headers for the upstream: path and host rewrites, forwarding
     /// headers, request id, expected timeout, then the configured mutations. The upstream
     /// path is left in `upath`.
-    fn prepare_upstream_headers(&mut self, t: &Target<'_>, timeout: Option<Duration>) {
+    fn prepare_upstream_headers(
+        &mut self,
+        t: &Target<'_>,
+        timeout: Option<Duration>,
+        start: &Cell<Option<SystemTime>>,
+    ) {
         let f = t.forward;
         let rbuf = &self.rbuf;
         let req = &self.req;
@@ -1013,11 +1035,13 @@ impl Downstream<'_> {
             // Values may read the request's own headers (`%REQ(...)%`): they are expanded from
             // a copy taken before any mutation.
             let before = self.headers.clone();
+            // No host is picked yet: upstream commands expand to nothing here, as in Envoy.
             let cx = super::format::Context {
                 peer: self.peer,
                 local: self.local_addr(),
                 request: &before,
                 upstream: None,
+                start,
             };
             for m in t.mutations.iter().flatten() {
                 super::format::mutate(&mut self.headers, &m.request_remove, &m.request_add, &cx);

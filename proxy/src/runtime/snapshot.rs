@@ -137,6 +137,8 @@ pub struct Host {
     pub locality: model::Locality,
     /// Health as the endpoint reports it (`health_status`).
     pub health: model::HealthStatus,
+    /// The endpoint's `metadata.filter_metadata` (`%UPSTREAM_METADATA(...)%`); empty for most.
+    pub metadata: model::FilterMetadata,
     /// Per-host stats shown by `/clusters`.
     pub stats: HostStats,
 }
@@ -505,6 +507,7 @@ fn build_cluster(
                 priority: group.priority,
                 locality: group.locality.clone(),
                 health: ep.health_status,
+                metadata: ep.metadata.clone(),
                 stats: HostStats::register(registry, &host_prefix)?,
             });
         }

@@ -279,12 +279,14 @@ fn rate_limit(enforced: u32, per_connection: bool) -> model::LocalRateLimit {
         request_headers_to_add_when_not_enforced: vec![model::HeaderValueOption {
             key: "x-limited".to_owned(),
             value: "1".to_owned(),
+            parts: Vec::new(),
             append_action: model::AppendAction::OverwriteIfExistsOrAdd,
             keep_empty_value: false,
         }],
         response_headers_to_add: vec![model::HeaderValueOption {
             key: "x-rl".to_owned(),
             value: "yes".to_owned(),
+            parts: Vec::new(),
             append_action: model::AppendAction::AppendIfExistsOrAdd,
             keep_empty_value: false,
         }],
