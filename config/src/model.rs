@@ -367,8 +367,8 @@ pub enum HttpFilter {
         /// `name`.
         name: String,
     },
-    /// `envoy.filters.http.router`.
-    Router,
+    /// `envoy.filters.http.router`, with its own options.
+    Router(Router),
 }
 
 impl HttpFilter {
@@ -378,8 +378,82 @@ impl HttpFilter {
             HttpFilter::Fault { name, .. }
             | HttpFilter::LocalRateLimit { name, .. }
             | HttpFilter::Cors { name } => Some(name),
-            HttpFilter::Router => None,
+            HttpFilter::Router(_) => None,
         }
+    }
+}
+
+/// `extensions.filters.http.router.v3.Router`: the router filter's own options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Router {
+    /// `dynamic_stats`, default true: the router counts each upstream response by status class
+    /// (`upstream_rq_<N>xx`, `upstream_rq_completed`) and the host's `rq_error` on 5xx.
+    pub dynamic_stats: bool,
+    /// `suppress_envoy_headers`: the router adds none of its `x-envoy-*` headers
+    /// (`x-envoy-expected-rq-timeout-ms`, `x-envoy-original-path`,
+    /// `x-envoy-upstream-service-time`). `x-envoy-attempt-count` is not affected.
+    pub suppress_envoy_headers: bool,
+    /// `strict_check_headers`: a request carrying an invalid value in any of these is answered
+    /// 400 (`IH`) instead of having the value ignored.
+    pub strict_check_headers: Vec<StrictCheckHeader>,
+    /// `respect_expected_rq_timeout`: a trusted request's `x-envoy-expected-rq-timeout-ms` (set
+    /// by an Envoy in front) becomes the route timeout.
+    pub respect_expected_rq_timeout: bool,
+    /// `suppress_grpc_request_failure_code_stats`: gRPC requests do not count
+    /// `upstream_rq_<N>xx` (`upstream_rq_completed` still counts).
+    pub suppress_grpc_request_failure_code_stats: bool,
+}
+
+impl Default for Router {
+    /// Envoy's defaults: dynamic stats on, everything else off.
+    fn default() -> Self {
+        Router {
+            dynamic_stats: true,
+            suppress_envoy_headers: false,
+            strict_check_headers: Vec::new(),
+            respect_expected_rq_timeout: false,
+            suppress_grpc_request_failure_code_stats: false,
+        }
+    }
+}
+
+/// A header `strict_check_headers` may name (the only ones Envoy can check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrictCheckHeader {
+    /// `x-envoy-upstream-rq-timeout-ms`: an integer.
+    UpstreamRqTimeoutMs,
+    /// `x-envoy-upstream-rq-per-try-timeout-ms`: an integer.
+    UpstreamRqPerTryTimeoutMs,
+    /// `x-envoy-max-retries`: an integer.
+    MaxRetries,
+    /// `x-envoy-retry-on`: a comma-separated list of retry conditions.
+    RetryOn,
+    /// `x-envoy-retry-grpc-on`: a comma-separated list of gRPC retry conditions.
+    RetryGrpcOn,
+}
+
+impl StrictCheckHeader {
+    /// Every checkable header, with its name.
+    pub const ALL: [(StrictCheckHeader, &'static str); 5] = [
+        (
+            StrictCheckHeader::UpstreamRqTimeoutMs,
+            "x-envoy-upstream-rq-timeout-ms",
+        ),
+        (
+            StrictCheckHeader::UpstreamRqPerTryTimeoutMs,
+            "x-envoy-upstream-rq-per-try-timeout-ms",
+        ),
+        (StrictCheckHeader::MaxRetries, "x-envoy-max-retries"),
+        (StrictCheckHeader::RetryOn, "x-envoy-retry-on"),
+        (StrictCheckHeader::RetryGrpcOn, "x-envoy-retry-grpc-on"),
+    ];
+
+    /// The header's (lower-case) name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(h, _)| *h == self)
+            .map_or("", |(_, n)| n)
     }
 }
 

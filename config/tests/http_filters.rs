@@ -83,7 +83,7 @@ fn filter_level_configs() {
         rl.request_headers_to_add_when_not_enforced[0].key,
         "x-limited"
     );
-    assert_eq!(h.http_filters[3], HttpFilter::Router);
+    assert_eq!(h.http_filters[3], HttpFilter::Router(Default::default()));
 }
 
 #[test]

@@ -60,7 +60,10 @@ fn full_yaml_lowers_every_field() {
     assert!(hcm.use_remote_address);
     assert!(!hcm.generate_request_id);
     assert_eq!(hcm.server_name, "sluice");
-    assert_eq!(hcm.http_filters, vec![HttpFilter::Router]);
+    assert_eq!(
+        hcm.http_filters,
+        vec![HttpFilter::Router(Default::default())]
+    );
     let vh = &hcm.route_config.virtual_hosts[0];
     assert_eq!(hcm.route_config.name, "local_route");
     assert_eq!(vh.domains, ["api.example.com", "api.example.com:10000"]);

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use super::bootstrap::{AddressUse, address};
 use super::filters::{self, FilterKind, FilterRef};
-use super::{ClusterRef, Cx, route};
+use super::{ClusterRef, Cx, route, router_filter};
 use crate::model::{
     CodecType, FilterChain, HcmTimeouts, HttpConnectionManager, HttpFilter, Listener, Loc,
-    NetworkFilter, TcpProxy,
+    NetworkFilter, Router, TcpProxy,
 };
 use crate::schema;
 use crate::tree::{Node as TNode, Value};
@@ -386,7 +386,7 @@ fn http_connection_manager(
                 &m.path("http_filters"),
                 "no `http_filters`: the router is used as the only HTTP filter",
             );
-            Some(vec![HttpFilter::Router])
+            Some(vec![HttpFilter::Router(Router::default())])
         }
     };
     check_filter_refs(cx, &refs, &seen);
@@ -559,7 +559,7 @@ fn http_filters(
             path,
             "no `http_filters`: the router is used as the only HTTP filter",
         );
-        return Some(vec![HttpFilter::Router]);
+        return Some(vec![HttpFilter::Router(Router::default())]);
     }
     let count = items.len();
     let mut out = Vec::new();
@@ -602,10 +602,10 @@ fn http_filters(
         seen.push((fname.clone(), seen_kind));
         let filter = match kind {
             0 => {
-                if let Some(tc) = tc {
-                    // Every Router option is "not supported yet"; this reports any written.
-                    let _ = cx.message_any(tc, &tc_path, &schema::ROUTER, true);
-                }
+                let router = match tc {
+                    Some(tc) => router_filter::router(cx, tc, &tc_path),
+                    None => Some(Router::default()),
+                };
                 if !is_last {
                     cx.error(
                         f.loc,
@@ -614,7 +614,7 @@ fn http_filters(
                     );
                     ok = false;
                 }
-                Some(HttpFilter::Router)
+                router.map(HttpFilter::Router)
             }
             3 => {
                 if let Some(tc) = tc {
@@ -652,7 +652,7 @@ fn http_filters(
         };
         match filter {
             Some(filter) => {
-                if is_last && filter != HttpFilter::Router {
+                if is_last && !matches!(filter, HttpFilter::Router(_)) {
                     cx.error(
                         f.loc,
                         &p,

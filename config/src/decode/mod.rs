@@ -16,6 +16,7 @@ mod local_reply;
 mod matcher;
 mod retry;
 mod route;
+mod router_filter;
 mod runtime;
 
 use std::collections::BTreeMap;
@@ -220,11 +221,13 @@ impl Cx<'_> {
                 if let Some((_, why)) = spec.removed.iter().find(|(r, _)| *r == canonical) {
                     self.error(entry.key_loc, &fpath, *why);
                 } else if spec.all.contains(&canonical.as_str()) {
-                    self.error(
-                        entry.key_loc,
-                        &fpath,
-                        format!("`{canonical}` is an Envoy field that Sluice does not support yet"),
-                    );
+                    let mut msg =
+                        format!("`{canonical}` is an Envoy field that Sluice does not support yet");
+                    if let Some((_, why)) = spec.not_yet.iter().find(|(n, _)| *n == canonical) {
+                        msg.push_str(": ");
+                        msg.push_str(why);
+                    }
+                    self.error(entry.key_loc, &fpath, msg);
                 } else {
                     let msg = match did_you_mean(&canonical, spec.all) {
                         Some(near) => {

@@ -957,7 +957,7 @@ impl Downstream<'_> {
     }
 
     /// [`Self::local_then_skip_body`] with extra headers (an HTTP filter's reply, a redirect).
-    async fn local_reply(
+    pub(super) async fn local_reply(
         &mut self,
         head_len: usize,
         status: u16,

@@ -33,7 +33,7 @@ use crate::runtime::snapshot::{Cluster, Host, Snapshot};
 use crate::runtime::worker::Worker;
 use crate::upstream::lb::PickContext;
 use crate::upstream::pool::PoolKey;
-use crate::upstream::{self, ActiveRequest, Connection};
+use crate::upstream::{self, ActiveRequest, CodeStats, Connection};
 
 /// How long a shadow request may run when its route has no timeout (`timeout: 0s`). Envoy would
 /// let it run forever; a bound keeps a hung shadow upstream from pinning a task, a socket and
@@ -53,7 +53,13 @@ impl Downstream<'_> {
     /// Nothing is awaited: each shadow is a spawned task. The request is copied once into one
     /// owned buffer (cloned for a second and further policy), which the task reuses to read the
     /// shadow's response.
-    pub(super) fn mirror(&self, snapshot: &Snapshot, f: &Forward, body: Option<Range<usize>>) {
+    pub(super) fn mirror(
+        &self,
+        snapshot: &Snapshot,
+        f: &Forward,
+        body: Option<Range<usize>>,
+        codes: CodeStats,
+    ) {
         if f.mirrors.is_empty() {
             return;
         }
@@ -129,6 +135,7 @@ impl Downstream<'_> {
                 method,
                 limits: self.limits,
                 timeout: f.timeout.unwrap_or(SHADOW_TIMEOUT_MAX),
+                codes,
             };
             monoio::spawn(shadow.run(bytes));
         }
@@ -211,6 +218,9 @@ struct Shadow {
     limits: h1::Limits,
     /// The whole exchange (connect, write, response) must end within this.
     timeout: Duration,
+    /// The main request's status-code counters: Envoy's shadows run under its router's
+    /// options.
+    codes: CodeStats,
 }
 
 /// Why a shadow exchange ended without a complete response.
@@ -263,7 +273,7 @@ impl Shadow {
                         }
                         Failure::Garbage => ErrorKind::UpstreamProtocolError,
                     };
-                    shard.inc(cluster.stats.class(kind.status()));
+                    self.codes.count_class(shard, cluster, kind.status());
                 }
             }
             Err(_) => {
@@ -275,7 +285,8 @@ impl Shadow {
                 shard.inc(cluster.stats.upstream_rq_timeout);
                 shard.inc(host.stats.rq_timeout);
                 if !has_head.get() {
-                    shard.inc(cluster.stats.class(ErrorKind::UpstreamTimeout.status()));
+                    self.codes
+                        .count_class(shard, cluster, ErrorKind::UpstreamTimeout.status());
                 }
             }
         }
@@ -343,7 +354,7 @@ impl Shadow {
         };
         let status = resp.status();
         has_head.set(true);
-        upstream::count_response(shard, cluster, host, status);
+        upstream::count_response(shard, cluster, host, status, self.codes);
 
         // The body is read to its end and dropped, so the connection can be reused.
         let mut decoder = BodyDecoder::new(resp.body(), &self.limits);

@@ -72,6 +72,8 @@ pub struct HttpConnManager {
     pub buffer_limit_bytes: u32,
     /// `http_filters`, in order, the router last.
     pub filters: crate::http::filter::FilterChain,
+    /// The router filter's own options.
+    pub router: model::Router,
     /// Downstream timeouts.
     pub timeouts: model::HcmTimeouts,
     /// Trust and forwarding-header options.
@@ -416,6 +418,14 @@ impl Snapshot {
                         server_name: hcm.server_name.clone(),
                         buffer_limit_bytes: l.per_connection_buffer_limit_bytes,
                         filters: crate::http::filter::FilterChain::build(hcm, registry)?,
+                        router: hcm
+                            .http_filters
+                            .iter()
+                            .find_map(|f| match f {
+                                model::HttpFilter::Router(r) => Some(r.clone()),
+                                _ => None,
+                            })
+                            .unwrap_or_default(),
                         timeouts: hcm.timeouts,
                         upgrades: hcm.upgrade_configs.clone(),
                         header_options: hcm.header_options.clone(),

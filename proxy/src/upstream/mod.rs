@@ -161,13 +161,63 @@ impl Drop for ActiveRequest<'_> {
     }
 }
 
+/// Which status-code counters the router counts for a request (Envoy's `chargeUpstreamCode`
+/// under the router's `dynamic_stats` and `suppress_grpc_request_failure_code_stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeStats {
+    /// `dynamic_stats`: `upstream_rq_completed`, `upstream_rq_<N>xx`, and the host's
+    /// `rq_error` for a 5xx.
+    pub is_enabled: bool,
+    /// `upstream_rq_<N>xx`: false for a gRPC request under
+    /// `suppress_grpc_request_failure_code_stats`.
+    pub has_classes: bool,
+}
+
+impl CodeStats {
+    /// Envoy's default: every counter.
+    pub const ALL: CodeStats = CodeStats {
+        is_enabled: true,
+        has_classes: true,
+    };
+
+    /// The counters for one request; `is_grpc` is only asked when it matters.
+    pub fn new(router: &sluice_config::model::Router, is_grpc: impl FnOnce() -> bool) -> Self {
+        CodeStats {
+            is_enabled: router.dynamic_stats,
+            has_classes: !(router.suppress_grpc_request_failure_code_stats && is_grpc()),
+        }
+    }
+
+    /// Counts `upstream_rq_<N>xx` for `status` when allowed.
+    pub fn count_class(self, shard: &Shard, cluster: &Cluster, status: u16) {
+        if self.is_enabled && self.has_classes {
+            shard.inc(cluster.stats.class(status));
+        }
+    }
+
+    /// Counts `upstream_rq_completed` when allowed.
+    pub fn count_completed(self, shard: &Shard, cluster: &Cluster) {
+        if self.is_enabled {
+            shard.inc(cluster.stats.upstream_rq_completed);
+        }
+    }
+}
+
 /// Counts a response head from `host` of `cluster`: the cluster's status class and
-/// completions, the host's success or error (5xx).
-pub fn count_response(shard: &Shard, cluster: &Cluster, host: &Host, status: u16) {
-    shard.inc(cluster.stats.class(status));
-    shard.inc(cluster.stats.upstream_rq_completed);
+/// completions and the host's error (5xx), as `codes` allows, and the host's success.
+pub fn count_response(
+    shard: &Shard,
+    cluster: &Cluster,
+    host: &Host,
+    status: u16,
+    codes: CodeStats,
+) {
+    codes.count_class(shard, cluster, status);
+    codes.count_completed(shard, cluster);
     if status >= 500 {
-        shard.inc(host.stats.rq_error);
+        if codes.is_enabled {
+            shard.inc(host.stats.rq_error);
+        }
     } else {
         shard.inc(host.stats.rq_success);
     }

@@ -258,7 +258,7 @@ impl FilterChain {
                 model::HttpFilter::Cors { .. } => {
                     Filter::Cors(cors::CorsFilter::new(registry, &stat_prefix)?)
                 }
-                model::HttpFilter::Router => Filter::Router,
+                model::HttpFilter::Router(_) => Filter::Router,
             });
         }
         debug_assert!(

@@ -34,7 +34,7 @@ fn fault(abort: Option<model::FaultAbortKind>, percent: u32) -> model::Fault {
 
 fn hcm(filters: Vec<model::HttpFilter>) -> model::HttpConnectionManager {
     let mut all = filters;
-    all.push(model::HttpFilter::Router);
+    all.push(model::HttpFilter::Router(Default::default()));
     model::HttpConnectionManager {
         header_options: model::HcmHeaderOptions::default(),
         access_log: Vec::new(),

@@ -28,6 +28,8 @@ pub use action::{
     WeightedClusters,
 };
 
+pub(crate) use matcher::is_grpc_content_type;
+
 use index::{Candidates, RouteIndex};
 use matcher::RouteMatcher;
 pub(crate) use matcher::is_grpc_content_type;
