@@ -662,6 +662,15 @@ pub struct VirtualHost {
     /// `cors` (deprecated in Envoy): used by the CORS filter when no level has a
     /// `typed_per_filter_config` CORS policy.
     pub cors: Option<Box<CorsPolicy>>,
+    /// `include_request_attempt_count`: every upstream attempt carries
+    /// `x-envoy-attempt-count: <n>` (1 for the first).
+    pub include_request_attempt_count: bool,
+    /// `include_attempt_count_in_response`: the response (proxied or the router's local reply)
+    /// carries `x-envoy-attempt-count` with the number of attempts made.
+    pub include_attempt_count_in_response: bool,
+    /// `per_request_buffer_limit_bytes` (deprecated in Envoy): the most request body bytes held
+    /// for retries and shadows, below the listener's limit; routes may set their own.
+    pub per_request_buffer_limit_bytes: Option<u32>,
 }
 
 /// `config.route.v3.Route`.
@@ -680,6 +689,8 @@ pub struct Route {
     /// `route.cors` (deprecated in Envoy): used by the CORS filter when no level has a
     /// `typed_per_filter_config` CORS policy.
     pub cors: Option<Box<CorsPolicy>>,
+    /// `per_request_buffer_limit_bytes` (deprecated in Envoy); `None` takes the virtual host's.
+    pub per_request_buffer_limit_bytes: Option<u32>,
 }
 
 /// `config.route.v3.RouteMatch`.

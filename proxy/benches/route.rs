@@ -68,6 +68,7 @@ impl Mix {
         };
         model::Route {
             cors: None,
+            per_request_buffer_limit_bytes: None,
             typed_per_filter_config: Default::default(),
             name: String::new(),
             matcher: model::RouteMatch {
@@ -107,6 +108,9 @@ fn table(mix: Mix, n: usize) -> RouteTable {
         name: "bench".into(),
         virtual_hosts: vec![model::VirtualHost {
             cors: None,
+            include_request_attempt_count: false,
+            include_attempt_count_in_response: false,
+            per_request_buffer_limit_bytes: None,
             typed_per_filter_config: Default::default(),
             name: "vh".into(),
             domains: vec!["*".into()],

@@ -112,6 +112,13 @@ fn virtual_host(
     };
     let typed_per_filter_config = filters::per_filter_configs(cx, &m);
     let cors = filters::legacy_cors(cx, &m);
+    let mut flag = |field: &str| match m.get(field) {
+        Some(v) => cx.boolean(v, &m.path(field)),
+        None => Some(false),
+    };
+    let include_request_attempt_count = flag("include_request_attempt_count");
+    let include_attempt_count_in_response = flag("include_attempt_count_in_response");
+    let per_request_buffer_limit_bytes = buffer_limit(cx, &m);
     let domains = domains.filter(|d| !d.is_empty())?;
     ok.then_some(VirtualHost {
         name: name?,
@@ -121,7 +128,21 @@ fn virtual_host(
         retry_policy: retry_policy?,
         typed_per_filter_config: typed_per_filter_config?,
         cors: cors?,
+        include_request_attempt_count: include_request_attempt_count?,
+        include_attempt_count_in_response: include_attempt_count_in_response?,
+        per_request_buffer_limit_bytes: per_request_buffer_limit_bytes?,
     })
+}
+
+/// `per_request_buffer_limit_bytes` of a virtual host or route (a `UInt32Value`; 0 means no
+/// body is held at all).
+fn buffer_limit(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<Option<u32>> {
+    match m.get("per_request_buffer_limit_bytes") {
+        Some(v) => cx
+            .u32_in(v, &m.path("per_request_buffer_limit_bytes"), 0, u32::MAX)
+            .map(Some),
+        None => Some(None),
+    }
 }
 
 fn route(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Route> {
@@ -177,6 +198,7 @@ fn route(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Route> {
     };
     let headers = headers::mutations(cx, &m);
     let typed_per_filter_config = filters::per_filter_configs(cx, &m);
+    let per_request_buffer_limit_bytes = buffer_limit(cx, &m);
     Some(Route {
         name,
         matcher: matcher?,
@@ -184,6 +206,7 @@ fn route(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Route> {
         headers: headers?,
         typed_per_filter_config: typed_per_filter_config?,
         cors,
+        per_request_buffer_limit_bytes: per_request_buffer_limit_bytes?,
     })
 }
 

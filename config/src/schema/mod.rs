@@ -31,6 +31,14 @@ const LEGACY_CORS: &str = "`cors` is deprecated in Envoy; write the policy in \
     `typed_per_filter_config` under the CORS filter's name with `@type: \
     type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy` (accepted)";
 
+const PER_REQUEST_BUFFER_LIMIT: &str = "`per_request_buffer_limit_bytes` is deprecated in \
+    Envoy in favour of `request_body_buffer_limit` (not supported yet); accepted: a request body \
+    is held for retries and shadows only up to this and the listener's buffer limit";
+
+const REQUEST_BODY_BUFFER_LIMIT: &str = "it replaces the listener's limit on how much of a \
+    request body may be buffered, also above it; `per_request_buffer_limit_bytes` (which can \
+    only lower the limit for retries and shadows) is supported";
+
 const V2_FILTER_CONFIG: &str = "`config` is the v2 API's untyped filter config, which Envoy v3 \
     removed; v2 API is not supported; write `typed_config` with the filter's v3 `@type`";
 
@@ -291,14 +299,18 @@ spec!(
 spec!(VIRTUAL_HOST, "VirtualHost", f::VIRTUAL_HOST,
 ["name", "domains", "routes", "request_headers_to_add", "request_headers_to_remove",
  "response_headers_to_add", "response_headers_to_remove", "retry_policy",
- "typed_per_filter_config", "cors"],
+ "typed_per_filter_config", "cors", "include_request_attempt_count",
+ "include_attempt_count_in_response", "per_request_buffer_limit_bytes"],
     removed: [("per_filter_config", PER_FILTER_CONFIG)],
-    deprecated: [("cors", LEGACY_CORS)]);
+    deprecated: [("cors", LEGACY_CORS), ("per_request_buffer_limit_bytes", PER_REQUEST_BUFFER_LIMIT)],
+    not_yet: [("request_body_buffer_limit", REQUEST_BODY_BUFFER_LIMIT)]);
 spec!(ROUTE, "Route", f::ROUTE,
 ["name", "match", "route", "redirect", "direct_response", "request_headers_to_add",
  "request_headers_to_remove", "response_headers_to_add", "response_headers_to_remove",
- "typed_per_filter_config"],
-    removed: [("per_filter_config", PER_FILTER_CONFIG)]);
+ "typed_per_filter_config", "per_request_buffer_limit_bytes"],
+    removed: [("per_filter_config", PER_FILTER_CONFIG)],
+    deprecated: [("per_request_buffer_limit_bytes", PER_REQUEST_BUFFER_LIMIT)],
+    not_yet: [("request_body_buffer_limit", REQUEST_BODY_BUFFER_LIMIT)]);
 spec!(ROUTE_MATCH, "RouteMatch", f::ROUTE_MATCH,
 ["case_sensitive", "prefix", "path", "safe_regex", "connect_matcher", "path_separated_prefix",
  "runtime_fraction", "headers", "query_parameters", "grpc"],

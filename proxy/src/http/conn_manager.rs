@@ -999,6 +999,16 @@ impl Downstream<'_> {
     /// Answers a failure once the request body has been consumed: the connection stays if the
     /// client wants it and `keep` allows.
     pub(super) async fn reply_error(&mut self, error: ProxyError, keep: bool) -> Next {
+        self.reply_error_with(error, keep, None).await
+    }
+
+    /// [`Self::reply_error`] with extra headers (the router's `x-envoy-attempt-count`).
+    pub(super) async fn reply_error_with(
+        &mut self,
+        error: ProxyError,
+        keep: bool,
+        headers: Option<&HeaderMap>,
+    ) -> Next {
         let kind = error.kind;
         self.log.flags.set(kind.flag());
         let keep = keep && self.client_keeps_alive();
@@ -1006,6 +1016,7 @@ impl Downstream<'_> {
             is_close: !keep,
             is_head: self.req.method_kind() == Method::Head,
             server: self.hcm.local_reply_server(),
+            headers,
             ..LocalReply::new(kind.status(), kind.body())
         };
         if self.send_local(&reply).await.is_err() || !keep {
@@ -1017,10 +1028,20 @@ impl Downstream<'_> {
     /// Answers a failure before the request body was read: skips the body when it is all
     /// here, closes the connection otherwise.
     pub(super) async fn fail(&mut self, head_len: usize, error: ProxyError) -> Next {
+        self.fail_with(head_len, error, None).await
+    }
+
+    /// [`Self::fail`] with extra headers (the router's `x-envoy-attempt-count`).
+    pub(super) async fn fail_with(
+        &mut self,
+        head_len: usize,
+        error: ProxyError,
+        headers: Option<&HeaderMap>,
+    ) -> Next {
         log::debug!("request failed: {error}");
         let kind = error.kind;
         self.log.flags.set(kind.flag());
-        self.local_then_skip_body(head_len, kind.status(), kind.body())
+        self.local_reply(head_len, kind.status(), kind.body(), headers)
             .await
     }
 

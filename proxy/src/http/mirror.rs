@@ -10,10 +10,10 @@
 //! stats, exactly as a normal request to that cluster would be counted.
 //!
 //! Envoy shadows once the whole request has arrived. Here a request is mirrored only when its
-//! body is wholly held in the downstream buffer when the main request starts; a body that streams
-//! to the upstream is not mirrored (logged at debug: Envoy's nearest counter,
-//! `retry_or_shadow_abandoned`, counts bodies past the buffer limit, which this proxy does not
-//! buffer for shadows).
+//! body is wholly held in the downstream buffer when the main request starts, within the
+//! listener's and the route's (`per_request_buffer_limit_bytes`) limits; a larger body streams
+//! to the upstream and is not mirrored, counted in the cluster's `retry_or_shadow_abandoned`
+//! as Envoy does.
 
 use std::cell::Cell;
 use std::ops::Range;

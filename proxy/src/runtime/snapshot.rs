@@ -259,6 +259,7 @@ stat_struct!(
         upstream_rq_retry: Counter,
         upstream_rq_retry_success: Counter,
         upstream_rq_retry_limit_exceeded: Counter,
+        retry_or_shadow_abandoned: Counter,
         upstream_rq_1xx: Counter,
         upstream_rq_2xx: Counter,
         upstream_rq_3xx: Counter,

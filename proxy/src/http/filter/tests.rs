@@ -456,6 +456,7 @@ fn cors_preflight_and_simple_request() {
             headers: model::HeaderMutations::default(),
             typed_per_filter_config: BTreeMap::new(),
             cors: None,
+            per_request_buffer_limit_bytes: None,
         }],
         headers: model::HeaderMutations::default(),
         retry_policy: None,
@@ -464,6 +465,9 @@ fn cors_preflight_and_simple_request() {
             model::FilterOverride::Cors(Box::new(cors_policy())),
         )]),
         cors: None,
+        include_request_attempt_count: false,
+        include_attempt_count_in_response: false,
+        per_request_buffer_limit_bytes: None,
     });
     let t = Harness::new(&h);
     let decode = |hm: &mut HeaderMap, method: &[u8]| {

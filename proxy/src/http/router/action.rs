@@ -65,9 +65,24 @@ pub struct Forward {
     pub hash_policy: Vec<sluice_lb::hash::HashPolicy>,
     /// `metadata_match` criteria for subset load balancing; `None` when the route has none.
     pub metadata_match: Option<sluice_lb::MetadataMatch>,
+    /// The virtual host's `include_request_attempt_count` and
+    /// `include_attempt_count_in_response`.
+    pub attempt_count: AttemptCount,
+    /// `per_request_buffer_limit_bytes` of the route, else of its virtual host: the most body
+    /// bytes held for retries and shadows, below the listener's limit.
+    pub buffer_limit_bytes: Option<u32>,
     regex_rewrite: Option<(Regex, String)>,
     host_rewrite_header: Option<Box<[u8]>>,
     host_rewrite_regex: Option<(Regex, String)>,
+}
+
+/// Where `x-envoy-attempt-count` goes (a virtual host's switches, copied to its routes).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttemptCount {
+    /// On each upstream attempt's request.
+    pub in_request: bool,
+    /// On the response to the client, proxied or the router's local reply.
+    pub in_response: bool,
 }
 
 /// The `cluster_specifier` of a forwarding route.
@@ -340,6 +355,8 @@ impl Forward {
             hash_policy: crate::upstream::lb::hash_policies(&f.hash_policy),
             metadata_match: (!f.metadata_match.is_empty())
                 .then(|| sluice_lb::MetadataMatch::from_json(&f.metadata_match)),
+            attempt_count: AttemptCount::default(),
+            buffer_limit_bytes: None,
             regex_rewrite: f
                 .regex_rewrite
                 .as_ref()

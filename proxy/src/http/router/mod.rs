@@ -24,7 +24,8 @@ mod matcher;
 mod tests;
 
 pub use action::{
-    Action, ClusterChoice, ClusterTarget, Forward, Mirror, MirrorTarget, WeightedCluster,
+    Action, AttemptCount, ClusterChoice, ClusterTarget, Forward, Mirror, MirrorTarget,
+    WeightedCluster,
     WeightedClusters,
 };
 
@@ -220,12 +221,18 @@ impl VirtualHost {
             };
             let matcher = RouteMatcher::build(&r.matcher, &at)?;
             let action = match &r.action {
-                model::RouteAction::Forward(f) => Action::Forward(Box::new(Forward::build(
-                    f,
-                    vh.retry_policy.as_ref(),
-                    cluster_index,
-                    &at,
-                )?)),
+                model::RouteAction::Forward(f) => {
+                    let mut forward =
+                        Forward::build(f, vh.retry_policy.as_ref(), cluster_index, &at)?;
+                    forward.attempt_count = AttemptCount {
+                        in_request: vh.include_request_attempt_count,
+                        in_response: vh.include_attempt_count_in_response,
+                    };
+                    forward.buffer_limit_bytes = r
+                        .per_request_buffer_limit_bytes
+                        .or(vh.per_request_buffer_limit_bytes);
+                    Action::Forward(Box::new(forward))
+                }
                 model::RouteAction::DirectResponse(d) => Action::Direct {
                     status: d.status,
                     body: d.body.clone().map(bytes::Bytes::from).unwrap_or_default(),

@@ -58,6 +58,7 @@ fn matcher(path: PathMatch) -> model::RouteMatch {
 fn direct(m: model::RouteMatch, status: u16) -> model::Route {
     model::Route {
         cors: None,
+        per_request_buffer_limit_bytes: None,
         typed_per_filter_config: Default::default(),
         name: String::new(),
         matcher: m,
@@ -88,6 +89,7 @@ fn forward_action(cluster: model::ClusterSpecifier) -> model::ForwardAction {
 fn forward(m: model::RouteMatch, f: model::ForwardAction) -> model::Route {
     model::Route {
         cors: None,
+        per_request_buffer_limit_bytes: None,
         typed_per_filter_config: Default::default(),
         name: String::new(),
         matcher: m,
@@ -99,6 +101,9 @@ fn forward(m: model::RouteMatch, f: model::ForwardAction) -> model::Route {
 fn vhost(name: &str, domains: &[&str], routes: Vec<model::Route>) -> model::VirtualHost {
     model::VirtualHost {
         cors: None,
+        include_request_attempt_count: false,
+        include_attempt_count_in_response: false,
+        per_request_buffer_limit_bytes: None,
         typed_per_filter_config: Default::default(),
         name: name.into(),
         domains: domains.iter().map(|d| (*d).to_owned()).collect(),
