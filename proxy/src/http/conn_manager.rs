@@ -1041,8 +1041,14 @@ impl Downstream<'_> {
         log::debug!("request failed: {error}");
         let kind = error.kind;
         self.log.flags.set(kind.flag());
-        self.local_reply(head_len, kind.status(), kind.body(), headers)
-            .await
+        self.local_reply(
+            head_len,
+            kind.status(),
+            kind.body(),
+            headers,
+            Origin::Request,
+        )
+        .await
     }
 
     async fn redirect(&mut self, head_len: usize, status: u16, location: &str) -> Next {

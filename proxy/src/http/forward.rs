@@ -26,6 +26,7 @@ use super::error::{ErrorKind, ProxyError, RetryClass};
 use super::filter::EncodeContext;
 use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, Version};
 use super::headers::HeaderMap;
+use super::local_reply::Origin;
 use super::retry::{RetryOn, RetryPolicy, RetryState};
 use super::router::{Forward, WeightedCluster, is_grpc_content_type};
 use super::upgrade::Upgrade;
@@ -203,7 +204,9 @@ impl Downstream<'_> {
             && let Some(body) = strict_check(&self.headers, &router.strict_check_headers)
         {
             self.log.flags.set("IH");
-            return self.local_reply(head_len, 400, body.as_bytes(), None).await;
+            return self
+                .local_reply(head_len, 400, body.as_bytes(), None, Origin::Request)
+                .await;
         }
         // Trusted clients may override the route's timeout and retries with `x-envoy-*`
         // headers (an edge request's were removed by the connection manager); the router

@@ -118,6 +118,8 @@ impl Downstream<'_> {
     ) -> Next {
         let worker = std::rc::Rc::clone(self.worker);
         let shard = &worker.shard;
+        // CONNECT is never gRPC.
+        let codes = upstream::CodeStats::new(&self.hcm.router, || false);
         let picked = worker
             .pick(cluster_index, ctx, std::time::Instant::now())
             .and_then(|id| Some((id, cluster.hosts.get(id)?)));
@@ -133,14 +135,14 @@ impl Downstream<'_> {
             Ok(c) => c,
             Err(_) => {
                 shard.inc(host.stats.rq_error);
-                shard.inc(cluster.stats.class(503));
+                codes.count_class(shard, cluster, 503);
                 drop(active);
                 return self
                     .fail(head_len, ProxyError::new(ErrorKind::ConnectFailed))
                     .await;
             }
         };
-        upstream::count_response(shard, cluster, host, 200);
+        upstream::count_response(shard, cluster, host, 200, codes);
         self.wbuf.clear();
         {
             let mut enc = HeadEncoder::response(&mut self.wbuf, Version::Http11, 200);

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use sluice_config::access_log::{Filter, LogFormat};
-use sluice_config::model::{self, HeaderValueOption};
+use sluice_config::model::{self, FilterMetadata, HeaderValueOption};
 
 use super::conn_manager::Downstream;
 use super::h1::LocalReply;
@@ -156,11 +156,22 @@ impl LocalReplies {
                 let before = m
                     .is_content_type_added
                     .then(|| headers.get(b"content-type").map(<[u8]>::to_vec));
+                // The reply's own record: its start, and the host when one was picked
+                // (whose endpoint metadata a local reply does not carry).
+                let start = std::cell::Cell::new(Some(scene.request.start));
+                let no_metadata = FilterMetadata::new();
                 let cx = super::format::Context {
                     peer: scene.request.downstream_remote,
                     local: scene.local,
                     request: scene.request_headers,
-                    upstream: scene.request.upstream_host,
+                    upstream: scene
+                        .request
+                        .upstream_host
+                        .map(|address| super::format::Upstream {
+                            address,
+                            metadata: &no_metadata,
+                        }),
+                    start: &start,
                 };
                 super::format::mutate(&mut headers, &[], &m.headers_to_add, &cx);
                 is_custom_content_type =

@@ -37,6 +37,7 @@ fn header(key: &str, value: &str) -> HeaderValueOption {
     HeaderValueOption {
         key: key.to_owned(),
         value: value.to_owned(),
+        parts: sluice_config::parse_header_value(value).expect("a valid header value"),
         append_action: AppendAction::OverwriteIfExistsOrAdd,
         keep_empty_value: false,
     }

@@ -25,15 +25,13 @@ mod tests;
 
 pub use action::{
     Action, AttemptCount, ClusterChoice, ClusterTarget, Forward, Mirror, MirrorTarget,
-    WeightedCluster,
-    WeightedClusters,
+    WeightedCluster, WeightedClusters,
 };
 
 pub(crate) use matcher::is_grpc_content_type;
 
 use index::{Candidates, RouteIndex};
 use matcher::RouteMatcher;
-pub(crate) use matcher::is_grpc_content_type;
 
 /// Virtual hosts with fewer routes are scanned linearly: gathering and sorting candidates
 /// costs more than it saves (see docs/bench/route-lookup.md).
