@@ -421,3 +421,44 @@ fn a_shadow_request_takes_the_case_of_its_own_cluster() {
     let seen = main.last_request();
     assert!(names(&seen.headers).iter().all(|n| *n == n.to_lowercase()));
 }
+
+#[test]
+fn a_fragment_is_refused_by_default_or_stripped_when_the_runtime_says_so() {
+    // Envoy checks every path for a fragment, whatever the path options say.
+    let up = HttpUpstream::named("app");
+    let plain = proxy(&up, json!({}));
+    assert_eq!(path_seen(&plain, &up, "/app/x#frag"), (400, None));
+    assert_eq!(
+        path_seen(&plain, &up, "/app/x?q=1"),
+        forwarded("/app/x?q=1")
+    );
+    assert_eq!(
+        plain
+            .admin()
+            .stat("http.ingress_http.downstream_rq_failed_path_normalization"),
+        1
+    );
+    let strip = proxy_with(
+        &up,
+        json!({}),
+        json!({}),
+        runtime(json!({"envoy.reloadable_features.http_reject_path_with_fragment": false})),
+    );
+    assert_eq!(
+        path_seen(&strip, &up, "/app/x?q#frag"),
+        forwarded("/app/x?q")
+    );
+    let keep = proxy_with(
+        &up,
+        json!({}),
+        json!({}),
+        runtime(json!({
+            "envoy.reloadable_features.http_reject_path_with_fragment": false,
+            "envoy.reloadable_features.http_strip_fragment_from_path_unsafe_if_disabled": false,
+        })),
+    );
+    assert_eq!(
+        path_seen(&keep, &up, "/app/x#frag"),
+        forwarded("/app/x#frag")
+    );
+}

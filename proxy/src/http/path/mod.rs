@@ -49,6 +49,13 @@ pub const ESCAPED_SLASHES_ENABLED_KEY: &str =
 pub const STRIP_DOT_PARAMETERS_KEY: &str =
     "envoy.reloadable_features.strip_dotdot_segments_with_parameters";
 
+/// Runtime guard: a path with a `#fragment` is refused (default on).
+pub const REJECT_FRAGMENT_KEY: &str = "envoy.reloadable_features.http_reject_path_with_fragment";
+
+/// Runtime guard, when fragments are not refused: they are stripped (default on), else kept.
+pub const STRIP_FRAGMENT_KEY: &str =
+    "envoy.reloadable_features.http_strip_fragment_from_path_unsafe_if_disabled";
+
 /// What `%2F`, `%2f`, `%5C` and `%5c` in a path do, once the runtime has decided
 /// `IMPLEMENTATION_SPECIFIC_DEFAULT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +81,23 @@ pub struct PathRules {
     pub strip_dot_parameters: bool,
     /// `merge_slashes`.
     pub merge_slashes: bool,
+    /// What a `#fragment` in the path does; Envoy checks this on every request, whatever the
+    /// options say.
+    pub fragment: Fragment,
+}
+
+/// What a `#fragment` in a request path does: Envoy refuses it (`400`) unless the runtime
+/// guard `envoy.reloadable_features.http_reject_path_with_fragment` is off, then strips it
+/// unless `envoy.reloadable_features.http_strip_fragment_from_path_unsafe_if_disabled` is off
+/// too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fragment {
+    /// Answer 400 (`downstream_rq_failed_path_normalization`).
+    Reject,
+    /// Route and forward the path without it.
+    Strip,
+    /// Leave it in the path.
+    Keep,
 }
 
 /// What to do with a request after its path went through the rules.
@@ -120,6 +144,7 @@ impl PathRules {
         normalize: false,
         strip_dot_parameters: true,
         merge_slashes: false,
+        fragment: Fragment::Reject,
     };
 
     /// Resolves the configured options as Envoy does when it creates the connection manager:
@@ -153,12 +178,23 @@ impl PathRules {
             normalize,
             strip_dot_parameters: runtime.boolean(STRIP_DOT_PARAMETERS_KEY).unwrap_or(true),
             merge_slashes: options.merge_slashes,
+            fragment: if runtime.boolean(REJECT_FRAGMENT_KEY).unwrap_or(true) {
+                Fragment::Reject
+            } else if runtime.boolean(STRIP_FRAGMENT_KEY).unwrap_or(true) {
+                Fragment::Strip
+            } else {
+                Fragment::Keep
+            },
         }
     }
 
     /// Whether any rule applies: when none does, a request's path is not even looked at.
+    /// By default the fragment check does, so every path is scanned once for `#`.
     pub fn is_active(&self) -> bool {
-        self.escaped_slashes != EscapedSlashes::Keep || self.normalize || self.merge_slashes
+        self.escaped_slashes != EscapedSlashes::Keep
+            || self.normalize
+            || self.merge_slashes
+            || self.fragment != Fragment::Keep
     }
 }
 
@@ -173,10 +209,16 @@ impl Normalizer {
     /// Applies `rules` to `path` (path and query of an origin-form target).
     pub fn apply(&mut self, rules: &PathRules, path: &[u8]) -> Verdict {
         self.is_rewritten = false;
-        // Envoy refuses a fragment before any rule (`http_reject_path_with_fragment`): the
-        // rules below would otherwise treat it as part of the path.
+        // Envoy deals with a fragment before any rule (`maybeNormalizePath`): the rules below
+        // would otherwise treat it as part of the path.
         if path.contains(&b'#') {
-            return Verdict::Reject;
+            match rules.fragment {
+                Fragment::Reject => return Verdict::Reject,
+                Fragment::Strip => {
+                    self.step(path, strip_fragment);
+                }
+                Fragment::Keep => {}
+            }
         }
         let mut redirect = false;
         if rules.escaped_slashes != EscapedSlashes::Keep
@@ -244,6 +286,17 @@ impl Normalizer {
             self.is_rewritten = true;
         }
         step
+    }
+}
+
+/// Drops a `#fragment` and what follows it.
+fn strip_fragment(target: &[u8], out: &mut Vec<u8>) -> Step {
+    match target.split(|&b| b == b'#').next() {
+        Some(before) if before.len() < target.len() => {
+            out.extend_from_slice(before);
+            Step::Changed
+        }
+        _ => Step::Same,
     }
 }
 

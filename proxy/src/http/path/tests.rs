@@ -290,7 +290,13 @@ fn the_runtime_decides_what_the_config_leaves_open() {
     let unset = PathOptions::default();
     let empty = runtime(&[]);
     assert_eq!(PathRules::resolve(&unset, &empty, 7), PathRules::NONE);
-    assert!(!PathRules::NONE.is_active());
+    // Envoy's fragment check is the one rule on by default.
+    assert!(PathRules::NONE.is_active());
+    let nothing = PathRules {
+        fragment: Fragment::Keep,
+        ..PathRules::NONE
+    };
+    assert!(!nothing.is_active());
 
     let on = runtime(&[
         (NORMALIZE_PATH_KEY, "100"),
@@ -408,4 +414,28 @@ fn every_rule_copes_with_any_path() {
             Verdict::Redirect => panic!("the forward action never redirects"),
         }
     }
+}
+
+#[test]
+fn a_fragment_is_refused_or_by_runtime_stripped_or_kept() {
+    let unset = PathOptions::default();
+    let reject = PathRules::resolve(&unset, &runtime(&[]), 7);
+    assert_eq!(run(&reject, "/a#b").0, Verdict::Reject);
+    assert_eq!(run(&reject, "/a?q=1").0, Verdict::Unchanged);
+    let strip = PathRules::resolve(&unset, &runtime(&[(REJECT_FRAGMENT_KEY, "false")]), 7);
+    assert_eq!(strip.fragment, Fragment::Strip);
+    assert_eq!(
+        run(&strip, "/a/b?q#frag"),
+        (Verdict::Rewritten, "/a/b?q".into())
+    );
+    let keep = PathRules::resolve(
+        &unset,
+        &runtime(&[
+            (REJECT_FRAGMENT_KEY, "false"),
+            (STRIP_FRAGMENT_KEY, "false"),
+        ]),
+        7,
+    );
+    assert_eq!(keep.fragment, Fragment::Keep);
+    assert_eq!(run(&keep, "/a#b").0, Verdict::Unchanged);
 }
