@@ -47,7 +47,20 @@ pub enum Filter {
     And(Vec<Filter>),
     /// `or_filter`: at least one sub-filter passes.
     Or(Vec<Filter>),
+    /// `header_filter`: the request's headers (pseudo-headers `:method`, `:path`,
+    /// `:authority` included) match.
+    Header(crate::model::HeaderMatcher),
+    /// `response_flag_filter`: one of these flags is set, or, when the list is empty, any
+    /// flag at all.
+    ResponseFlag(Vec<String>),
 }
+
+/// The response flags Envoy's `ResponseFlagFilter` accepts (its proto's `in` list).
+pub const RESPONSE_FLAGS: &[&str] = &[
+    "LH", "UH", "UT", "LR", "UR", "UF", "UC", "UO", "NR", "DI", "FI", "RL", "UAEX", "RLSE", "DC",
+    "URX", "SI", "IH", "DPE", "UMSDR", "RFCF", "NFCF", "DT", "UPE", "NC", "OM", "DF", "DO", "DR",
+    "UDO",
+];
 
 /// `ComparisonFilter`: `value op threshold`, the threshold overridable by a runtime key.
 #[derive(Debug, Clone, PartialEq, Eq)]

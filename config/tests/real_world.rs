@@ -139,3 +139,25 @@ fn implemented_scenarios_load() {
     }
     assert!(bad.is_empty(), "refused:\n{}", bad.join("\n"));
 }
+
+/// The public Envoy configs whose every field Sluice implements: they must load.
+const PUBLIC_CONFIGS_THAT_LOAD: &[&str] = &["envoyproxy-envoy__configs-envoy-demo.yaml"];
+
+#[test]
+fn implemented_public_configs_load() {
+    let Some(shared) = shared() else {
+        return;
+    };
+    let dir = shared.join("envoy-configs");
+    let mut bad = Vec::new();
+    for name in PUBLIC_CONFIGS_THAT_LOAD {
+        let path = dir.join(name);
+        if !path.is_file() {
+            continue;
+        }
+        if let Err(e) = load(&path) {
+            bad.push(format!("{name}:\n{e}"));
+        }
+    }
+    assert!(bad.is_empty(), "refused:\n{}", bad.join("\n"));
+}

@@ -115,6 +115,8 @@ MESSAGES = [
     ("RUNTIME_FILTER", "envoy.config.accesslog.v3", "RuntimeFilter"),
     ("AND_FILTER", "envoy.config.accesslog.v3", "AndFilter"),
     ("OR_FILTER", "envoy.config.accesslog.v3", "OrFilter"),
+    ("HEADER_FILTER", "envoy.config.accesslog.v3", "HeaderFilter"),
+    ("RESPONSE_FLAG_FILTER", "envoy.config.accesslog.v3", "ResponseFlagFilter"),
     ("RUNTIME_UINT32", "envoy.config.core.v3", "RuntimeUInt32"),
     ("SUBSTITUTION_FORMAT_STRING", "envoy.config.core.v3", "SubstitutionFormatString"),
     ("FILE_ACCESS_LOG", "envoy.extensions.access_loggers.file.v3", "FileAccessLog"),

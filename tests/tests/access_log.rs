@@ -1,6 +1,6 @@
 //! Access logs end to end: Envoy's default line for a proxied request, response flags on
-//! local failures, `json_format`, a `status_code_filter`, one file shared by both workers, and
-//! the stdout logger.
+//! local failures, `json_format`, a `status_code_filter`, a `header_filter` and a
+//! `response_flag_filter`, one file shared by both workers, and the stdout logger.
 
 use std::time::Duration;
 
@@ -252,4 +252,57 @@ fn the_stdout_logger_writes_to_standard_output() {
             .contains("STDOUT-LOG GET /to-stdout 200\n")
             .then_some(())
     });
+}
+
+#[test]
+fn header_and_response_flag_filters_pick_the_lines() {
+    let dir = TempDir::new("alog-header-filter");
+    let posts = dir.path().join("posts.log");
+    let unhealthy = dir.path().join("uf.log");
+    let upstream = HttpUpstream::replying("ok");
+    let logger = |path: &std::path::Path, filter: Value| {
+        json!({
+            "name": "envoy.access_loggers.file",
+            "filter": filter,
+            "typed_config": {"@type": FILE_TYPE, "path": path.display().to_string(),
+                "log_format": {"text_format": "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_FLAGS%\n"}},
+        })
+    };
+    let doc = http_bootstrap(
+        json!([
+            route("/ok", "web", json!({})),
+            route("/down", "down", json!({})),
+        ]),
+        json!([
+            static_cluster("web", &[upstream.addr()], json!({})),
+            static_cluster("down", &[closed_port()], json!({})),
+        ]),
+        json!({"access_log": [
+            logger(&posts, json!({"header_filter": {"header": {
+                "name": ":method", "string_match": {"exact": "POST"}}}})),
+            logger(&unhealthy, json!({"response_flag_filter": {"flags": ["UF"]}})),
+        ]}),
+        json!({}),
+    );
+    let proxy = start_json(&doc);
+    assert_eq!(proxy.get("a", "/ok/get").status, 200);
+    let mut client = proxy.client();
+    let post = Request::post("/ok/post", "body").host("a");
+    assert_eq!(client.request(&post).status, 200);
+    assert_eq!(proxy.get("a", "/down/get").status, 503);
+
+    assert_eq!(lines(&posts, 1), ["POST /ok/post -"]);
+    assert_eq!(lines(&unhealthy, 1), ["GET /down/get UF"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let count = |p: &std::path::Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        (count(&posts), count(&unhealthy)),
+        (1, 1),
+        "nothing else passed"
+    );
 }

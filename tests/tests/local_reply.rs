@@ -446,3 +446,29 @@ fn a_head_request_gets_the_formatted_length_and_no_body() {
     let r = c.request(&Request::get("/gone"));
     assert_eq!(r.text(), "not found: /gone");
 }
+
+#[test]
+fn a_header_filter_mapper_answers_gets_with_a_page_as_envoys_demo_config_does() {
+    // The mapper of Envoy's configs/envoy-demo.yaml: a GET that ends in a local reply gets an
+    // HTML page; another method keeps the plain reply.
+    let p = proxy(
+        json!([{"match": {"prefix": "/"}, "direct_response": {"status": 404}}]),
+        json!([]),
+        json!({"mappers": [{
+            "filter": {"header_filter": {"header": {
+                "name": ":method", "string_match": {"exact": "GET"}}}},
+            "body_format_override": {
+                "text_format_source": {"inline_string": "<h1>Welcome</h1>"},
+                "content_type": "text/html; charset=UTF-8",
+            },
+        }]}),
+        json!({}),
+    );
+    let get = send(&p, &Request::get("/").host("a"));
+    assert_eq!(get.status, 404);
+    assert_eq!(get.text(), "<h1>Welcome</h1>");
+    assert_eq!(get.header("content-type"), Some("text/html; charset=UTF-8"));
+    let post = send(&p, &Request::post("/", "x").host("a"));
+    assert_eq!(post.status, 404);
+    assert_eq!(post.text(), "");
+}

@@ -410,6 +410,8 @@ pub(super) fn filter(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Filter> {
         "runtime_filter",
         "and_filter",
         "or_filter",
+        "header_filter",
+        "response_flag_filter",
     ];
     let set = m.set_of(KINDS);
     if let Some(second) = set.get(1) {
@@ -422,7 +424,7 @@ pub(super) fn filter(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Filter> {
     }
     let Some(kind) = set.first().copied() else {
         if !m.written("not_health_check_filter") {
-            cx.missing(&m, "one of status_code_filter, duration_filter, not_health_check_filter, runtime_filter, and_filter, or_filter");
+            cx.missing(&m, "one of status_code_filter, duration_filter, not_health_check_filter, runtime_filter, and_filter, or_filter, header_filter, response_flag_filter");
         }
         // `not_health_check_filter: {}` may be written as null.
         return m
@@ -455,6 +457,37 @@ pub(super) fn filter(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Filter> {
             Some(Filter::NotHealthCheck)
         }
         "runtime_filter" => runtime_filter(cx, v, &kpath).map(Filter::Runtime),
+        "header_filter" => {
+            let fm = cx.message(v, &kpath, &schema::HEADER_FILTER)?;
+            let Some(h) = fm.get("header") else {
+                cx.missing(&fm, "header");
+                return None;
+            };
+            super::matcher::header_matcher(cx, h, &fm.path("header")).map(Filter::Header)
+        }
+        "response_flag_filter" => {
+            let fm = cx.message(v, &kpath, &schema::RESPONSE_FLAG_FILTER)?;
+            let flags = match fm.get("flags") {
+                Some(list) => cx.strings(list, &fm.path("flags")),
+                None => Vec::new(),
+            };
+            if let Some(bad) = flags
+                .iter()
+                .find(|f| !crate::access_log::RESPONSE_FLAGS.contains(&f.as_str()))
+            {
+                let list = fm.get("flags")?;
+                cx.error(
+                    list.loc,
+                    &fm.path("flags"),
+                    format!(
+                        "`{bad}` is not a response flag (Envoy's: {})",
+                        crate::access_log::RESPONSE_FLAGS.join(", ")
+                    ),
+                );
+                return None;
+            }
+            Some(Filter::ResponseFlag(flags))
+        }
         _ => {
             let spec = if kind == "and_filter" {
                 &schema::AND_FILTER

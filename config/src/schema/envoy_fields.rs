@@ -980,6 +980,12 @@ pub(crate) const AND_FILTER: &[&str] = &["filters"];
 /// All fields of `config.accesslog.v3.OrFilter`.
 pub(crate) const OR_FILTER: &[&str] = &["filters"];
 
+/// All fields of `config.accesslog.v3.HeaderFilter`.
+pub(crate) const HEADER_FILTER: &[&str] = &["header"];
+
+/// All fields of `config.accesslog.v3.ResponseFlagFilter`.
+pub(crate) const RESPONSE_FLAG_FILTER: &[&str] = &["flags"];
+
 /// All fields of `config.core.v3.RuntimeUInt32`.
 pub(crate) const RUNTIME_UINT32: &[&str] = &["default_value", "runtime_key"];
 

@@ -766,8 +766,17 @@ spec!(
         "not_health_check_filter",
         "runtime_filter",
         "and_filter",
-        "or_filter"
+        "or_filter",
+        "header_filter",
+        "response_flag_filter"
     ]
+);
+spec!(HEADER_FILTER, "HeaderFilter", f::HEADER_FILTER, ["header"]);
+spec!(
+    RESPONSE_FLAG_FILTER,
+    "ResponseFlagFilter",
+    f::RESPONSE_FLAG_FILTER,
+    ["flags"]
 );
 spec!(
     COMPARISON_FILTER,
@@ -975,6 +984,8 @@ mod tests {
         &ROUTE_CORS_POLICY,
         &ACCESS_LOG,
         &ACCESS_LOG_FILTER,
+        &HEADER_FILTER,
+        &RESPONSE_FLAG_FILTER,
         &COMPARISON_FILTER,
         &STATUS_CODE_FILTER,
         &DURATION_FILTER,

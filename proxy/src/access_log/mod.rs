@@ -16,6 +16,8 @@
 //! not implemented: a rotated file keeps being written through its old descriptor.
 
 mod filter;
+
+pub(crate) use filter::LogFilter;
 mod format;
 mod writer;
 
@@ -24,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use sluice_config::access_log::{AccessLog, Filter, LogFormat, Operator, Token};
+use sluice_config::access_log::{AccessLog, LogFormat, Operator, Token};
 
 use crate::http::headers::HeaderMap;
 use crate::layered_runtime::Runtime;
@@ -98,7 +100,7 @@ pub struct AccessLogs {
 
 #[derive(Debug)]
 struct Logger {
-    filter: Option<Filter>,
+    filter: Option<LogFilter>,
     format: LogFormat,
     sink: Arc<writer::SinkHandle>,
     /// `%HOSTNAME%`, read once.
@@ -108,7 +110,7 @@ struct Logger {
 /// Why access logs could not be set up (a file that cannot be opened).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct BuildError(String);
+pub struct BuildError(pub(crate) String);
 
 impl AccessLogs {
     /// Opens each logger's sink (once per process per path) and keeps its parsed format.
@@ -121,7 +123,12 @@ impl AccessLogs {
         for c in configs {
             let sink = writer::open(&c.sink, registry).map_err(BuildError)?;
             loggers.push(Logger {
-                filter: c.filter.clone(),
+                filter: c
+                    .filter
+                    .as_ref()
+                    .map(LogFilter::build)
+                    .transpose()
+                    .map_err(BuildError)?,
                 format: c.format.clone(),
                 sink,
                 hostname: Arc::clone(&hostname),
@@ -332,7 +339,7 @@ pub(crate) fn render(
 /// Whether `entry` passes the access log filter `filter` (also how a local reply mapper
 /// matches); `random` samples a request without `x-request-id`.
 pub(crate) fn filter_passes(
-    filter: &Filter,
+    filter: &LogFilter,
     entry: &RequestLog<'_>,
     runtime: &Runtime,
     random: u64,

@@ -236,7 +236,9 @@ fn filters() {
     let req = HeaderMap::new();
     let mut e = entry(&req, None);
     let none = runtime(&[]);
-    let passes = |f: &Filter, e: &RequestLog<'_>, rt: &Runtime| filter::passes(f, e, rt, 0);
+    let passes = |f: &Filter, e: &RequestLog<'_>, rt: &Runtime| {
+        filter::passes(&LogFilter::build(f).expect("compiles"), e, rt, 0)
+    };
     e.response_code = 503;
     assert!(passes(&status(ComparisonOp::Ge, 500), &e, &none));
     assert!(!passes(&status(ComparisonOp::Le, 499), &e, &none));
@@ -276,6 +278,7 @@ fn filters() {
             use_independent_randomness: independent,
         })
     };
+    let compiled = |f: Filter| LogFilter::build(&f).expect("compiles");
     assert!(passes(&sample(100, true), &e, &none));
     assert!(!passes(&sample(0, true), &e, &none));
     assert!(passes(
@@ -287,7 +290,7 @@ fn filters() {
     let hits = (0..10_000u64)
         .filter(|i| {
             filter::passes(
-                &sample(25, true),
+                &compiled(sample(25, true)),
                 &e,
                 &none,
                 i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 7,
@@ -298,8 +301,9 @@ fn filters() {
     // Without it, one request id gives one answer whatever the random value.
     let with_id = headers(&[("x-request-id", "cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2")]);
     let e = entry(&with_id, None);
-    let first = filter::passes(&sample(50, false), &e, &none, 1);
-    assert!((0..100).all(|r| filter::passes(&sample(50, false), &e, &none, r) == first));
+    let half = compiled(sample(50, false));
+    let first = filter::passes(&half, &e, &none, 1);
+    assert!((0..100).all(|r| filter::passes(&half, &e, &none, r) == first));
 }
 
 #[test]
@@ -340,4 +344,58 @@ fn lines_reach_the_file() {
         std::thread::yield_now();
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn header_and_response_flag_filters() {
+    use sluice_config::model::{HeaderMatchSpec, HeaderMatcher};
+    let mut req = HeaderMap::new();
+    req.append(b"x-tenant", b"blue");
+    let mut e = entry(&req, None);
+    let none = runtime(&[]);
+    let passes = |f: &Filter, e: &RequestLog<'_>| {
+        filter::passes(&LogFilter::build(f).expect("compiles"), e, &none, 0)
+    };
+    let header = |name: &str, spec: HeaderMatchSpec| {
+        Filter::Header(HeaderMatcher {
+            name: name.into(),
+            spec,
+            invert_match: false,
+            treat_missing_header_as_empty: false,
+        })
+    };
+    // Pseudo-headers answer from the request line.
+    assert!(passes(
+        &header(":method", HeaderMatchSpec::Exact("POST".into())),
+        &e
+    ));
+    assert!(!passes(
+        &header(":method", HeaderMatchSpec::Exact("GET".into())),
+        &e
+    ));
+    assert!(passes(
+        &header(":authority", HeaderMatchSpec::Prefix("loc".into())),
+        &e
+    ));
+    assert!(passes(
+        &header("x-tenant", HeaderMatchSpec::SafeRegex("bl.e".into())),
+        &e
+    ));
+    assert!(!passes(
+        &header("x-other", HeaderMatchSpec::Present(true)),
+        &e
+    ));
+    // A reply sent before the head was decoded has no headers: only absence matches.
+    e.request_headers = None;
+    assert!(passes(
+        &header("x-tenant", HeaderMatchSpec::Present(false)),
+        &e
+    ));
+
+    let flags = |f: &[&str]| Filter::ResponseFlag(f.iter().map(|s| (*s).to_owned()).collect());
+    assert!(!passes(&flags(&[]), &e), "no flag set");
+    e.response_flags = "UF,URX";
+    assert!(passes(&flags(&[]), &e), "any flag");
+    assert!(passes(&flags(&["UH", "URX"]), &e));
+    assert!(!passes(&flags(&["UH", "NR"]), &e));
 }

@@ -437,7 +437,7 @@ impl Snapshot {
                         )?,
                         local_replies: crate::http::local_reply::LocalReplies::build(
                             hcm.local_reply_config.as_ref(),
-                        ),
+                        )?,
                         stats: HttpStats::register(
                             registry,
                             &format!("http.{}.", hcm.stat_prefix),

@@ -16,13 +16,13 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use sluice_config::access_log::{Filter, LogFormat};
+use sluice_config::access_log::LogFormat;
 use sluice_config::model::{self, FilterMetadata, HeaderValueOption};
 
 use super::conn_manager::Downstream;
 use super::h1::LocalReply;
 use super::headers::HeaderMap;
-use crate::access_log::{RequestLog, filter_passes, render};
+use crate::access_log::{BuildError, LogFilter, RequestLog, filter_passes, render};
 use crate::layered_runtime::Runtime;
 
 /// The content type of a body no formatter touched (Envoy's default `%LOCAL_REPLY_BODY%`
@@ -56,7 +56,7 @@ pub struct LocalReplies {
 
 #[derive(Debug)]
 struct Mapper {
-    filter: Filter,
+    filter: LogFilter,
     status: Option<u16>,
     body: Option<Box<[u8]>>,
     body_format: Option<BodyFormat>,
@@ -103,28 +103,32 @@ pub(crate) struct Rewritten<'c> {
 impl LocalReplies {
     /// The rewriter of `config`; `None` when there is nothing to rewrite (absent, or no
     /// mapper and no body format), so that local replies then cost nothing extra.
-    pub fn build(config: Option<&model::LocalReplyConfig>) -> Option<Self> {
-        let config = config?;
+    pub fn build(config: Option<&model::LocalReplyConfig>) -> Result<Option<Self>, BuildError> {
+        let Some(config) = config else {
+            return Ok(None);
+        };
         if config.mappers.is_empty() && config.body_format.is_none() {
-            return None;
+            return Ok(None);
         }
         let mappers = config
             .mappers
             .iter()
-            .map(|m| Mapper {
-                filter: m.filter.clone(),
-                status: m.status_code,
-                body: m.body.clone().map(Vec::into_boxed_slice),
-                body_format: m.body_format_override.as_ref().map(BodyFormat::new),
-                is_content_type_added: m.headers_to_add.iter().any(|h| h.key == "content-type"),
-                headers_to_add: m.headers_to_add.clone(),
+            .map(|m| {
+                Ok(Mapper {
+                    filter: LogFilter::build(&m.filter).map_err(BuildError)?,
+                    status: m.status_code,
+                    body: m.body.clone().map(Vec::into_boxed_slice),
+                    body_format: m.body_format_override.as_ref().map(BodyFormat::new),
+                    is_content_type_added: m.headers_to_add.iter().any(|h| h.key == "content-type"),
+                    headers_to_add: m.headers_to_add.clone(),
+                })
             })
-            .collect();
-        Some(Self {
+            .collect::<Result<_, BuildError>>()?;
+        Ok(Some(Self {
             mappers,
             body_format: config.body_format.as_ref().map(BodyFormat::new),
             hostname: super::format::hostname(),
-        })
+        }))
     }
 
     /// Rewrites `reply` as Envoy's `LocalReply::rewrite` followed by the content-type rule

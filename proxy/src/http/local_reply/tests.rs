@@ -1,6 +1,6 @@
 use std::time::{Duration, SystemTime};
 
-use sluice_config::access_log::{Comparison, ComparisonOp, JsonTemplate, parse_format};
+use sluice_config::access_log::{Comparison, ComparisonOp, Filter, JsonTemplate, parse_format};
 use sluice_config::model::{AppendAction, LocalReplyConfig, ResponseMapper};
 
 use super::*;
@@ -48,6 +48,7 @@ fn config(mappers: Vec<ResponseMapper>, body_format: Option<model::BodyFormat>) 
         mappers,
         body_format,
     }))
+    .expect("filters compile")
     .expect("a config that changes something")
 }
 
@@ -107,12 +108,20 @@ fn run(lr: &LocalReplies, reply: &LocalReply<'_>) -> (u16, String, Vec<(String, 
 
 #[test]
 fn an_empty_config_builds_nothing() {
-    assert!(LocalReplies::build(None).is_none());
+    assert!(
+        LocalReplies::build(None)
+            .expect("nothing to compile")
+            .is_none()
+    );
     let empty = LocalReplyConfig {
         mappers: Vec::new(),
         body_format: None,
     };
-    assert!(LocalReplies::build(Some(&empty)).is_none());
+    assert!(
+        LocalReplies::build(Some(&empty))
+            .expect("nothing to compile")
+            .is_none()
+    );
 }
 
 #[test]

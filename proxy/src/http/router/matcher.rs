@@ -213,7 +213,7 @@ enum HeaderSpec {
 }
 
 impl HeaderMatcher {
-    pub(super) fn build(m: &model::HeaderMatcher) -> Result<Self, (String, regex::Error)> {
+    pub(crate) fn build(m: &model::HeaderMatcher) -> Result<Self, (String, regex::Error)> {
         let bytes = |s: &str| s.as_bytes().to_vec().into_boxed_slice();
         let spec = match &m.spec {
             model::HeaderMatchSpec::Exact(s) => HeaderSpec::Exact(bytes(s)),
@@ -258,6 +258,26 @@ impl HeaderMatcher {
             host: b"",
             path: b"",
             method: b"",
+            headers,
+            random: 0,
+            runtime: &super::NoRuntime,
+        };
+        self.matches(&req)
+    }
+
+    /// Matches a finished request (an access-log `header_filter`): the pseudo-headers
+    /// `:method`, `:path` and `:authority` answer from the given values.
+    pub(crate) fn matches_request(
+        &self,
+        method: &[u8],
+        path: &[u8],
+        authority: &[u8],
+        headers: &dyn RequestHeaders,
+    ) -> bool {
+        let req = RouteRequest {
+            host: authority,
+            path,
+            method,
             headers,
             random: 0,
             runtime: &super::NoRuntime,

@@ -28,7 +28,7 @@ pub use action::{
     WeightedCluster, WeightedClusters,
 };
 
-pub(crate) use matcher::is_grpc_content_type;
+pub(crate) use matcher::{HeaderMatcher, is_grpc_content_type};
 
 use index::{Candidates, RouteIndex};
 use matcher::RouteMatcher;
