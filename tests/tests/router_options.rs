@@ -574,3 +574,45 @@ fn upstream_metadata_and_address_describe_the_picked_host() {
     // No host is picked when request headers are formed: the value is empty, so no header.
     assert!(!a.last_request().has_header("x-zone-seen-upstream"));
 }
+
+#[test]
+fn the_routes_response_headers_join_the_replies_the_router_makes_itself() {
+    // Envoy's router finalizes its own replies (direct responses, redirects, failures once a
+    // route matched) with the route's and virtual host's response headers.
+    let proxy = start(
+        json!({"response_headers_to_add": [{"header": {"key": "x-vhost", "value": "v"}}]}),
+        json!([
+            {"match": {"prefix": "/direct"}, "direct_response": {"status": 418, "body": {"inline_string": "tea"}},
+             "response_headers_to_add": [{"header": {"key": "x-route", "value": "%REQ(x-id)%"}}]},
+            {"match": {"prefix": "/moved"}, "redirect": {"path_redirect": "/new"}},
+            route("/down", "down", json!({})),
+        ]),
+        json!([static_cluster("down", &[closed_port()], json!({}))]),
+        json!({}),
+    );
+    let direct = send(&proxy, &Request::get("/direct").header("x-id", "7"));
+    assert_eq!((direct.status, direct.text().as_str()), (418, "tea"));
+    assert_eq!(direct.header("x-route"), Some("7"));
+    assert_eq!(direct.header("x-vhost"), Some("v"));
+    let moved = send(&proxy, &Request::get("/moved"));
+    assert_eq!(moved.status, 301);
+    assert!(
+        moved
+            .header("location")
+            .is_some_and(|l| l.ends_with("/new"))
+    );
+    assert_eq!(moved.header("x-vhost"), Some("v"));
+    let down = send(&proxy, &Request::get("/down"));
+    assert_eq!(down.status, 503);
+    assert_eq!(down.header("x-vhost"), Some("v"));
+    // No route matched: nothing to finalize with.
+    let none = start(
+        json!({"response_headers_to_add": [{"header": {"key": "x-vhost", "value": "v"}}]}),
+        json!([route("/only", "down", json!({}))]),
+        json!([static_cluster("down", &[closed_port()], json!({}))]),
+        json!({}),
+    );
+    let missing = send(&none, &Request::get("/else"));
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.header("x-vhost"), None);
+}

@@ -890,19 +890,41 @@ impl Downstream<'_> {
         match &route.action {
             Action::Direct { status, body } => {
                 self.worker.shard.inc(self.hcm.stats.rq_direct_response);
-                self.local_then_skip_body(head_len, *status, body).await
+                let levels = [
+                    Some(&route.headers),
+                    Some(&vhost.headers),
+                    Some(&routes.headers),
+                ];
+                let extra = self.route_reply_headers(&levels);
+                self.local_reply(head_len, *status, body, extra.as_ref(), Origin::Request)
+                    .await
             }
             Action::Redirect(r) => {
                 self.worker.shard.inc(self.hcm.stats.rq_redirect);
                 let location = redirect_location(r, host, target, matched_len);
-                self.redirect(head_len, r.response_code, &location).await
+                let levels = [
+                    Some(&route.headers),
+                    Some(&vhost.headers),
+                    Some(&routes.headers),
+                ];
+                let extra = self.route_reply_headers(&levels);
+                self.redirect(head_len, r.response_code, &location, extra)
+                    .await
             }
             Action::Forward(f) => {
                 let Some(cluster) = cluster else {
                     // Envoy's `cluster_not_found_response_code` (flag NC).
                     self.log.flags.set("NC");
                     let status = f.cluster_not_found_response_code;
-                    return self.local_then_skip_body(head_len, status, b"").await;
+                    let levels = [
+                        Some(&route.headers),
+                        Some(&vhost.headers),
+                        Some(&routes.headers),
+                    ];
+                    let extra = self.route_reply_headers(&levels);
+                    return self
+                        .local_reply(head_len, status, b"", extra.as_ref(), Origin::Request)
+                        .await;
                 };
                 let target = Target {
                     forward: f,
@@ -1051,11 +1073,50 @@ impl Downstream<'_> {
         .await
     }
 
-    async fn redirect(&mut self, head_len: usize, status: u16, location: &str) -> Next {
-        if self.hcm.local_replies.is_some() {
-            // A redirect is one of Envoy's local replies: `local_reply_config` may rewrite it.
+    /// The route's response header mutations (most specific level first, as for a proxied
+    /// response) for a reply the proxy makes itself once a route matched: a direct response, a
+    /// redirect, a router failure. Envoy's router finalizes those with the route's
+    /// `response_headers_to_add` / `_to_remove` too. `None` when no level has any.
+    pub(super) fn route_reply_headers(
+        &self,
+        levels: &[Option<&sluice_config::model::HeaderMutations>],
+    ) -> Option<HeaderMap> {
+        let touches = |m: &&sluice_config::model::HeaderMutations| {
+            !m.response_add.is_empty() || !m.response_remove.is_empty()
+        };
+        if !levels.iter().flatten().any(touches) {
+            return None;
+        }
+        let start = std::cell::Cell::new(self.log.start_time());
+        let cx = super::format::Context {
+            peer: self.peer,
+            local: self.local_addr(),
+            request: &self.headers,
+            upstream: None,
+            start: &start,
+        };
+        let mut headers = HeaderMap::new();
+        for m in levels.iter().flatten() {
+            super::format::mutate(&mut headers, &m.response_remove, &m.response_add, &cx);
+        }
+        Some(headers)
+    }
+
+    async fn redirect(
+        &mut self,
+        head_len: usize,
+        status: u16,
+        location: &str,
+        extra: Option<HeaderMap>,
+    ) -> Next {
+        if self.hcm.local_replies.is_some() || extra.is_some() {
+            // A redirect is one of Envoy's local replies: `local_reply_config` may rewrite it,
+            // and the route's response headers join it.
             let mut headers = HeaderMap::new();
             headers.append(b"location", location.as_bytes());
+            for (name, value) in extra.iter().flat_map(HeaderMap::iter) {
+                headers.append(name, value);
+            }
             return self
                 .local_reply(head_len, status, b"", Some(&headers), Origin::Request)
                 .await;

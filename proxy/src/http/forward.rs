@@ -379,6 +379,7 @@ impl Downstream<'_> {
                         &body,
                         ProxyError::new(ErrorKind::NoHealthyUpstream),
                         reported,
+                        &t.mutations,
                     )
                     .await;
             };
@@ -480,7 +481,9 @@ impl Downstream<'_> {
                             shard.inc(self.hcm.stats.downstream_rq_timeout);
                         }
                         codes.count_class(shard, cluster, error.kind.status());
-                        return self.fail_after(head_len, &body, error, reported).await;
+                        return self
+                            .fail_after(head_len, &body, error, reported, &t.mutations)
+                            .await;
                     }
                 }
             }
@@ -492,7 +495,7 @@ impl Downstream<'_> {
                 .await
             {
                 return self
-                    .route_timed_out(head_len, &body, cluster, codes, reported)
+                    .route_timed_out(head_len, &body, cluster, codes, reported, &t.mutations)
                     .await;
             }
             retried = true;
@@ -657,13 +660,15 @@ impl Downstream<'_> {
         cluster: &Cluster,
         codes: CodeStats,
         attempts: Option<u32>,
+        mutations: &[Option<&HeaderMutations>],
     ) -> Next {
         let shard = &self.worker.shard;
         shard.inc(cluster.stats.upstream_rq_timeout);
         codes.count_class(shard, cluster, 504);
         shard.inc(self.hcm.stats.downstream_rq_timeout);
         let error = ProxyError::new(ErrorKind::UpstreamTimeout);
-        self.fail_after(head_len, body, error, attempts).await
+        self.fail_after(head_len, body, error, attempts, mutations)
+            .await
     }
 
     /// The request hash, only when the route asks for one.
@@ -693,14 +698,17 @@ impl Downstream<'_> {
         body: &RequestBody,
         error: ProxyError,
         attempts: Option<u32>,
+        mutations: &[Option<&HeaderMutations>],
     ) -> Next {
         log::debug!("request failed: {error} {}", error.kind.status());
-        // Only built when the virtual host asks for the count: this is the error path.
-        let extra = attempts.map(|n| {
-            let mut h = HeaderMap::new();
-            h.append(ATTEMPT_COUNT, itoa::Buffer::new().format(n).as_bytes());
-            h
-        });
+        // The route's response headers (Envoy's router finalizes its own replies with them)
+        // and the attempt count when the virtual host asks: built only on this error path.
+        let mut extra = self.route_reply_headers(mutations);
+        if let Some(n) = attempts {
+            extra
+                .get_or_insert_with(HeaderMap::new)
+                .append(ATTEMPT_COUNT, itoa::Buffer::new().format(n).as_bytes());
+        }
         let extra = extra.as_ref();
         if body.is_complete {
             self.rbuf.drain(..body.buffered.end);
