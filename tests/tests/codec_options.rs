@@ -79,7 +79,9 @@ fn raw(p: &Proxy, request: &[u8]) -> String {
 fn http_10_is_refused_by_default_and_served_when_accepted() {
     let up = HttpUpstream::named("app");
     let request = b"GET / HTTP/1.0\r\nhost: a\r\n\r\n";
-    assert!(raw(&proxy(&up, json!({})), request).starts_with("HTTP/1.1 426"));
+    let refused = raw(&proxy(&up, json!({})), request);
+    assert!(refused.starts_with("HTTP/1.1 426"), "{refused}");
+    assert!(refused.ends_with("\r\n\r\nUpgrade Required"), "{refused}");
     let accepting = proxy(
         &up,
         json!({"http_protocol_options": {"accept_http_10": true}}),

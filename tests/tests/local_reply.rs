@@ -406,7 +406,10 @@ fn codec_errors_and_head_timeouts_are_rewritten_without_the_request() {
     // HTTP/1.0 is refused by the codec before the request reaches the connection manager.
     let text = raw(&p, b"GET /old HTTP/1.0\r\nhost: a\r\nuser-agent: t\r\n\r\n");
     assert!(text.starts_with("HTTP/1.1 426"), "{text}");
-    assert!(text.ends_with(" path=- ua=-"), "{text}");
+    assert!(
+        text.ends_with("426 [Upgrade Required] path=- ua=-"),
+        "{text}"
+    );
 
     let text = raw(&p, b"GET / HTTP/1.1\r\nhost: a\r\n");
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");

@@ -667,11 +667,11 @@ impl Downstream<'_> {
     async fn route_and_serve(&mut self, head_len: usize) -> Next {
         if self.req.version() == Version::Http10 && !self.hcm.header_options.accept_http_10 {
             // Envoy's default (`http_protocol_options.accept_http_10: false`): HTTP/1.0 gets
-            // 426 Upgrade Required and the connection closes.
+            // 426 Upgrade Required and the connection closes; as for every codec error, the
+            // reason phrase is the body.
             let reply = LocalReply {
-                is_close: true,
                 server: self.hcm.local_reply_server(),
-                ..LocalReply::new(426, b"")
+                ..LocalReply::protocol_error(426)
             };
             let _ = self.send_local_from(&reply, Origin::BeforeRequest).await;
             return Next::Close;
