@@ -342,6 +342,12 @@ fn command(name: &str, args: Option<&str>, legacy: &mut bool) -> Result<HeaderCo
                     "`%REQ({arg})%`: write one header name, or two as `name?alternative`"
                 ));
             }
+            if main.starts_with(':') || alternative.as_deref().is_some_and(|a| a.starts_with(':')) {
+                return Err(format!(
+                    "`%REQ({arg})%`: request pseudo-headers (`:path`, `:method`, `:authority`) \
+                     in header values are not supported yet (access log formats have them)"
+                ));
+            }
             Ok(HeaderCommand::Req { main, alternative })
         }
         "START_TIME" => match args {
@@ -445,6 +451,13 @@ mod command_tests {
                 .unwrap_err()
                 .contains("not supported yet")
         );
+        // The request map holds no pseudo-headers: refused rather than printed empty.
+        for pseudo in ["%REQ(:path)%", "%REQ(x-original?:authority)%"] {
+            assert!(
+                parse_value(pseudo).unwrap_err().contains("pseudo-headers"),
+                "{pseudo}"
+            );
+        }
     }
 
     #[test]
