@@ -172,18 +172,10 @@ fn file_logger(cx: &mut Cx<'_>, tc: &TNode, path: &str) -> Option<(Sink, LogForm
         }
     };
     const FORMATS: &[&str] = &["log_format", "format", "json_format"];
-    let set = m.set_of(FORMATS);
-    if let Some(second) = set.get(1) {
-        cx.error(
-            m.key_loc(second),
-            &m.path(second),
-            format!(
-                "only one access log format may be given; `{}` is already set",
-                set[0]
-            ),
-        );
+    if !super::matcher::one_of(cx, &m, FORMATS, "only one access log format may be given") {
         return None;
     }
+    let set = m.set_of(FORMATS);
     let format = match set.first().copied() {
         Some("log_format") => substitution_format(cx, m.get("log_format")?, &m.path("log_format"))?,
         Some("format") => {
@@ -237,18 +229,10 @@ pub(super) fn format_of(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<LogFormat> {
         None => Some(false),
     };
     const KINDS: &[&str] = &["text_format", "json_format", "text_format_source"];
-    let set = m.set_of(KINDS);
-    if let Some(second) = set.get(1) {
-        cx.error(
-            m.key_loc(second),
-            &m.path(second),
-            format!(
-                "a format string has one format; `{}` is already set",
-                set[0]
-            ),
-        );
+    if !super::matcher::one_of(cx, m, KINDS, "a format string has one format") {
         return None;
     }
+    let set = m.set_of(KINDS);
     let Some(kind) = set.first().copied() else {
         if !KINDS.iter().any(|k| m.written(k)) {
             cx.error(
@@ -305,18 +289,10 @@ pub(super) fn data_source(
 ) -> Option<(Vec<u8>, Loc, String)> {
     let m = cx.message(n, path, &schema::DATA_SOURCE)?;
     const KINDS: &[&str] = &["inline_string", "inline_bytes", "filename"];
-    let set = m.set_of(KINDS);
-    if let Some(second) = set.get(1) {
-        cx.error(
-            m.key_loc(second),
-            &m.path(second),
-            format!(
-                "a data source has one specifier; `{}` is already set",
-                set[0]
-            ),
-        );
+    if !super::matcher::one_of(cx, &m, KINDS, "a data source has one specifier") {
         return None;
     }
+    let set = m.set_of(KINDS);
     let Some(kind) = set.first().copied() else {
         if !m.written("environment_variable") && !m.written("watched_directory") {
             cx.error(
@@ -413,15 +389,10 @@ pub(super) fn filter(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Filter> {
         "header_filter",
         "response_flag_filter",
     ];
-    let set = m.set_of(KINDS);
-    if let Some(second) = set.get(1) {
-        cx.error(
-            m.key_loc(second),
-            &m.path(second),
-            format!("a filter has one kind; `{}` is already set", set[0]),
-        );
+    if !super::matcher::one_of(cx, &m, KINDS, "a filter has one kind") {
         return None;
     }
+    let set = m.set_of(KINDS);
     let Some(kind) = set.first().copied() else {
         if !m.written("not_health_check_filter") {
             cx.missing(&m, "one of status_code_filter, duration_filter, not_health_check_filter, runtime_filter, and_filter, or_filter, header_filter, response_flag_filter");
@@ -552,24 +523,7 @@ fn comparison(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Comparison> {
         None => Some(0),
     };
     // Envoy requires a non-empty `runtime_key` here.
-    let runtime_key = match vm.get("runtime_key") {
-        Some(k) => {
-            let key = cx.string(k, &vm.path("runtime_key"))?;
-            if key.is_empty() {
-                cx.error(
-                    k.loc,
-                    &vm.path("runtime_key"),
-                    "`runtime_key` must not be empty",
-                );
-                return None;
-            }
-            Some(key)
-        }
-        None => {
-            cx.missing(&vm, "runtime_key");
-            None
-        }
-    };
+    let runtime_key = super::required_name(cx, &vm, "runtime_key");
     Some(Comparison {
         op,
         default_value: default_value?,
@@ -579,24 +533,7 @@ fn comparison(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Comparison> {
 
 fn runtime_filter(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<RuntimeSample> {
     let m = cx.message(n, path, &schema::RUNTIME_FILTER)?;
-    let runtime_key = match m.get("runtime_key") {
-        Some(k) => {
-            let key = cx.string(k, &m.path("runtime_key"))?;
-            if key.is_empty() {
-                cx.error(
-                    k.loc,
-                    &m.path("runtime_key"),
-                    "`runtime_key` must not be empty",
-                );
-                return None;
-            }
-            Some(key)
-        }
-        None => {
-            cx.missing(&m, "runtime_key");
-            None
-        }
-    };
+    let runtime_key = super::required_name(cx, &m, "runtime_key");
     let (numerator, denominator) = match m.get("percent_sampled") {
         Some(p) => super::matcher::fractional_percent(cx, p, &m.path("percent_sampled"))?,
         // Envoy's default when absent: 0 of 100, so only the runtime key can enable sampling.

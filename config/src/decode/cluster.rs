@@ -179,18 +179,10 @@ fn lb_policy(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<LbPolicy> {
         None => "ROUND_ROBIN",
     };
     let names: Vec<&str> = LB_CONFIGS.iter().map(|(_, c)| *c).collect();
-    let set = m.set_of(&names);
-    if let Some(second) = set.get(1) {
-        cx.error(
-            m.key_loc(second),
-            &m.path(second),
-            format!(
-                "only one load balancer config may be set; `{}` is already set",
-                set[0]
-            ),
-        );
+    if !super::matcher::one_of(cx, m, &names, "only one load balancer config may be set") {
         return None;
     }
+    let set = m.set_of(&names);
     let config_field = LB_CONFIGS
         .iter()
         .find(|(p, _)| *p == policy)

@@ -739,5 +739,27 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::new(seconds, nanos))
 }
 
+/// A required string field that must not be empty.
+pub(crate) fn required_name(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<String> {
+    match m.get(field) {
+        Some(v) => {
+            let s = cx.string(v, &m.path(field))?;
+            if s.is_empty() {
+                cx.error(
+                    v.loc,
+                    &m.path(field),
+                    format!("`{field}` must not be empty"),
+                );
+                return None;
+            }
+            Some(s)
+        }
+        None => {
+            cx.missing(m, field);
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use super::{ClusterRef, Cx, Msg, filters, headers, matcher, retry};
+use super::{ClusterRef, Cx, Msg, filters, headers, matcher, required_name, retry};
 use crate::model::{
     ClusterSpecifier, ClusterWeight, CorsPolicy, DirectResponse, ForwardAction, HashPolicy,
     HashPolicyKind, HostRewrite, Loc, MirrorCluster, MirrorPolicy, PathMatch, Redirect,
@@ -165,15 +165,10 @@ fn route(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Route> {
         "filter_action",
         "non_forwarding_action",
     ];
-    let set = m.set_of(ACTIONS);
-    if let Some(second) = set.get(1) {
-        cx.error(
-            m.key_loc(second),
-            &m.path(second),
-            format!("a route has one action; `{}` is already set", set[0]),
-        );
+    if !matcher::one_of(cx, &m, ACTIONS, "a route has one action") {
         return None;
     }
+    let set = m.set_of(ACTIONS);
     let mut cors = None;
     let action = match set.first().copied() {
         Some("route") => route_action(cx, m.get("route")?, &m.path("route"), &mut cors)
@@ -221,18 +216,10 @@ fn route_match(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<RouteMatch> {
         "path_match_policy",
         "regex",
     ];
-    let set = m.set_of(SPECIFIERS);
-    if let Some(second) = set.get(1) {
-        cx.error(
-            m.key_loc(second),
-            &m.path(second),
-            format!(
-                "a route match has one path specifier; `{}` is already set",
-                set[0]
-            ),
-        );
+    if !matcher::one_of(cx, &m, SPECIFIERS, "a route match has one path specifier") {
         return None;
     }
+    let set = m.set_of(SPECIFIERS);
     let case_sensitive = match m.get("case_sensitive") {
         Some(v) => cx.boolean(v, &m.path("case_sensitive")),
         None => Some(true),
@@ -784,18 +771,10 @@ fn hash_policy_entry(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Option<Ha
         "query_parameter",
         "filter_state",
     ];
-    let set = m.set_of(KINDS);
-    if let Some(second) = set.get(1) {
-        cx.error(
-            m.key_loc(second),
-            &m.path(second),
-            format!(
-                "a hash policy has one policy specifier; `{}` is already set",
-                set[0]
-            ),
-        );
+    if !matcher::one_of(cx, &m, KINDS, "a hash policy has one policy specifier") {
         return None;
     }
+    let set = m.set_of(KINDS);
     let terminal = match m.get("terminal") {
         Some(v) => cx.boolean(v, &m.path("terminal"))?,
         None => false,
@@ -858,27 +837,6 @@ fn hash_policy_entry(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Option<Ha
         }
     };
     Some(Some(HashPolicy { kind, terminal }))
-}
-
-fn required_name(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<String> {
-    match m.get(field) {
-        Some(v) => {
-            let s = cx.string(v, &m.path(field))?;
-            if s.is_empty() {
-                cx.error(
-                    v.loc,
-                    &m.path(field),
-                    format!("`{field}` must not be empty"),
-                );
-                return None;
-            }
-            Some(s)
-        }
-        None => {
-            cx.missing(m, field);
-            None
-        }
-    }
 }
 
 fn redirect(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Redirect> {
@@ -1013,18 +971,10 @@ fn data_source(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Vec<u8>> {
         "inline_string",
         "environment_variable",
     ];
-    let set = m.set_of(KINDS);
-    if let Some(second) = set.get(1) {
-        cx.error(
-            m.key_loc(second),
-            &m.path(second),
-            format!(
-                "a data source has one specifier; `{}` is already set",
-                set[0]
-            ),
-        );
+    if !matcher::one_of(cx, &m, KINDS, "a data source has one specifier") {
         return None;
     }
+    let set = m.set_of(KINDS);
     let Some(kind) = set.first().copied() else {
         if !KINDS.iter().any(|k| m.written(k)) && !m.written("watched_directory") {
             cx.error(
