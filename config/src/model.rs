@@ -825,6 +825,16 @@ pub struct HeaderMutations {
 }
 
 impl HeaderMutations {
+    /// Whether a `request_headers_to_add` value reads the request's headers (`%REQ(...)%`):
+    /// only then must they be read from a copy taken before the mutations.
+    pub fn request_add_reads_request(&self) -> bool {
+        self.request_add.iter().any(|h| {
+            h.parts
+                .iter()
+                .any(|p| matches!(p, HeaderValuePart::Command(HeaderCommand::Req { .. }, _)))
+        })
+    }
+
     /// Whether this level changes nothing.
     pub fn is_empty(&self) -> bool {
         self.request_add.is_empty()

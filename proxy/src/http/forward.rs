@@ -1202,9 +1202,18 @@ impl Downstream<'_> {
             .flatten()
             .any(|m| !m.request_add.is_empty() || !m.request_remove.is_empty());
         if mutates {
-            // Values may read the request's own headers (`%REQ(...)%`): they are expanded from
-            // a copy taken before any mutation.
-            let before = self.headers.clone();
+            // Values may read the request's own headers (`%REQ(...)%`): then they are expanded
+            // from a copy taken before any mutation; otherwise nothing reads the request.
+            let reads_request = t
+                .mutations
+                .iter()
+                .flatten()
+                .any(|m| m.request_add_reads_request());
+            let before = if reads_request {
+                self.headers.clone()
+            } else {
+                HeaderMap::new()
+            };
             // No host is picked yet: upstream commands expand to nothing here, as in Envoy.
             let cx = super::format::Context {
                 peer: self.peer,
@@ -1390,6 +1399,14 @@ impl Overrides {
     /// nor removed (Envoy's `FilterUtility::finalTimeout`).
     fn take(headers: &mut HeaderMap, respect_expected: bool) -> Self {
         let mut o = Overrides::default();
+        // Most requests carry no `x-envoy-*` header (an edge request's were stripped): one
+        // pass finds that, instead of a lookup and a removal per override.
+        if !headers
+            .iter()
+            .any(|(name, _)| name.starts_with(b"x-envoy-"))
+        {
+            return o;
+        }
         let number = |v: &[u8]| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok();
         let expected = if respect_expected {
             headers.get(EXPECTED_TIMEOUT)
