@@ -18,35 +18,64 @@
 //! in a box that outlasts the code that posted it; a read posted and awaited by the same code
 //! needs no box.
 //!
-//! [`Stream`] is the transport under both. Everything above this module reads through a
-//! [`Reader`] and writes through a [`Writer`], so another transport (TLS) changes the types
-//! here, not the request path.
+//! The transport under both is a type parameter: anything that implements [`Transport`] (a
+//! byte stream that io_uring reads and writes, and that can be split into its two sides). The
+//! HTTP path (`conn_manager::serve`), tcp_proxy and the upstream pool are generic over it; the
+//! upstream side opens its connections through [`Connect`]. Plain TCP is the transport today;
+//! TLS is another implementation of these two traits, not another request path.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
-use monoio::BufResult;
-use monoio::io::{OwnedReadHalf, OwnedWriteHalf, Splitable as _};
-use monoio::net::TcpStream;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
 
-/// The transport of downstream and upstream HTTP connections.
-pub type Stream = TcpStream;
+use monoio::BufResult;
+use monoio::io::{
+    AsyncReadRent, AsyncWriteRent, OwnedReadHalf, OwnedWriteHalf, Split, Splitable as _,
+};
+use monoio::net::{TcpStream, UnixStream};
+
+/// A connection's byte stream, downstream or upstream: read and written through io_uring,
+/// split into a read side and a write side that are used at the same time (the read of the
+/// next request stays posted while a response is written). The file descriptor is the socket
+/// under it, for its addresses.
+pub trait Transport: AsyncReadRent + AsyncWriteRent + Split + AsRawFd + 'static {}
+
+/// A transport the upstream side can open to a host's address.
+pub trait Connect: Transport + Sized {
+    /// Opens a connection to `addr`, ready for small request/response exchanges.
+    fn connect(addr: SocketAddr) -> impl Future<Output = io::Result<Self>>;
+}
+
+impl Transport for TcpStream {}
+
+/// Local stream sockets, for the tests of this module (and `pipe` addresses once configured).
+impl Transport for UnixStream {}
+
+impl Connect for TcpStream {
+    async fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect_addr(addr).await?;
+        // Small request/response exchanges must not wait for Nagle.
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+}
 
 /// The write side of a connection.
-pub type Writer = OwnedWriteHalf<Stream>;
-
-type ReadHalf = OwnedReadHalf<Stream>;
+pub type Writer<T> = OwnedWriteHalf<T>;
 
 /// A read posted by [`Reader::post`]: it hands back the read half with its result.
-type Posted = Pin<Box<dyn Future<Output = (ReadHalf, BufResult<usize, Vec<u8>>)>>>;
+type Posted<T> = Pin<Box<dyn Future<Output = (OwnedReadHalf<T>, BufResult<usize, Vec<u8>>)>>>;
 
 /// Spare capacity of the buffer a posted read fills.
 const POSTED_READ_BYTES: usize = 16 * 1024;
 
-/// Splits a connection into its read and write sides.
-pub fn split(stream: Stream) -> (Reader, Writer) {
+/// Splits a connection into its read and write sides, and returns its socket's descriptor.
+pub fn split<T: Transport>(stream: T) -> (Reader<T>, Writer<T>, RawFd) {
+    let fd = stream.as_raw_fd();
     let (read, write) = stream.into_split();
     (
         Reader {
@@ -54,29 +83,30 @@ pub fn split(stream: Stream) -> (Reader, Writer) {
             spare: Vec::new(),
         },
         write,
+        fd,
     )
 }
 
 /// The read side of a connection, with at most one posted read.
-pub struct Reader {
-    state: State,
+pub struct Reader<T: Transport> {
+    state: State<T>,
     /// The buffer the next posted read fills; it trades places with the caller's buffer when
     /// the read is collected, so steady traffic allocates nothing.
     spare: Vec<u8>,
 }
 
-enum State {
+enum State<T> {
     /// No read in flight.
-    Idle(ReadHalf),
+    Idle(OwnedReadHalf<T>),
     /// A posted read, not yet seen to complete.
-    Posted(Posted),
+    Posted(Posted<T>),
     /// A posted read that completed; its result waits to be collected.
-    Done(ReadHalf, io::Result<usize>, Vec<u8>),
+    Done(OwnedReadHalf<T>, io::Result<usize>, Vec<u8>),
     /// Only while a state is being replaced.
     Moving,
 }
 
-impl std::fmt::Debug for Reader {
+impl<T: Transport> std::fmt::Debug for Reader<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match self.state {
             State::Idle(_) => "idle",
@@ -88,7 +118,7 @@ impl std::fmt::Debug for Reader {
     }
 }
 
-impl Reader {
+impl<T: Transport> Reader<T> {
     /// Whether a read is posted (in flight or completed and not collected).
     pub fn is_posted(&self) -> bool {
         matches!(self.state, State::Posted(_) | State::Done(..))
@@ -206,7 +236,7 @@ mod tests {
             .block_on(f)
     }
 
-    async fn pair() -> (Stream, Stream) {
+    async fn pair() -> (TcpStream, TcpStream) {
         let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let client = TcpStream::connect_addr(addr).await.expect("connect");
@@ -218,8 +248,8 @@ mod tests {
     fn a_posted_read_outlives_the_wait_that_was_abandoned_and_its_bytes_are_appended() {
         run(async {
             let (client, server) = pair().await;
-            let (mut reader, _w) = split(server);
-            let (_r, mut peer) = split(client);
+            let (mut reader, _w, _) = split(server);
+            let (_r, mut peer, _) = split(client);
             reader.post();
             assert!(!reader.has_completed(), "nothing was sent yet");
             // A wait given up (the response arrived first) leaves the read posted.
@@ -242,7 +272,7 @@ mod tests {
     fn end_of_stream_completes_a_posted_read_as_not_arrived() {
         run(async {
             let (client, server) = pair().await;
-            let (mut reader, _w) = split(server);
+            let (mut reader, _w, _) = split(server);
             reader.post();
             drop(client);
             assert!(!reader.completed().await);
@@ -253,11 +283,38 @@ mod tests {
     }
 
     #[test]
+    fn reader_and_writer_work_over_any_transport() {
+        // A second transport through the same code: a Unix stream socket pair.
+        run(async {
+            let (a, b) = std::os::unix::net::UnixStream::pair().expect("pair");
+            let a = UnixStream::from_std(a).expect("register");
+            let b = UnixStream::from_std(b).expect("register");
+            let (mut reader, _w, fd) = split(a);
+            assert!(fd >= 0);
+            let (peer_reader, mut peer, _) = split(b);
+            reader.post();
+            let (res, _) = peer.write_all(&b"over unix"[..]).await;
+            res.expect("write");
+            assert!(reader.completed().await);
+            let (res, buf) = reader.read_append(Vec::new()).await;
+            assert_eq!(res.expect("read"), 9);
+            assert_eq!(buf, b"over unix");
+            drop((peer_reader, peer));
+            let (res, _) = reader.read_append(Vec::with_capacity(8)).await;
+            assert_eq!(
+                res.expect("eof"),
+                0,
+                "end of stream once the peer's write side is gone"
+            );
+        });
+    }
+
+    #[test]
     fn an_idle_connection_that_receives_bytes_shows_a_completed_read() {
         run(async {
             let (client, server) = pair().await;
-            let (mut reader, _w) = split(server);
-            let (_r, mut peer) = split(client);
+            let (mut reader, _w, _) = split(server);
+            let (_r, mut peer, _) = split(client);
             reader.post();
             let (res, _) = peer.write_all(&b"stray"[..]).await;
             res.expect("write");

@@ -11,10 +11,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Instant;
 
-use std::os::fd::{AsRawFd as _, RawFd};
+use std::os::fd::RawFd;
 
 use monoio::io::AsyncWriteRentExt;
-use monoio::net::TcpStream;
 
 use super::error::ProxyError;
 use super::filter::RouteRef;
@@ -28,7 +27,7 @@ use super::local_reply::Origin;
 use super::path::{Normalizer, Verdict};
 use super::router::{self, Action, ClusterChoice, ClusterTarget, RouteRequest};
 use super::upgrade::{self, Upgrade, upgrade_name};
-use crate::io::{Reader, Writer};
+use crate::io::{Reader, Transport, Writer};
 use crate::runtime::snapshot::{HttpConnManager, ListenerKind};
 use crate::runtime::worker::Worker;
 use sluice_config::model::{HeaderKeyFormat, StripPort, UnderscoreAction};
@@ -204,7 +203,9 @@ fn in_cidr(ip: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
 }
 
 /// One downstream connection's state.
-pub(super) struct Downstream<'a> {
+///
+/// Generic over the client connection's transport.
+pub(super) struct Downstream<'a, T: Transport> {
     pub(super) worker: &'a Rc<Worker>,
     /// The connection manager as of accept: stats and settings (stable across snapshots).
     pub(super) hcm: &'a HttpConnManager,
@@ -213,8 +214,8 @@ pub(super) struct Downstream<'a> {
     /// The client connection's read side. Once a request has been read, the read of the next
     /// one stays posted while the response is awaited: it is also how a client that leaves is
     /// noticed (see `crate::io`).
-    pub(super) reader: Reader,
-    pub(super) writer: Writer,
+    pub(super) reader: Reader<T>,
+    pub(super) writer: Writer<T>,
     /// The socket, for its local address (asked at most once per connection).
     fd: RawFd,
     local: std::cell::Cell<Option<Option<SocketAddr>>>,
@@ -254,12 +255,12 @@ pub(super) struct Downstream<'a> {
     drain_ends: std::cell::Cell<Option<Instant>>,
 }
 
-/// Serves one downstream connection until it closes.
-pub async fn serve(
+/// Serves one downstream connection until it closes, over any transport.
+pub async fn serve<T: Transport>(
     worker: &Rc<Worker>,
     hcm: &HttpConnManager,
     listener: usize,
-    stream: TcpStream,
+    stream: T,
     peer: SocketAddr,
 ) {
     let stats = &hcm.stats;
@@ -267,9 +268,7 @@ pub async fn serve(
     shard.inc(stats.downstream_cx_total);
     shard.inc(stats.downstream_cx_http1_total);
     shard.inc(stats.downstream_cx_active);
-    let _ = stream.set_nodelay(true);
-    let fd = stream.as_raw_fd();
-    let (reader, writer) = crate::io::split(stream);
+    let (reader, writer, fd) = crate::io::split(stream);
     let mut conn = Downstream {
         worker,
         hcm,
@@ -307,7 +306,7 @@ pub async fn serve(
     shard.inc(stats.downstream_cx_destroy);
 }
 
-impl Downstream<'_> {
+impl<T: Transport> Downstream<'_, T> {
     async fn run(&mut self) {
         let mut drained = std::pin::pin!(self.worker.drain.wait());
         let timeouts = self.hcm.timeouts;

@@ -30,7 +30,7 @@ use super::local_reply::Origin;
 use super::retry::{RetryOn, RetryPolicy, RetryState};
 use super::router::{Forward, WeightedCluster, is_grpc_content_type};
 use super::upgrade::Upgrade;
-use crate::io::{Reader, Writer};
+use crate::io::{Reader, Transport, Writer};
 use crate::runtime::snapshot::{Cluster, Host, Snapshot};
 use crate::runtime::worker::Worker;
 use crate::upstream::lb::{PickContext, RequestHashInput};
@@ -182,7 +182,7 @@ const ATTEMPT_COUNT: &[u8] = b"x-envoy-attempt-count";
 /// How long the upstream has for this attempt; it changes from one attempt to the next.
 const EXPECTED_TIMEOUT: &[u8] = b"x-envoy-expected-rq-timeout-ms";
 
-impl Downstream<'_> {
+impl<T: Transport> Downstream<'_, T> {
     /// Forwards the request whose head is `rbuf[..head_len]` to the route's cluster and relays
     /// the response, retrying as `retry` allows.
     pub(super) async fn forward(
@@ -850,9 +850,9 @@ impl Downstream<'_> {
 
     /// Reads the upstream's response head into `resp` / `ubuf`, skipping 1xx heads, until
     /// `deadline`, while watching the client for a disconnect.
-    async fn read_response_head(
+    async fn read_response_head<U: Transport>(
         &mut self,
-        upstream: &mut Reader,
+        upstream: &mut Reader<U>,
         deadline: Option<Instant>,
     ) -> Result<usize, HeadWait> {
         let mut resp = std::mem::take(&mut self.resp);
@@ -931,9 +931,9 @@ impl Downstream<'_> {
     /// client's next request is posted and raced: its end of stream means the client went
     /// away; its bytes (a pipelined request) are kept for later and end the watch. That read
     /// is the one the next request needs anyway, so watching adds no work.
-    async fn read_upstream_watching(
+    async fn read_upstream_watching<U: Transport>(
         &mut self,
-        upstream: &mut Reader,
+        upstream: &mut Reader<U>,
         ubuf: Vec<u8>,
         deadline: Option<Instant>,
         watch_client: &mut bool,
@@ -1248,10 +1248,10 @@ impl Downstream<'_> {
     }
 
     /// Copies the rest of a request body from the client to the upstream.
-    async fn stream_request_body(
+    async fn stream_request_body<U: Transport>(
         &mut self,
         body: &mut BodyDecoder,
-        upstream: &mut Writer,
+        upstream: &mut Writer<U>,
     ) -> Result<(), StreamError> {
         // rbuf is empty here (everything buffered was sent with the head); pipelined bytes
         // after the body stay in rbuf for the next request.
@@ -1297,10 +1297,10 @@ impl Downstream<'_> {
 
     /// Writes the encoded response head and streams the body from the upstream to the
     /// client. Returns whether the upstream connection ended cleanly at the body's end.
-    async fn relay_response_body(
+    async fn relay_response_body<U: Transport>(
         &mut self,
         decoder: &mut BodyDecoder,
-        upstream: &mut Reader,
+        upstream: &mut Reader<U>,
         ubuf: &mut Vec<u8>,
         dechunk: bool,
         clock: &Clock,

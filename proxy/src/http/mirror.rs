@@ -44,7 +44,7 @@ const SHADOW_TIMEOUT_MAX: Duration = Duration::from_secs(15);
 /// by the loader).
 const SHADOW_HOST_SUFFIX: &[u8] = b"-shadow";
 
-impl Downstream<'_> {
+impl<T: crate::io::Transport> Downstream<'_, T> {
     /// Starts one shadow request for each of the route's mirror policies that admits this
     /// request. Call it once the upstream headers are prepared (`upath`, `headers`) and before
     /// the main attempt starts; `body` is the range of the whole request body in `rbuf`, `None`

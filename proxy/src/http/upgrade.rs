@@ -16,7 +16,7 @@ use super::conn_manager::{Downstream, Next};
 use super::error::{ErrorKind, ProxyError};
 use super::h1::{self, HeadEncoder, Version};
 use super::router::Forward;
-use crate::io::{Reader, Writer};
+use crate::io::{Reader, Transport, Writer};
 use crate::runtime::snapshot::Cluster;
 use crate::upstream::lb::PickContext;
 use crate::upstream::{self, ActiveRequest};
@@ -61,7 +61,7 @@ pub fn upgrade_name<'o>(kind: Upgrade, header: Option<&[u8]>, out: &'o mut [u8; 
     &out[..n]
 }
 
-impl Downstream<'_> {
+impl<T: Transport> Downstream<'_, T> {
     /// Answers the client with the upstream's accepting head, then copies bytes both ways
     /// until both sides have closed. `head_len` is the request head's length in `rbuf`: what
     /// follows it already belongs to the tunnel.
@@ -194,9 +194,9 @@ impl Downstream<'_> {
 /// half-closes the other) or nothing moved for `idle`. Each open side keeps a read posted;
 /// whichever completes is written to the other side while the other read stays in flight, so
 /// no read is ever cancelled with data in it.
-async fn pump(
-    a: (&mut Reader, &mut Writer),
-    b: (&mut Reader, &mut Writer),
+async fn pump<A: Transport, B: Transport>(
+    a: (&mut Reader<A>, &mut Writer<A>),
+    b: (&mut Reader<B>, &mut Writer<B>),
     idle: Option<Duration>,
 ) {
     let (a_read, a_write) = a;
@@ -223,26 +223,38 @@ async fn pump(
             },
             None => ready.await,
         };
-        let (from, to, open) = if from_a {
-            (&mut *a_read, &mut *b_write, &mut a_open)
+        let written = if from_a {
+            pass_on(a_read, b_write, &mut buf, &mut a_open).await
         } else {
-            (&mut *b_read, &mut *a_write, &mut b_open)
+            pass_on(b_read, a_write, &mut buf, &mut b_open).await
         };
-        buf.clear();
-        let (res, back) = from.read_append(std::mem::take(&mut buf)).await;
-        buf = back;
-        match res {
-            Ok(0) | Err(_) => {
-                *open = false;
-                let _ = to.shutdown().await;
-            }
-            Ok(_) => {
-                let (res, back) = to.write_all(buf).await;
-                buf = back;
-                if res.is_err() {
-                    return;
-                }
-            }
+        if !written {
+            return;
+        }
+    }
+}
+
+/// Collects the completed read of `from` and writes its bytes to `to`; at end of stream marks
+/// `from` closed and half-closes `to`. False when the write failed.
+async fn pass_on<F: Transport, G: Transport>(
+    from: &mut Reader<F>,
+    to: &mut Writer<G>,
+    buf: &mut Vec<u8>,
+    open: &mut bool,
+) -> bool {
+    buf.clear();
+    let (res, back) = from.read_append(std::mem::take(buf)).await;
+    *buf = back;
+    match res {
+        Ok(0) | Err(_) => {
+            *open = false;
+            let _ = to.shutdown().await;
+            true
+        }
+        Ok(_) => {
+            let (res, back) = to.write_all(std::mem::take(buf)).await;
+            *buf = back;
+            res.is_ok()
         }
     }
 }

@@ -277,6 +277,9 @@ async fn accept_loop(
                 continue;
             }
         };
+        // Small request/response exchanges must not wait for Nagle (Envoy sets it on every
+        // accepted connection too).
+        let _ = stream.set_nodelay(true);
         // The task keeps the snapshot of its accept by `Rc` (a non-atomic count): no shared
         // `Arc` counter is touched per connection.
         let snapshot = worker.snapshot();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
-use crate::io::{Reader, Stream, Writer};
+use crate::io::{Reader, Transport, Writer};
 
 use crate::runtime::snapshot::{Snapshot, TcpProxy};
 use crate::runtime::worker::Worker;
@@ -18,7 +18,14 @@ use crate::upstream;
 const BUFFER_BYTES: usize = 64 * 1024;
 
 /// Proxies one downstream connection until both directions are closed.
-pub async fn serve(worker: &Rc<Worker>, snapshot: &Snapshot, tcp: &TcpProxy, downstream: Stream) {
+///
+/// Generic over the downstream transport; the upstream side is plain TCP.
+pub async fn serve<T: Transport>(
+    worker: &Rc<Worker>,
+    snapshot: &Snapshot,
+    tcp: &TcpProxy,
+    downstream: T,
+) {
     worker.shard.inc(tcp.stats.downstream_cx_total);
     let Some(cluster) = snapshot.clusters.get(tcp.cluster) else {
         worker.shard.inc(tcp.stats.downstream_cx_no_route);
@@ -40,13 +47,12 @@ pub async fn serve(worker: &Rc<Worker>, snapshot: &Snapshot, tcp: &TcpProxy, dow
         writer: up_wr,
         accounting,
         ..
-    }) = upstream::connect(worker, cluster, host).await
+    }) = upstream::connect::<monoio::net::TcpStream>(worker, cluster, host).await
     else {
         active.end(worker.index, ticket);
         return;
     };
-    let _ = downstream.set_nodelay(true);
-    let (down_rd, down_wr) = crate::io::split(downstream);
+    let (down_rd, down_wr, _) = crate::io::split(downstream);
     let activity = Cell::new(Instant::now());
     let shard = &worker.shard;
     let _ = monoio::join!(
@@ -74,9 +80,9 @@ pub async fn serve(worker: &Rc<Worker>, snapshot: &Snapshot, tcp: &TcpProxy, dow
 }
 
 /// Copies one direction until EOF or error, then half-closes the writer.
-async fn copy(
-    mut from: Reader,
-    mut to: Writer,
+async fn copy<A: Transport, B: Transport>(
+    mut from: Reader<A>,
+    mut to: Writer<B>,
     idle_timeout: Option<Duration>,
     activity: &Cell<Instant>,
     shard: &crate::stats::Shard,

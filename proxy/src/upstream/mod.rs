@@ -14,20 +14,22 @@ use std::time::Duration;
 use monoio::net::TcpStream;
 
 use self::pool::PoolKey;
-use crate::io::{Reader, Writer};
+use crate::io::{Connect, Reader, Transport, Writer};
 use crate::runtime::snapshot::{Cluster, Host};
 use crate::runtime::worker::Worker;
 use crate::stats::{Shard, StatId};
 use sluice_lb::ActiveTicket;
 
 /// An open upstream connection, counted in its host's and cluster's gauges until dropped.
+///
+/// Generic over its transport; plain TCP unless said otherwise.
 #[derive(Debug)]
-pub struct Connection {
+pub struct Connection<U: Transport = TcpStream> {
     /// The socket's read side. While the connection idles in a pool it keeps the read of the
     /// next response posted, which is how bytes or a close from an idle upstream are seen.
-    pub reader: Reader,
+    pub reader: Reader<U>,
     /// The socket's write side.
-    pub writer: Writer,
+    pub writer: Writer<U>,
     /// The cluster and host it belongs to (its pool slot).
     pub key: PoolKey,
     /// Requests it has carried (for `max_requests_per_connection`).
@@ -64,18 +66,19 @@ pub enum ConnectError {
     Timeout,
 }
 
-/// Opens a new connection to `host` of `cluster`, counting it in the stats.
-pub async fn connect(
+/// Opens a new connection to `host` of `cluster` over the transport `U`, counting it in the
+/// stats.
+pub async fn connect<U: Connect>(
     worker: &Rc<Worker>,
     cluster: &Cluster,
     host: &Host,
-) -> Result<Connection, ConnectError> {
+) -> Result<Connection<U>, ConnectError> {
     let shard = &worker.shard;
     shard.inc(cluster.stats.upstream_cx_total);
     shard.inc(host.stats.cx_total);
     let attempt = monoio::time::timeout(
         cluster.connect_timeout.max(Duration::from_millis(1)),
-        TcpStream::connect_addr(host.address),
+        U::connect(host.address),
     )
     .await;
     let stream = match attempt {
@@ -92,11 +95,9 @@ pub async fn connect(
             return Err(ConnectError::Timeout);
         }
     };
-    // Small request/response exchanges must not wait for Nagle.
-    let _ = stream.set_nodelay(true);
     shard.inc(cluster.stats.upstream_cx_active);
     shard.inc(host.stats.cx_active);
-    let (reader, writer) = crate::io::split(stream);
+    let (reader, writer, _) = crate::io::split(stream);
     Ok(Connection {
         reader,
         writer,

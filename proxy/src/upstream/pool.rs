@@ -17,7 +17,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use monoio::net::TcpStream;
+
 use super::Connection;
+use crate::io::Transport;
 use crate::stats::StatId;
 
 /// Idle connections kept per host at most; more are closed when returned. Bounds the file
@@ -53,16 +56,29 @@ impl Default for ReuseLimits {
     }
 }
 
-/// The pool.
-#[derive(Debug, Default)]
-pub struct Pool {
-    idle: HashMap<PoolKey, Vec<Connection>>,
+/// The pool of connections over one transport.
+#[derive(Debug)]
+pub struct Pool<U: Transport = TcpStream> {
+    idle: HashMap<PoolKey, Vec<Connection<U>>>,
 }
 
-impl Pool {
+impl<U: Transport> Default for Pool<U> {
+    fn default() -> Self {
+        Pool {
+            idle: HashMap::new(),
+        }
+    }
+}
+
+impl<U: Transport> Pool<U> {
     /// Takes the most recently returned idle connection to `key` that is still usable,
     /// closing stale ones on the way.
-    pub fn take(&mut self, key: PoolKey, limits: ReuseLimits, now: Instant) -> Option<Connection> {
+    pub fn take(
+        &mut self,
+        key: PoolKey,
+        limits: ReuseLimits,
+        now: Instant,
+    ) -> Option<Connection<U>> {
         let list = self.idle.get_mut(&key)?;
         while let Some(mut conn) = list.pop() {
             let expired = limits
@@ -78,7 +94,7 @@ impl Pool {
     }
 
     /// Returns a reusable connection, unless it has carried its last request.
-    pub fn put(&mut self, mut conn: Connection, limits: ReuseLimits, now: Instant) {
+    pub fn put(&mut self, mut conn: Connection<U>, limits: ReuseLimits, now: Instant) {
         if limits.max_requests.is_some_and(|m| conn.requests >= m) {
             return;
         }

@@ -261,7 +261,7 @@ impl Rewritten<'_> {
 
 // === impl Downstream ===
 
-impl Downstream<'_> {
+impl<T: crate::io::Transport> Downstream<'_, T> {
     /// Writes a reply the proxy generated, rewritten by `local_reply_config` unless `origin`
     /// says it is not one of Envoy's local replies.
     pub(super) async fn send_local_from(
