@@ -1,10 +1,17 @@
 //! Bodies stream through the proxy with bounded buffers: a gigabyte each way arrives byte-exact
 //! while the proxy's memory stays small, and every framing (Content-Length, chunked with trailers,
-//! close-delimited) survives the trip.
+//! close-delimited) survives the trip. The proxy moves body data, not framing: a chunked body is
+//! chunked again on the other side, its trailers dropped as Envoy's HTTP/1 codec does by default.
 
 use std::io::Write;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::json;
+use sluice_tests::lb::{http_bootstrap, route, start_json, static_cluster};
 use sluice_tests::pattern::{self, PatternVerifier};
+use sluice_tests::wire::Framing;
 use sluice_tests::{Bootstrap, GIB, HttpUpstream, MIB, MachineLock, Proxy, Reply, Request};
 
 /// The proxy's resident memory must stay under this while a gigabyte flows through it.
@@ -174,4 +181,81 @@ fn a_close_delimited_response_is_relayed_in_full() {
         "client: {}",
         received.describe()
     );
+}
+
+#[test]
+fn chunked_bodies_are_chunked_again_and_their_trailers_dropped_as_envoy_does() {
+    // Envoy's HTTP/1 codec drops trailers unless `enable_trailers` is set (which Sluice
+    // refuses): the data arrives whole, chunked, and without the trailer section, both ways.
+    let upstream = HttpUpstream::start(|_| Reply::ok("0123456789").chunked(&[("x-sum", "45")]));
+    let proxy = Proxy::start(Bootstrap::http_to(&[upstream.addr()]));
+    let mut client = proxy.client();
+
+    client.send(
+        b"POST /t HTTP/1.1\r\nhost: example.com\r\ntransfer-encoding: chunked\r\n\r\n\
+          3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nx-checksum: abcde\r\n\r\n",
+    );
+    let response = client.read_response("POST");
+
+    let seen = upstream.last_request();
+    assert_eq!(seen.body, b"abcde");
+    assert_eq!(seen.framing, Framing::Chunked);
+    assert!(
+        seen.trailers.is_empty(),
+        "request trailers: {:?}",
+        seen.trailers
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, b"0123456789");
+    assert_eq!(response.framing, Framing::Chunked);
+    assert!(
+        response.trailers.is_empty(),
+        "response trailers: {:?}",
+        response.trailers
+    );
+    assert_eq!(client.get("example.com", "/after").status, 200);
+}
+
+#[test]
+fn a_chunked_request_held_for_a_retry_goes_out_whole_and_chunked_each_time() {
+    let n = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&n);
+    let upstream = HttpUpstream::start(move |_| {
+        if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::text(503, "first")
+        } else {
+            Reply::ok("second")
+        }
+    });
+    let proxy = start_json(&http_bootstrap(
+        json!([route(
+            "/",
+            "app",
+            json!({"retry_policy": {"retry_on": "5xx", "num_retries": 1}})
+        )]),
+        json!([static_cluster("app", &[upstream.addr()], json!({}))]),
+        json!({}),
+        json!({}),
+    ));
+    let mut client = proxy.client();
+
+    // The body arrives in two writes, so it is read in parts before it is held whole.
+    client.send(
+        b"PUT /r HTTP/1.1\r\nhost: example.com\r\ntransfer-encoding: chunked\r\n\r\n4\r\nwxyz\r\n",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    client.send(b"1\r\n!\r\n0\r\n\r\n");
+    let response = client.read_response("PUT");
+
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "second".to_owned())
+    );
+    let attempts = upstream.requests();
+    assert_eq!(attempts.len(), 2);
+    for a in &attempts {
+        assert_eq!(a.body, b"wxyz!");
+        assert_eq!(a.framing, Framing::Chunked);
+    }
+    assert_eq!(proxy.admin().stat("cluster.app.upstream_rq_retry"), 1);
 }

@@ -18,13 +18,14 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-use monoio::buf::IoBuf;
 use monoio::io::AsyncWriteRentExt;
 
+use super::body::{self, PumpError, Sink as _};
 use super::conn_manager::{Downstream, Next, READ_BUFFER_BYTES};
 use super::error::{ErrorKind, ProxyError, RetryClass};
 use super::filter::EncodeContext;
 use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, Version};
+use super::h1_body::{H1Sink, H1Source};
 use super::headers::HeaderMap;
 use super::local_reply::Origin;
 use super::retry::{RetryOn, RetryPolicy, RetryState};
@@ -41,10 +42,14 @@ use sluice_lb::hash;
 
 /// The request's body as far as the proxy holds it.
 struct RequestBody {
-    /// Body bytes already in the downstream buffer, right after the head.
+    /// Body data already in the downstream buffer, right after the head: decoded (framing
+    /// removed) in place, so it can be framed afresh for the upstream.
     buffered: Range<usize>,
     /// Whether `buffered` is the whole body: only then can the request be sent again.
     is_complete: bool,
+    /// Whether the upstream request frames its body in chunks (the client's did, as Envoy's
+    /// HTTP/1 codec keeps chunked encoding when no length is known).
+    chunked: bool,
     /// The decoder, positioned after `buffered`.
     decoder: BodyDecoder,
 }
@@ -268,8 +273,14 @@ impl<T: Transport> Downstream<'_, T> {
 
         // How much of the body is already here, and whether that is all of it.
         let mut decoder = BodyDecoder::new(self.req.body(), &self.limits);
-        let first = match decoder.advance(self.rbuf.get(head_len..).unwrap_or(&[])) {
-            Ok(p) => p,
+        let mut ranges = Vec::new();
+        let rest = self.rbuf.get_mut(head_len..).unwrap_or_default();
+        let first = match decoder.decode_in_place(rest, &mut ranges) {
+            Ok(d) => {
+                // The framing the data was gathered from goes; what follows the body stays.
+                self.rbuf.drain(head_len + d.data..head_len + d.consumed);
+                d
+            }
             Err(_) => {
                 self.rbuf.clear();
                 let reply = h1::LocalReply {
@@ -281,8 +292,9 @@ impl<T: Transport> Downstream<'_, T> {
             }
         };
         let mut body = RequestBody {
-            buffered: head_len..head_len + first.consumed,
+            buffered: head_len..head_len + first.data,
             is_complete: first.is_done,
+            chunked: self.req.body() == BodyKind::Chunked,
             decoder,
         };
         if self.req.expects_continue() && !first.is_done {
@@ -535,6 +547,7 @@ impl<T: Transport> Downstream<'_, T> {
         body: &mut RequestBody,
         limit: usize,
     ) -> Result<(), Option<ErrorKind>> {
+        let mut ranges = Vec::new();
         while !body.is_complete {
             let held = body.buffered.len();
             if held >= limit {
@@ -554,10 +567,16 @@ impl<T: Transport> Downstream<'_, T> {
                 Ok(0) | Err(_) => return Err(None),
                 Ok(_) => {}
             }
-            let fresh = self.rbuf.get(body.buffered.end..).unwrap_or(&[]);
-            let p = body.decoder.advance(fresh).map_err(|_| None)?;
-            body.buffered.end += p.consumed;
-            body.is_complete = p.is_done;
+            let end = body.buffered.end;
+            let fresh = self.rbuf.get_mut(end..).unwrap_or_default();
+            let d = body
+                .decoder
+                .decode_in_place(fresh, &mut ranges)
+                .map_err(|_| None)?;
+            // Framing goes; a pipelined request after the body stays.
+            self.rbuf.drain(end + d.data..end + d.consumed);
+            body.buffered.end += d.data;
+            body.is_complete = d.is_done;
         }
         Ok(())
     }
@@ -570,18 +589,7 @@ impl<T: Transport> Downstream<'_, T> {
         max: usize,
     ) -> Result<monoio::BufResult<usize, Vec<u8>>, ErrorKind> {
         let now = Instant::now();
-        let idle = self
-            .hcm
-            .timeouts
-            .stream_idle
-            .map(|t| (now + t, ErrorKind::StreamIdleTimeout));
-        let whole = self
-            .request_deadline
-            .map(|d| (d, ErrorKind::RequestTimeout));
-        let next = [idle, whole]
-            .into_iter()
-            .flatten()
-            .min_by_key(|(at, _)| *at);
+        let next = request_body_deadline(now, self.hcm.timeouts.stream_idle, self.request_deadline);
         let read = self.reader.read_append_at_most(buf, max);
         match next {
             Some((at, kind)) => monoio::time::timeout(at.saturating_duration_since(now), read)
@@ -758,7 +766,10 @@ impl<T: Transport> Downstream<'_, T> {
         // Head and the buffered body part go out in one write.
         let mut out = std::mem::take(&mut self.wbuf);
         let head_bytes = out.len();
-        out.extend_from_slice(self.rbuf.get(body.buffered.clone()).unwrap_or(&[]));
+        let held = self.rbuf.get(body.buffered.clone()).unwrap_or(&[]);
+        if body.chunked || !held.is_empty() {
+            crate::http::h1_body::frame(&mut out, body.chunked, held, body.is_complete);
+        }
         let (res, mut out) = conn.writer.write_all(out).await;
         out.truncate(head_bytes);
         self.wbuf = out;
@@ -774,7 +785,7 @@ impl<T: Transport> Downstream<'_, T> {
             self.rbuf.drain(..body.buffered.end);
             body.buffered = 0..0;
             if let Err(e) = self
-                .stream_request_body(&mut body.decoder, &mut conn.writer)
+                .stream_request_body(&mut body.decoder, body.chunked, &mut conn.writer)
                 .await
             {
                 shard.inc(host.stats.rq_error);
@@ -1087,7 +1098,7 @@ impl<T: Transport> Downstream<'_, T> {
                 &mut decoder,
                 &mut upstream.reader,
                 &mut ubuf,
-                dechunk,
+                resp_body == BodyKind::Chunked && !dechunk,
                 clock,
                 cluster.buffer_limit_bytes,
             )
@@ -1097,7 +1108,10 @@ impl<T: Transport> Downstream<'_, T> {
         self.resp = resp;
         match outcome {
             Ok(leftover_clean) => {
-                let reusable = leftover_clean && is_upstream_keep_alive && decoder.is_done();
+                let reusable = leftover_clean
+                    && is_upstream_keep_alive
+                    && decoder.is_done()
+                    && resp_body != BodyKind::CloseDelimited;
                 if reusable && !self.worker.drain.is_draining() {
                     worker
                         .pool
@@ -1247,132 +1261,92 @@ impl<T: Transport> Downstream<'_, T> {
         }
     }
 
-    /// Copies the rest of a request body from the client to the upstream.
+    /// Copies the rest of a request body from the client to the upstream, framed for the
+    /// upstream in chunks when `chunked`.
     async fn stream_request_body<U: Transport>(
         &mut self,
-        body: &mut BodyDecoder,
+        decoder: &mut BodyDecoder,
+        chunked: bool,
         upstream: &mut Writer<U>,
     ) -> Result<(), StreamError> {
         // rbuf is empty here (everything buffered was sent with the head); pipelined bytes
-        // after the body stay in rbuf for the next request.
-        let chunk = super::body_chunk_bytes(self.hcm.buffer_limit_bytes);
+        // after the body go back to it for the next request.
+        let max = super::body_chunk_bytes(self.hcm.buffer_limit_bytes);
         let mut buf = std::mem::take(&mut self.rbuf);
+        let (stream_idle, request_deadline) =
+            (self.hcm.timeouts.stream_idle, self.request_deadline);
+        let mut source = H1Source::new(&mut self.reader, decoder);
+        let mut sink = H1Sink::new(upstream, chunked, Vec::new());
+        let result = body::pump(&mut source, &mut sink, &mut buf, max, |now| {
+            request_body_deadline(now, stream_idle, request_deadline)
+        })
+        .await;
         buf.clear();
-        let result = loop {
-            if buf.capacity() - buf.len() < chunk {
-                buf.reserve(chunk);
-            }
-            let (res, b) = match self.read_body(buf, chunk).await {
-                Ok(r) => r,
-                Err(timeout) => {
-                    // The buffer went with the abandoned read.
-                    self.rbuf = Vec::new();
-                    return Err(StreamError::Timeout(timeout));
-                }
-            };
-            buf = b;
-            match res {
-                Ok(0) | Err(_) => {
-                    break Err(StreamError::Downstream);
-                }
-                Ok(_) => {}
-            }
-            let p = match body.advance(&buf) {
-                Ok(p) => p,
-                Err(_) => break Err(StreamError::Downstream),
-            };
-            let (res, slice) = upstream.write_all(buf.slice(0..p.consumed)).await;
-            buf = slice.into_inner();
-            if res.is_err() {
-                break Err(StreamError::Upstream);
-            }
-            buf.drain(..p.consumed);
-            if p.is_done {
-                break Ok(());
-            }
-        };
+        buf.extend_from_slice(&source.after);
         self.rbuf = buf;
-        result
+        result.map_err(|e| match e {
+            PumpError::Source(_) => StreamError::Downstream,
+            PumpError::Sink => StreamError::Upstream,
+            PumpError::Timeout(kind) => StreamError::Timeout(kind),
+        })
     }
 
-    /// Writes the encoded response head and streams the body from the upstream to the
-    /// client. Returns whether the upstream connection ended cleanly at the body's end.
+    /// Writes the encoded response head (in `wbuf`) and relays the body from the upstream to
+    /// the client, framed in chunks for the client when `chunked`. `ubuf` holds the body bytes
+    /// that came with the head. Returns whether nothing followed the body's end on the upstream
+    /// connection (a precondition of its reuse).
     async fn relay_response_body<U: Transport>(
         &mut self,
         decoder: &mut BodyDecoder,
         upstream: &mut Reader<U>,
         ubuf: &mut Vec<u8>,
-        dechunk: bool,
+        chunked: bool,
         clock: &Clock,
         upstream_buffer_limit: u32,
     ) -> Result<bool, RelayError> {
         let is_head_request = self.req.method_kind() == Method::Head;
-        // First write: the head plus whatever body bytes came with it.
-        let mut out = std::mem::take(&mut self.wbuf);
-        let mut consumed = 0;
-        if !is_head_request {
-            let p = take_body(decoder, ubuf, &mut out, dechunk).map_err(|()| RelayError::Failed)?;
-            consumed = p.consumed;
-        }
-        let (res, mut out) = self.writer.write_all(out).await;
-        out.clear();
-        self.wbuf = out;
-        res.map_err(|_| RelayError::Failed)?;
-        ubuf.drain(..consumed);
-        if decoder.is_done() || is_head_request {
-            return Ok(ubuf.is_empty());
-        }
-        let chunk = super::body_chunk_bytes(upstream_buffer_limit);
-        if ubuf.capacity() < chunk {
-            ubuf.reserve(chunk - ubuf.len());
-        }
-        loop {
-            ubuf.clear();
-            let read = upstream.read_append_at_most(std::mem::take(ubuf), chunk);
-            let next = clock.next(Instant::now(), None, None);
-            let (res, b) = match next {
-                Some((at, timer)) => {
-                    let left = at.saturating_duration_since(Instant::now());
-                    monoio::time::timeout(left, read)
-                        .await
-                        .map_err(|_| RelayError::Timeout(timer))?
+        let head = std::mem::take(&mut self.wbuf);
+        let mut sink = H1Sink::new(&mut self.writer, chunked && !is_head_request, head);
+        // First write: the head plus whatever body data came with it.
+        let first = if is_head_request {
+            None
+        } else {
+            let mut ranges = Vec::new();
+            match decoder.decode_in_place(ubuf, &mut ranges) {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    self.wbuf = sink.into_buffer();
+                    return Err(RelayError::Failed);
                 }
-                None => read.await,
-            };
-            *ubuf = b;
-            match res {
-                // EOF ends a close-delimited body and truncates any other.
-                Ok(0) => {
-                    return decoder
-                        .finish()
-                        .map(|()| false)
-                        .map_err(|_| RelayError::Failed);
-                }
-                Err(_) => return Err(RelayError::Failed),
-                Ok(_) => {}
             }
-            let (p, res) = if dechunk {
-                let mut out = std::mem::take(&mut self.wbuf);
-                out.clear();
-                let p =
-                    take_body(decoder, ubuf, &mut out, true).map_err(|()| RelayError::Failed)?;
-                let (res, out) = self.writer.write_all(out).await;
-                self.wbuf = out;
-                (p, res)
-            } else {
-                let p = decoder.advance(ubuf).map_err(|_| RelayError::Failed)?;
-                let (res, slice) = self
-                    .writer
-                    .write_all(std::mem::take(ubuf).slice(0..p.consumed))
-                    .await;
-                *ubuf = slice.into_inner();
-                (p, res)
-            };
-            res.map_err(|_| RelayError::Failed)?;
-            if p.is_done {
-                // Bytes after the body's end mean the upstream broke framing: do not reuse.
-                return Ok(p.consumed == ubuf.len());
-            }
+        };
+        let (data_len, is_done, clean) = match first {
+            Some(d) => (d.data, d.is_done, d.consumed == ubuf.len()),
+            None => (0, true, ubuf.is_empty()),
+        };
+        ubuf.truncate(data_len);
+        let (res, back) = sink.send(std::mem::take(ubuf), is_done).await;
+        *ubuf = back;
+        if res.is_err() {
+            self.wbuf = sink.into_buffer();
+            return Err(RelayError::Failed);
+        }
+        if is_done {
+            self.wbuf = sink.into_buffer();
+            return Ok(clean);
+        }
+        let max = super::body_chunk_bytes(upstream_buffer_limit);
+        let mut source = H1Source::new(upstream, decoder);
+        let res = body::pump(&mut source, &mut sink, ubuf, max, |now| {
+            clock.next(now, None, None)
+        })
+        .await;
+        self.wbuf = sink.into_buffer();
+        match res {
+            // Bytes after the body's end mean the upstream broke framing: do not reuse.
+            Ok(()) => Ok(source.after.is_empty()),
+            Err(PumpError::Timeout(timer)) => Err(RelayError::Timeout(timer)),
+            Err(PumpError::Source(_) | PumpError::Sink) => Err(RelayError::Failed),
         }
     }
 }
@@ -1569,23 +1543,19 @@ enum HeadWait {
     ClientGone,
 }
 
-/// Runs the decoder over `input`, appending what to send to `out`: the raw bytes when
-/// forwarding verbatim, only the data when de-chunking for an HTTP/1.0 client.
-fn take_body(
-    decoder: &mut BodyDecoder,
-    input: &[u8],
-    out: &mut Vec<u8>,
-    dechunk: bool,
-) -> Result<h1::Progress, ()> {
-    if dechunk {
-        decoder
-            .advance_with(input, |r| out.extend_from_slice(&input[r]))
-            .map_err(|_| ())
-    } else {
-        let p = decoder.advance(input).map_err(|_| ())?;
-        out.extend_from_slice(&input[..p.consumed]);
-        Ok(p)
-    }
+/// The timer that bounds one read of a request body from `now`: `stream_idle_timeout` from
+/// now, or `request_timeout` from the head's first byte, whichever ends first.
+fn request_body_deadline(
+    now: Instant,
+    stream_idle: Option<Duration>,
+    request_deadline: Option<Instant>,
+) -> Option<(Instant, ErrorKind)> {
+    let idle = stream_idle.map(|t| (now + t, ErrorKind::StreamIdleTimeout));
+    let whole = request_deadline.map(|d| (d, ErrorKind::RequestTimeout));
+    [idle, whole]
+        .into_iter()
+        .flatten()
+        .min_by_key(|(at, _)| *at)
 }
 
 #[derive(Debug, PartialEq, Eq)]

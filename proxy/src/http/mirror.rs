@@ -47,7 +47,7 @@ const SHADOW_HOST_SUFFIX: &[u8] = b"-shadow";
 impl<T: crate::io::Transport> Downstream<'_, T> {
     /// Starts one shadow request for each of the route's mirror policies that admits this
     /// request. Call it once the upstream headers are prepared (`upath`, `headers`) and before
-    /// the main attempt starts; `body` is the range of the whole request body in `rbuf`, `None`
+    /// the main attempt starts; `body` is the range of the whole request body's data in `rbuf`, `None`
     /// when the body is not wholly held (the request is then not mirrored).
     ///
     /// Nothing is awaited: each shadow is a spawned task. The request is copied once into one
@@ -151,7 +151,8 @@ fn admits(m: &Mirror, runtime: &Runtime, random: u64) -> bool {
 }
 
 /// The shadow request on the wire: the head with the shadow Host and `x-envoy-internal`, then
-/// the body bytes exactly as the client framed them (so `framing` is the client's).
+/// the body data, framed as the client's request was (`framing`: in one chunk and the last
+/// chunk when it was chunked).
 ///
 /// The buffer is sized to serve as the read buffer for the response afterwards.
 fn encode_shadow(
@@ -169,7 +170,8 @@ fn encode_shadow(
             .iter()
             .map(|(n, v)| n.len() + v.len() + 4)
             .sum::<usize>()
-        + 128;
+        + 128
+        + 32;
     let mut out = Vec::with_capacity(READ_BUFFER_BYTES.max(head_bytes + body.len()));
     {
         let mut enc = HeadEncoder::request(&mut out, method, path);
@@ -192,7 +194,7 @@ fn encode_shadow(
         enc.framing(framing);
         enc.finish();
     }
-    out.extend_from_slice(body);
+    crate::http::h1_body::frame(&mut out, framing == BodyKind::Chunked, body, true);
     out
 }
 
@@ -466,10 +468,10 @@ mod tests {
     }
 
     #[test]
-    fn a_chunked_body_is_copied_with_its_framing() {
+    fn a_chunked_body_is_framed_in_chunks_again() {
         let mut headers = HeaderMap::new();
         headers.append(b"host", b"a");
-        let body = b"3\r\nabc\r\n0\r\n\r\n";
+        let body = b"abc";
         let wire = encode_shadow(b"PUT", b"/", &headers, BodyKind::Chunked, body, true);
         let text = String::from_utf8(wire).unwrap();
         assert!(

@@ -1,12 +1,14 @@
 //! HTTP: the HTTP/1.1 codec and connection driver, the protocol-neutral request path (header
 //! map, filter chain, router, upstream attempts with retries), and the route tables.
 
+pub(crate) mod body;
 pub mod conn_manager;
 pub mod error;
 pub mod filter;
 pub mod format;
 mod forward;
 pub mod h1;
+mod h1_body;
 pub mod headers;
 pub mod local_reply;
 mod mirror;

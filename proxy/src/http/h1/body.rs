@@ -43,6 +43,18 @@ pub struct Progress {
     pub is_done: bool,
 }
 
+/// What one [`BodyDecoder::decode_in_place`] call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decoded {
+    /// Body data bytes, now at the start of the input.
+    pub data: usize,
+    /// Input bytes that belonged to the body (framing included): `input[consumed..]` is
+    /// untouched and follows the body.
+    pub consumed: usize,
+    /// The body ended within (or before) this input.
+    pub is_done: bool,
+}
+
 /// Why a body could not be decoded. On a request: 400 if no response was started, else reset;
 /// on a response: upstream protocol error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,6 +219,39 @@ impl BodyDecoder {
                 Err(e)
             }
         }
+    }
+
+    /// Decodes `input` where it lies: the body data it holds (chunk framing and trailers
+    /// removed) is moved to its start, in order. Nothing moves for a Content-Length or
+    /// close-delimited body, whose data is the input itself. `ranges` is scratch space, kept by
+    /// the caller so steady traffic allocates nothing.
+    ///
+    /// Trailers are checked and dropped, as Envoy's HTTP/1 codec does unless
+    /// `enable_trailers` is set.
+    ///
+    /// # Errors
+    ///
+    /// As for [`advance`](Self::advance).
+    pub fn decode_in_place(
+        &mut self,
+        input: &mut [u8],
+        ranges: &mut Vec<Range<usize>>,
+    ) -> Result<Decoded, BodyError> {
+        ranges.clear();
+        let p = self.advance_with(input, |r| ranges.push(r))?;
+        let mut data = 0;
+        for r in ranges.iter() {
+            let len = r.len();
+            if r.start != data {
+                input.copy_within(r.clone(), data);
+            }
+            data += len;
+        }
+        Ok(Decoded {
+            data,
+            consumed: p.consumed,
+            is_done: p.is_done,
+        })
     }
 
     /// Tells the decoder the peer closed the connection. Ends a close-delimited body; any other

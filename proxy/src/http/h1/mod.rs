@@ -59,7 +59,9 @@ mod head;
 #[cfg(test)]
 mod tests;
 
-pub use body::{BodyDecoder, BodyError, BodyKind, LAST_CHUNK, Progress, write_chunk_header};
+pub use body::{
+    BodyDecoder, BodyError, BodyKind, Decoded, LAST_CHUNK, Progress, write_chunk_header,
+};
 pub use date::DateCache;
 pub use encode::{
     EncodeError, HeadEncoder, LocalReply, encode_local_reply, for_each_end_to_end, local_reply,
