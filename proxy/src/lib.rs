@@ -17,4 +17,5 @@ pub mod runtime;
 pub mod stats;
 pub mod sys;
 pub mod tcp_proxy;
+pub mod timer;
 pub mod upstream;

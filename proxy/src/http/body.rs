@@ -15,6 +15,8 @@
 use std::io;
 use std::time::Instant;
 
+use crate::timer::Timer;
+
 /// What one [`Source::read`] appended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Chunk {
@@ -66,6 +68,7 @@ pub(crate) async fn pump<S: Source, K: Sink, T>(
     sink: &mut K,
     buf: &mut Vec<u8>,
     max: usize,
+    timer: &mut Timer,
     mut deadline: impl FnMut(Instant) -> Option<(Instant, T)>,
 ) -> Result<(), PumpError<T>> {
     loop {
@@ -73,16 +76,13 @@ pub(crate) async fn pump<S: Source, K: Sink, T>(
         if buf.capacity() < max.min(64 * 1024) {
             buf.reserve(max.min(64 * 1024));
         }
-        let read = source.read(std::mem::take(buf), max);
+        let read = std::pin::pin!(source.read(std::mem::take(buf), max));
         let (res, data) = match deadline(Instant::now()) {
-            Some((at, timer)) => {
-                let left = at.saturating_duration_since(Instant::now());
-                match monoio::time::timeout(left, read).await {
-                    Ok(r) => r,
-                    // The buffer went with the abandoned read.
-                    Err(_) => return Err(PumpError::Timeout(timer)),
-                }
-            }
+            Some((at, which)) => match timer.within(Some(at), read).await {
+                Some(r) => r,
+                // The buffer went with the abandoned read.
+                None => return Err(PumpError::Timeout(which)),
+            },
             None => read.await,
         };
         let chunk = match res {
@@ -169,9 +169,14 @@ mod tests {
             Ok((b"", true)),
         ]);
         let mut sink = Collect::default();
-        let res = run(pump(&mut source, &mut sink, &mut Vec::new(), 16, |_| {
-            None::<(Instant, ())>
-        }));
+        let res = run(pump(
+            &mut source,
+            &mut sink,
+            &mut Vec::new(),
+            16,
+            &mut Timer::default(),
+            |_| None::<(Instant, ())>,
+        ));
         assert_eq!(res, Ok(()));
         assert_eq!(sink.data, b"abcd");
         assert_eq!(sink.sends, 3, "two data sends and the end");
@@ -182,9 +187,14 @@ mod tests {
     fn a_source_failure_stops_the_body_unended() {
         let mut source = Pieces(vec![Ok((b"ab", false)), Err(SourceError::Closed)]);
         let mut sink = Collect::default();
-        let res = run(pump(&mut source, &mut sink, &mut Vec::new(), 16, |_| {
-            None::<(Instant, ())>
-        }));
+        let res = run(pump(
+            &mut source,
+            &mut sink,
+            &mut Vec::new(),
+            16,
+            &mut Timer::default(),
+            |_| None::<(Instant, ())>,
+        ));
         assert_eq!(res, Err(PumpError::Source(SourceError::Closed)));
         assert!(!sink.ended);
     }

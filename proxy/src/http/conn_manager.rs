@@ -216,6 +216,8 @@ pub(super) struct Downstream<'a, T: Transport> {
     /// noticed (see `crate::io`).
     pub(super) reader: Reader<T>,
     pub(super) writer: Writer<T>,
+    /// The timer of every wait with a deadline on this connection (see `crate::timer`).
+    pub(super) timer: crate::timer::Timer,
     /// The socket, for its local address (asked at most once per connection).
     fd: RawFd,
     local: std::cell::Cell<Option<Option<SocketAddr>>>,
@@ -275,6 +277,7 @@ pub async fn serve<T: Transport>(
         listener,
         reader,
         writer,
+        timer: crate::timer::Timer::default(),
         fd,
         local: std::cell::Cell::new(None),
         peer,
@@ -341,7 +344,7 @@ impl<T: Transport> Downstream<'_, T> {
                                 .await
                                 .is_ok()
                             {
-                                self.linger().await;
+                                Box::pin(self.linger()).await;
                             }
                             return;
                         }
@@ -373,25 +376,23 @@ impl<T: Transport> Downstream<'_, T> {
                         (timeouts.stream_idle.map(|t| now + t), Expiry::StreamIdle),
                     ]),
                 };
-                let read = async {
-                    if idle {
-                        // Between requests: a drain closes the idle connection at once. The
-                        // read is posted, so a timer that only begins a drain sequence loses
-                        // no byte.
-                        self.reader.post();
-                        monoio::select! {
-                            r = self.reader.read_append(buf) => Some(r),
-                            () = &mut drained => None,
+                let read = {
+                    let reader = &mut self.reader;
+                    let read = std::pin::pin!(async {
+                        if idle {
+                            // Between requests: a drain closes the idle connection at once. The
+                            // read is posted, so a timer that only begins a drain sequence loses
+                            // no byte.
+                            reader.post();
+                            monoio::select! {
+                                r = reader.read_append(buf) => Some(r),
+                                () = &mut drained => None,
+                            }
+                        } else {
+                            Some(reader.read_append(buf).await)
                         }
-                    } else {
-                        Some(self.reader.read_append(buf).await)
-                    }
-                };
-                let read = match deadline {
-                    Some(d) => monoio::time::timeout(d.saturating_duration_since(now), read)
-                        .await
-                        .ok(),
-                    None => Some(read.await),
+                    });
+                    self.timer.within(deadline, read).await
                 };
                 let (res, buf) = match read {
                     Some(Some(r)) => r,
@@ -413,7 +414,7 @@ impl<T: Transport> Downstream<'_, T> {
                         continue;
                     }
                     None => {
-                        self.on_head_timeout(on_expiry).await;
+                        Box::pin(self.on_head_timeout(on_expiry)).await;
                         return;
                     }
                 };
@@ -434,7 +435,7 @@ impl<T: Transport> Downstream<'_, T> {
                 Next::KeepAlive if self.worker.drain.is_draining() => return,
                 Next::KeepAlive => {}
                 Next::Close => {
-                    self.linger().await;
+                    Box::pin(self.linger()).await;
                     return;
                 }
             }
@@ -479,7 +480,7 @@ impl<T: Transport> Downstream<'_, T> {
             .await
             .is_ok()
         {
-            self.linger().await;
+            Box::pin(self.linger()).await;
         }
     }
 

@@ -265,10 +265,9 @@ impl<T: Transport> Downstream<'_, T> {
                 .iter()
                 .any(|u| u.upgrade_type == "connect" && u.terminate_connect)
         {
-            // `connect_config`: the proxy is the CONNECT's end point, not the upstream.
-            return self
-                .terminate_connect(head_len, cluster, t.cluster, &ctx)
-                .await;
+            // `connect_config`: the proxy is the CONNECT's end point, not the upstream. Boxed,
+            // as a tunnel's future is large and the exception.
+            return Box::pin(self.terminate_connect(head_len, cluster, t.cluster, &ctx)).await;
         }
 
         // How much of the body is already here, and whether that is all of it.
@@ -415,7 +414,7 @@ impl<T: Transport> Downstream<'_, T> {
             }
 
             let end = self
-                .attempt(&worker, cluster, host, &mut body, &mut clock)
+                .attempt(&worker, cluster, host, &mut body, &mut clock, now)
                 .await;
             let may_retry =
                 body.is_complete && retry_state.as_ref().is_some_and(|s| s.retries_left() > 0);
@@ -456,7 +455,8 @@ impl<T: Transport> Downstream<'_, T> {
                             None => false,
                         };
                         if accepted {
-                            let next = self.tunnel(upstream, 0, resp_head_len).await;
+                            // Boxed: a tunnel's future is large and the exception.
+                            let next = Box::pin(self.tunnel(upstream, 0, resp_head_len)).await;
                             drop(active);
                             return next;
                         }
@@ -590,11 +590,9 @@ impl<T: Transport> Downstream<'_, T> {
     ) -> Result<monoio::BufResult<usize, Vec<u8>>, ErrorKind> {
         let now = Instant::now();
         let next = request_body_deadline(now, self.hcm.timeouts.stream_idle, self.request_deadline);
-        let read = self.reader.read_append_at_most(buf, max);
+        let read = std::pin::pin!(self.reader.read_append_at_most(buf, max));
         match next {
-            Some((at, kind)) => monoio::time::timeout(at.saturating_duration_since(now), read)
-                .await
-                .map_err(|_| kind),
+            Some((at, kind)) => self.timer.within(Some(at), read).await.ok_or(kind),
             None => Ok(read.await),
         }
     }
@@ -636,7 +634,7 @@ impl<T: Transport> Downstream<'_, T> {
     /// Waits the retry back-off and counts the retry. Returns false when the route deadline
     /// passes first.
     async fn back_off(
-        &self,
+        &mut self,
         worker: &Worker,
         cluster: &Cluster,
         state: &mut Option<RetryState>,
@@ -649,12 +647,17 @@ impl<T: Transport> Downstream<'_, T> {
         let now = Instant::now();
         match clock.deadline {
             Some(d) if now + wait >= d => {
-                monoio::time::sleep(d.saturating_duration_since(now)).await;
+                self.timer
+                    .within(Some(d), std::pin::pin!(std::future::pending::<()>()))
+                    .await;
                 false
             }
             _ => {
                 if !wait.is_zero() {
-                    monoio::time::sleep(wait).await;
+                    let until = Some(now + wait);
+                    self.timer
+                        .within(until, std::pin::pin!(std::future::pending::<()>()))
+                        .await;
                 }
                 true
             }
@@ -737,6 +740,7 @@ impl<T: Transport> Downstream<'_, T> {
         host: &Host,
         body: &mut RequestBody,
         clock: &mut Clock,
+        now: Instant,
     ) -> AttemptEnd {
         let (per_try, per_try_idle) = (clock.per_try, clock.per_try_idle);
         let shard = &worker.shard;
@@ -745,10 +749,15 @@ impl<T: Transport> Downstream<'_, T> {
             address: host.address,
         };
         let limits = cluster.reuse;
-        let pooled = worker.pool.borrow_mut().take(key, limits, Instant::now());
+        let pooled = worker.pool.borrow_mut().take(key, limits, now);
+        // Whether the request leaves at once (a pooled connection, no body to stream): then
+        // the attempt's start is when it was sent, to within the write of one head.
+        let mut is_immediate = pooled.is_some();
         let mut conn = match pooled {
             Some(c) => c,
-            None => match upstream::connect(worker, cluster, host).await {
+            // Boxed: a new connection is the exception on a pooled path, and its future (with
+            // the connect timeout's timer) would otherwise enlarge every request's.
+            None => match Box::pin(upstream::connect(worker, cluster, host)).await {
                 Ok(c) => c,
                 Err(e) => {
                     if let ConnectError::Failed(err) = &e {
@@ -781,6 +790,7 @@ impl<T: Transport> Downstream<'_, T> {
             );
         }
         if !body.is_complete {
+            is_immediate = false;
             // The rest of the body streams from the client; once sent it cannot be replayed.
             self.rbuf.drain(..body.buffered.end);
             body.buffered = 0..0;
@@ -802,7 +812,7 @@ impl<T: Transport> Downstream<'_, T> {
                 });
             }
         }
-        let request_done = Instant::now();
+        let request_done = if is_immediate { now } else { Instant::now() };
         if clock.deadline.is_none() {
             clock.deadline = clock.route_timeout.map(|t| request_done + t);
         }
@@ -954,15 +964,19 @@ impl<T: Transport> Downstream<'_, T> {
             // response is awaited).
             self.reader.post();
         }
-        let wait = async {
+        let client = &mut self.reader;
+        let wait = std::pin::pin!(async {
             let mut read = std::pin::pin!(upstream.read_append(ubuf));
             loop {
                 if !*watch_client {
                     return Ok(read.await);
                 }
                 monoio::select! {
+                    // The upstream's answer first: the client's read is polled only when the
+                    // answer is not there yet.
+                    biased;
                     r = &mut read => return Ok(r),
-                    arrived = self.reader.completed() => {
+                    arrived = client.completed() => {
                         if !arrived {
                             return Err(HeadWait::ClientGone);
                         }
@@ -970,16 +984,11 @@ impl<T: Transport> Downstream<'_, T> {
                     }
                 }
             }
-        };
-        match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                monoio::time::timeout(left, wait)
-                    .await
-                    .unwrap_or(Err(HeadWait::Timeout))
-            }
-            None => wait.await,
-        }
+        });
+        self.timer
+            .within(deadline, wait)
+            .await
+            .unwrap_or(Err(HeadWait::Timeout))
     }
 
     /// Relays the response whose head is in `resp` / `ubuf[..head_len]`, then returns the
@@ -1277,9 +1286,15 @@ impl<T: Transport> Downstream<'_, T> {
             (self.hcm.timeouts.stream_idle, self.request_deadline);
         let mut source = H1Source::new(&mut self.reader, decoder);
         let mut sink = H1Sink::new(upstream, chunked, Vec::new());
-        let result = body::pump(&mut source, &mut sink, &mut buf, max, |now| {
-            request_body_deadline(now, stream_idle, request_deadline)
-        })
+        // Boxed, as in `relay_response_body`.
+        let result = Box::pin(body::pump(
+            &mut source,
+            &mut sink,
+            &mut buf,
+            max,
+            &mut self.timer,
+            |now| request_body_deadline(now, stream_idle, request_deadline),
+        ))
         .await;
         buf.clear();
         buf.extend_from_slice(&source.after);
@@ -1337,9 +1352,16 @@ impl<T: Transport> Downstream<'_, T> {
         }
         let max = super::body_chunk_bytes(upstream_buffer_limit);
         let mut source = H1Source::new(upstream, decoder);
-        let res = body::pump(&mut source, &mut sink, ubuf, max, |now| {
-            clock.next(now, None, None)
-        })
+        // Boxed: most responses end with the first read, and the pump would otherwise enlarge
+        // every request's future.
+        let res = Box::pin(body::pump(
+            &mut source,
+            &mut sink,
+            ubuf,
+            max,
+            &mut self.timer,
+            |now| clock.next(now, None, None),
+        ))
         .await;
         self.wbuf = sink.into_buffer();
         match res {

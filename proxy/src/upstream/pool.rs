@@ -14,6 +14,7 @@
 //! next response. Watching costs nothing: the read is the one the next response needs.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -56,16 +57,58 @@ impl Default for ReuseLimits {
     }
 }
 
+/// Hashes pool keys for the per-request lookup: a multiply-and-rotate over the key's few
+/// words. The keys are the worker's own (cluster ids and configured addresses), not chosen
+/// by clients, so SipHash's protection against crafted collisions buys nothing here.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            if let Some(w) = word.get_mut(..chunk.len()) {
+                w.copy_from_slice(chunk);
+            }
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// The pool of connections over one transport.
 #[derive(Debug)]
 pub struct Pool<U: Transport = TcpStream> {
-    idle: HashMap<PoolKey, Vec<Connection<U>>>,
+    idle: HashMap<PoolKey, Vec<Connection<U>>, BuildHasherDefault<KeyHasher>>,
 }
 
 impl<U: Transport> Default for Pool<U> {
     fn default() -> Self {
         Pool {
-            idle: HashMap::new(),
+            idle: HashMap::default(),
         }
     }
 }

@@ -173,7 +173,8 @@ impl FaultFilter {
             active = Some(guard);
             cx.shard.inc(self.stats.delays_injected);
             log::debug!("fault: delaying request {}ms", delay.as_millis());
-            monoio::time::sleep(delay).await;
+            // Boxed: the timer would otherwise enlarge every request's future.
+            Box::pin(monoio::time::sleep(delay)).await;
         }
         let Some(status) = self.abort_status(
             c,
