@@ -226,15 +226,8 @@ impl<T: Transport> Reader<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::block_on as run;
     use monoio::io::AsyncWriteRentExt as _;
-
-    fn run<F: Future>(f: F) -> F::Output {
-        monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    }
 
     async fn pair() -> (TcpStream, TcpStream) {
         let listener = monoio::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -17,5 +17,7 @@ pub mod runtime;
 pub mod stats;
 pub mod sys;
 pub mod tcp_proxy;
+#[cfg(test)]
+mod test_support;
 pub mod timer;
 pub mod upstream;

@@ -72,15 +72,8 @@ impl Timer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::block_on as run;
     use std::time::Duration;
-
-    fn run<F: Future>(f: F) -> F::Output {
-        monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    }
 
     #[test]
     fn one_timer_serves_waits_one_after_another() {

@@ -108,6 +108,7 @@ pub(crate) async fn pump<S: Source, K: Sink, T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::block_on as run;
 
     /// A source that yields fixed pieces, then fails or ends.
     struct Pieces(Vec<Result<(&'static [u8], bool), SourceError>>);
@@ -152,12 +153,16 @@ mod tests {
         }
     }
 
-    fn run<F: std::future::Future>(f: F) -> F::Output {
-        monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("runtime")
-            .block_on(f)
+    /// Pumps the whole body with no deadline.
+    fn pump_all(source: &mut Pieces, sink: &mut Collect) -> Result<(), PumpError<()>> {
+        run(pump(
+            source,
+            sink,
+            &mut Vec::new(),
+            16,
+            &mut Timer::default(),
+            |_| None,
+        ))
     }
 
     #[test]
@@ -169,14 +174,7 @@ mod tests {
             Ok((b"", true)),
         ]);
         let mut sink = Collect::default();
-        let res = run(pump(
-            &mut source,
-            &mut sink,
-            &mut Vec::new(),
-            16,
-            &mut Timer::default(),
-            |_| None::<(Instant, ())>,
-        ));
+        let res = pump_all(&mut source, &mut sink);
         assert_eq!(res, Ok(()));
         assert_eq!(sink.data, b"abcd");
         assert_eq!(sink.sends, 3, "two data sends and the end");
@@ -187,14 +185,7 @@ mod tests {
     fn a_source_failure_stops_the_body_unended() {
         let mut source = Pieces(vec![Ok((b"ab", false)), Err(SourceError::Closed)]);
         let mut sink = Collect::default();
-        let res = run(pump(
-            &mut source,
-            &mut sink,
-            &mut Vec::new(),
-            16,
-            &mut Timer::default(),
-            |_| None::<(Instant, ())>,
-        ));
+        let res = pump_all(&mut source, &mut sink);
         assert_eq!(res, Err(PumpError::Source(SourceError::Closed)));
         assert!(!sink.ended);
     }
