@@ -98,3 +98,25 @@ fn http_10_is_refused_by_default_and_served_when_accepted() {
     assert!(text.starts_with("HTTP/1.0 200"), "{text}");
     assert_eq!(up.last_request().header("host"), Some("legacy.example"));
 }
+
+#[test]
+fn a_chunked_response_reaches_an_http_10_client_unchunked_and_closed() {
+    // HTTP/1.0 has no chunked coding: the body goes as is, delimited by the close.
+    let up = HttpUpstream::start(|_| sluice_tests::Reply::ok("hello, old client").chunked(&[]));
+    let accepting = proxy(
+        &up,
+        json!({"http_protocol_options": {"accept_http_10": true}}),
+    );
+    let text = raw(&accepting, b"GET / HTTP/1.0\r\nhost: a\r\n\r\n");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    assert!(
+        !head.to_ascii_lowercase().contains("transfer-encoding"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    assert_eq!(body, "hello, old client");
+}
