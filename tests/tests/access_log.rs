@@ -306,3 +306,37 @@ fn header_and_response_flag_filters_pick_the_lines() {
         "nothing else passed"
     );
 }
+
+#[test]
+fn resp_reads_the_headers_of_local_replies_too() {
+    // Envoy logs the response headers it generated for a local reply (a direct response, a
+    // redirect, a failure), not nothing.
+    let dir = TempDir::new("alog-local-resp");
+    let path = dir.path().join("access.log");
+    let format = "%REQ(:PATH)% %RESPONSE_CODE% %RESP(content-type)% %RESP(content-length)% \
+                  %RESP(server)% %RESP(location)% %RESP(x-from-route)%\n";
+    let doc = http_bootstrap(
+        json!([
+            {"match": {"path": "/direct"},
+             "direct_response": {"status": 200, "body": {"inline_string": "hi!"}},
+             "response_headers_to_add": [{"header": {"key": "x-from-route", "value": "yes"}}]},
+            {"match": {"path": "/moved"},
+             "redirect": {"path_redirect": "/new"}},
+            route("/", "down", json!({}))
+        ]),
+        json!([static_cluster("down", &[closed_port()], json!({}))]),
+        json!({"access_log": [file_logger(&path, json!({
+            "log_format": {"text_format_source": {"inline_string": format}}}))]}),
+        json!({}),
+    );
+    let proxy = start_json(&doc);
+    let mut client = proxy.client();
+    assert_eq!(client.get("example.com", "/direct").status, 200);
+    assert_eq!(client.get("example.com", "/moved").status, 301);
+    assert_eq!(client.get("example.com", "/refused").status, 503);
+
+    let got = lines(&path, 3);
+    assert_eq!(got[0], "/direct 200 text/plain 3 envoy - yes");
+    assert_eq!(got[1], "/moved 301 - 0 envoy http://example.com/new -");
+    assert_eq!(got[2], "/refused 503 text/plain 91 envoy - -");
+}

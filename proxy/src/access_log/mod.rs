@@ -218,8 +218,11 @@ pub struct RequestState {
     pub status: Cell<u16>,
     /// Envoy's response flag of the failure that ended the request; empty for none.
     pub flags: Cell<&'static str>,
-    /// Whether the response was a local reply (no `%RESP(...)%` headers then).
+    /// Whether the response was a local reply.
     pub is_local: bool,
+    /// Whether the connection manager's response headers were recorded for a local reply
+    /// (`%RESP(...)%` then reads them, as Envoy's log reads the headers it generated).
+    pub local_headers: bool,
     /// The upstream host of the last attempt.
     pub upstream_host: Option<SocketAddr>,
     route: String,
@@ -253,6 +256,7 @@ impl RequestState {
         self.status.set(0);
         self.flags.set("");
         self.is_local = false;
+        self.local_headers = false;
         self.upstream_host = None;
         self.route.clear();
         self.cluster.clear();
@@ -296,6 +300,7 @@ impl RequestState {
             .start
             .unwrap_or_else(|| (SystemTime::now(), Instant::now()));
         let is_proxied = !self.is_local && self.status.get() != 0;
+        let has_response_headers = is_proxied || (self.is_local && self.local_headers);
         RequestLog {
             start,
             duration: started.elapsed(),
@@ -304,7 +309,7 @@ impl RequestState {
             authority: &self.authority,
             protocol: self.protocol,
             request_headers: Some(request_headers),
-            response_headers: is_proxied.then_some(response_headers),
+            response_headers: has_response_headers.then_some(response_headers),
             response_code: self.status.get(),
             response_flags: self.flags.get(),
             bytes_received: self.bytes_received,

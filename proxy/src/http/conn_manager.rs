@@ -552,6 +552,19 @@ impl<T: Transport> Downstream<'_, T> {
         };
         self.wbuf.clear();
         let date = self.worker.http_date();
+        if self.log.is_active {
+            self.record_local_headers(
+                reply.body.len(),
+                if reply.body.is_empty() {
+                    b""
+                } else {
+                    reply.content_type
+                },
+                &date,
+                reply.server,
+                reply.headers,
+            );
+        }
         h1::encode_local_reply(&mut self.wbuf, reply, &date);
         if self.hcm.header_options.header_key_format == HeaderKeyFormat::ProperCaseWords {
             h1::proper_case_header_names(&mut self.wbuf);
@@ -560,6 +573,35 @@ impl<T: Transport> Downstream<'_, T> {
         let (res, buf) = self.writer.write_all(buf).await;
         self.wbuf = buf;
         res.map(|_| ())
+    }
+
+    /// Keeps the headers of a local reply for the access log, as the connection manager puts
+    /// them on the wire (`connection` aside, which is the codec's).
+    fn record_local_headers(
+        &mut self,
+        content_length: usize,
+        content_type: &[u8],
+        date: &[u8],
+        server: &[u8],
+        extra: Option<&HeaderMap>,
+    ) {
+        let h = &mut self.resp_headers;
+        h.clear();
+        h.append(
+            b"content-length",
+            itoa::Buffer::new().format(content_length).as_bytes(),
+        );
+        if !content_type.is_empty() {
+            h.append(b"content-type", content_type);
+        }
+        h.append(b"date", date);
+        if !server.is_empty() {
+            h.append(b"server", server);
+        }
+        for (name, value) in extra.iter().flat_map(|m| m.iter()) {
+            h.append(name, value);
+        }
+        self.log.local_headers = true;
     }
 
     /// Whether the connection stays open after this request: the client wants it, and
@@ -1126,6 +1168,12 @@ impl<T: Transport> Downstream<'_, T> {
         self.log.is_local = true;
         self.wbuf.clear();
         let date = self.worker.http_date();
+        if self.log.is_active {
+            let mut headers = HeaderMap::new();
+            headers.append(b"location", location.as_bytes());
+            let server = self.hcm.server_name.as_bytes();
+            self.record_local_headers(0, b"", &date, server, Some(&headers));
+        }
         let mut enc = HeadEncoder::response(&mut self.wbuf, Version::Http11, status);
         let _ = enc.header(b"location", location.as_bytes());
         enc.content_length(0);
