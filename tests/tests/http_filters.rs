@@ -230,3 +230,27 @@ fn cors_preflight_is_answered_and_simple_requests_get_the_allowed_origin() {
     );
     assert!(!r.has_header("access-control-allow-origin"));
 }
+
+#[test]
+fn a_filters_local_reply_carries_the_routes_response_headers() {
+    // Envoy's filter manager finalizes every local reply with the selected route's response
+    // headers (route, virtual host, route configuration), then adds the filter's own.
+    let up = HttpUpstream::named("app");
+    let p = proxy(
+        &up,
+        json!([{"name": "fault", "typed_config": {
+            "@type": FAULT,
+            "abort": {"http_status": 418, "percentage": {"numerator": 100}},
+        }}]),
+        json!([to_app(
+            "/",
+            json!({"response_headers_to_add": [{"header": {"key": "x-route", "value": "r1"}}]})
+        )]),
+        json!({"response_headers_to_add": [{"header": {"key": "x-vhost", "value": "v1"}}]}),
+    );
+    let r = send(&p, &Request::get("/x"));
+    assert_eq!(r.status, 418);
+    assert_eq!(r.header("x-route"), Some("r1"));
+    assert_eq!(r.header("x-vhost"), Some("v1"));
+    assert_eq!(up.request_count(), 0);
+}

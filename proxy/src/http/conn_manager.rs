@@ -890,8 +890,27 @@ impl<T: Transport> Downstream<'_, T> {
                     body,
                     headers,
                 } => {
+                    // As Envoy's filter manager finalizes every local reply with the selected
+                    // route entry's response headers (a forwarding route's: weighted cluster,
+                    // route, virtual host, route configuration), then the filter's own.
+                    let levels = routed.and_then(|(vhost, route, _, _, _, weighted)| {
+                        matches!(route.action, Action::Forward(_)).then(|| {
+                            [
+                                weighted.map(|w| &w.headers),
+                                Some(&route.headers),
+                                Some(&vhost.headers),
+                                Some(&routes.headers),
+                            ]
+                        })
+                    });
+                    let mut all = levels
+                        .and_then(|l| self.route_reply_headers(&l))
+                        .unwrap_or_default();
+                    for (name, value) in headers.iter() {
+                        all.append(name, value);
+                    }
                     return self
-                        .local_reply(head_len, status, &body, Some(&headers), Origin::Request)
+                        .local_reply(head_len, status, &body, Some(&all), Origin::Request)
                         .await;
                 }
                 Decision::Respond { status, headers } => {
