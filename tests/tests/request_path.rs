@@ -600,3 +600,41 @@ fn a_per_try_idle_timeout_is_retried() {
     assert_eq!((r.status, r.text()), (200, "ok".to_owned()));
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }
+
+#[test]
+fn the_routers_own_failures_count_as_completed_requests_with_their_status() {
+    // Envoy's router charges its answer to the cluster when no upstream response came
+    // (`chargeUpstreamCode`): no host to pick (503) and a refused connection (503) count in
+    // `upstream_rq_5xx` and `upstream_rq_completed`, as a 5xx from the upstream would.
+    // A cluster without endpoints has no host to pick (an all-unhealthy one would route in
+    // panic mode instead).
+    let no_healthy = static_cluster("sick", &[], json!({}));
+    let proxy = start_json(&http_bootstrap(
+        json!([
+            route("/sick", "sick", json!({})),
+            route("/", "refused", json!({}))
+        ]),
+        json!([
+            no_healthy,
+            static_cluster("refused", &[sluice_tests::closed_port()], json!({}))
+        ]),
+        json!({}),
+        json!({}),
+    ));
+    assert_eq!(get(&proxy, "/sick").status, 503);
+    assert_eq!(get(&proxy, "/x").status, 503);
+    let admin = proxy.admin();
+    for cluster in ["sick", "refused"] {
+        assert_eq!(
+            admin.stat(&format!("cluster.{cluster}.upstream_rq_5xx")),
+            1,
+            "{cluster}"
+        );
+        assert_eq!(
+            admin.stat(&format!("cluster.{cluster}.upstream_rq_completed")),
+            1,
+            "{cluster}"
+        );
+    }
+    assert_eq!(admin.stat("cluster.sick.upstream_cx_none_healthy"), 1);
+}

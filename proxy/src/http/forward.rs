@@ -384,6 +384,7 @@ impl<T: Transport> Downstream<'_, T> {
                 self.pick_host(&worker, cluster, t.cluster, &ctx, now, retry, &tried)
             else {
                 shard.inc(cluster.stats.upstream_cx_none_healthy);
+                codes.count_failure(shard, cluster, ErrorKind::NoHealthyUpstream.status());
                 return self
                     .fail_after(
                         head_len,
@@ -492,7 +493,7 @@ impl<T: Transport> Downstream<'_, T> {
                         if error.kind == ErrorKind::UpstreamTimeout {
                             shard.inc(self.hcm.stats.downstream_rq_timeout);
                         }
-                        codes.count_class(shard, cluster, error.kind.status());
+                        codes.count_failure(shard, cluster, error.kind.status());
                         return self
                             .fail_after(head_len, &body, error, reported, &t.mutations)
                             .await;
@@ -675,7 +676,7 @@ impl<T: Transport> Downstream<'_, T> {
     ) -> Next {
         let shard = &self.worker.shard;
         shard.inc(cluster.stats.upstream_rq_timeout);
-        codes.count_class(shard, cluster, 504);
+        codes.count_failure(shard, cluster, 504);
         shard.inc(self.hcm.stats.downstream_rq_timeout);
         let error = ProxyError::new(ErrorKind::UpstreamTimeout);
         self.fail_after(head_len, body, error, attempts, mutations)

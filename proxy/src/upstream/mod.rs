@@ -202,6 +202,14 @@ impl CodeStats {
             shard.inc(cluster.stats.upstream_rq_completed);
         }
     }
+
+    /// Counts the router's own answer `status` for a request that got no upstream response
+    /// (no healthy host, a failed connect, a reset, a timeout): its class and a completion,
+    /// as Envoy's `chargeUpstreamCode` does for them.
+    pub fn count_failure(self, shard: &Shard, cluster: &Cluster, status: u16) {
+        self.count_class(shard, cluster, status);
+        self.count_completed(shard, cluster);
+    }
 }
 
 /// Counts a response head from `host` of `cluster`: the cluster's status class and
