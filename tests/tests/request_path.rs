@@ -60,8 +60,18 @@ fn retry_on_5xx_hides_every_second_503_and_counts_retries() {
     // Every second attempt failed and was retried: 10 requests took more than 10 attempts.
     assert!(up.request_count() >= 15, "{} attempts", up.request_count());
     let admin = proxy.admin();
-    assert!(admin.stat("cluster.app.upstream_rq_retry") >= 5);
+    let retries = admin.stat("cluster.app.upstream_rq_retry");
+    assert!(retries >= 5);
     assert!(admin.stat("cluster.app.upstream_rq_retry_success") >= 5);
+    // As Envoy charges them: a retried 503 counts under `retry.`, not among the responses.
+    assert_eq!(admin.stat("cluster.app.retry.upstream_rq_5xx"), retries);
+    assert_eq!(
+        admin.stat("cluster.app.retry.upstream_rq_completed"),
+        retries
+    );
+    assert_eq!(admin.stat("cluster.app.upstream_rq_5xx"), 0);
+    assert_eq!(admin.stat("cluster.app.upstream_rq_2xx"), 10);
+    assert_eq!(admin.stat("cluster.app.upstream_rq_completed"), 10);
 }
 
 #[test]

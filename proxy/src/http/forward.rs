@@ -438,8 +438,7 @@ impl<T: Transport> Downstream<'_, T> {
                     if wants_retry && may_retry {
                         // The response is discarded with its connection; the next attempt
                         // goes out after the back-off (below).
-                        codes.count_class(shard, cluster, status);
-                        codes.count_completed(shard, cluster);
+                        codes.count_retried(shard, cluster, status);
                         shard.inc(host.stats.rq_error);
                         drop(upstream);
                     } else {

@@ -120,6 +120,8 @@ pub struct Cluster {
     pub lb: Arc<ClusterLb>,
     /// `cluster.<name>.*` stats.
     pub stats: ClusterStats,
+    /// `cluster.<name>.retry.*`: responses that were retried, not returned.
+    pub retry_stats: RetryCodeStats,
     /// The description it was built from, to tell whether a rebuild is needed.
     pub source: model::Cluster,
 }
@@ -273,6 +275,32 @@ stat_struct!(
 
 impl ClusterStats {
     /// The `upstream_rq_Nxx` counter for a status code.
+    pub fn class(&self, status: u16) -> StatId {
+        match status / 100 {
+            1 => self.upstream_rq_1xx,
+            2 => self.upstream_rq_2xx,
+            3 => self.upstream_rq_3xx,
+            4 => self.upstream_rq_4xx,
+            _ => self.upstream_rq_5xx,
+        }
+    }
+}
+
+stat_struct!(
+    /// `cluster.<name>.retry.*`: the status codes of responses the router retried instead of
+    /// returning (Envoy's `chargeBasicResponseStat` with the `retry` prefix).
+    RetryCodeStats via id {
+        upstream_rq_completed: Counter,
+        upstream_rq_1xx: Counter,
+        upstream_rq_2xx: Counter,
+        upstream_rq_3xx: Counter,
+        upstream_rq_4xx: Counter,
+        upstream_rq_5xx: Counter,
+    }
+);
+
+impl RetryCodeStats {
+    /// The `retry.upstream_rq_Nxx` counter for a status code.
     pub fn class(&self, status: u16) -> StatId {
         match status / 100 {
             1 => self.upstream_rq_1xx,
@@ -507,6 +535,7 @@ fn build_cluster(
 ) -> Result<Cluster, BuildError> {
     let prefix = format!("cluster.{}.", c.name);
     let stats = ClusterStats::register(registry, &prefix)?;
+    let retry_stats = RetryCodeStats::register(registry, &format!("{prefix}retry."))?;
     let mut hosts = Vec::new();
     for group in &c.load_assignment.endpoints {
         for ep in &group.lb_endpoints {
@@ -535,6 +564,7 @@ fn build_cluster(
         hosts,
         lb,
         stats,
+        retry_stats,
         source: c.clone(),
     })
 }

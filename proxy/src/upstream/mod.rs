@@ -203,6 +203,16 @@ impl CodeStats {
         }
     }
 
+    /// Counts a response the router retried instead of returning, under `retry.`: a
+    /// completion always and its class unless suppressed for gRPC, as Envoy's router charges
+    /// it whatever `dynamic_stats` says.
+    pub fn count_retried(self, shard: &Shard, cluster: &Cluster, status: u16) {
+        shard.inc(cluster.retry_stats.upstream_rq_completed);
+        if self.has_classes {
+            shard.inc(cluster.retry_stats.class(status));
+        }
+    }
+
     /// Counts the router's own answer `status` for a request that got no upstream response
     /// (no healthy host, a failed connect, a reset, a timeout): its class and a completion,
     /// as Envoy's `chargeUpstreamCode` does for them.
