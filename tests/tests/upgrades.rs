@@ -226,3 +226,36 @@ fn a_terminated_connect_whose_host_refuses_is_answered_503() {
     assert!(text.starts_with("HTTP/1.1 503"), "{text}");
     assert_eq!(p.admin().stat("cluster.ws.upstream_cx_connect_fail"), 1);
 }
+
+#[test]
+fn the_upgrade_answer_gets_the_routers_and_the_routes_response_headers() {
+    // Envoy's router treats the 101 like any response: counted in the cluster's stats, with the
+    // route's response headers, the service time, and the connection manager's date.
+    let (addr, _) = echo_after(
+        b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+    );
+    let p = proxy(
+        addr,
+        json!([{"match": {"prefix": "/"}, "route": {"cluster": "ws"},
+                "response_headers_to_add": [{"header": {"key": "x-route", "value": "ws"}}]}]),
+        json!({"upgrade_configs": [{"upgrade_type": "websocket"}]}),
+    );
+    let text = exchange(&p, WS_HEAD, b"hi");
+    let head = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{text}");
+    assert!(head.contains("\r\nx-route: ws"), "{head}");
+    assert!(
+        head.contains("\r\nx-envoy-upstream-service-time: "),
+        "{head}"
+    );
+    assert!(head.contains("\r\ndate: "), "{head}");
+    assert!(head.contains("\r\nupgrade: websocket"), "{head}");
+    assert!(text.ends_with("HI"), "{text}");
+    let admin = p.admin();
+    assert_eq!(admin.stat("cluster.ws.upstream_rq_1xx"), 1);
+    assert_eq!(admin.stat("cluster.ws.upstream_rq_completed"), 1);
+}

@@ -24,7 +24,7 @@ use super::body::{self, PumpError, Sink as _};
 use super::conn_manager::{Downstream, Next, READ_BUFFER_BYTES};
 use super::error::{ErrorKind, ProxyError, RetryClass};
 use super::filter::EncodeContext;
-use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, Version};
+use super::h1::{self, BodyDecoder, BodyKind, HeadEncoder, Method, Parse, ResponseHead, Version};
 use super::h1_body::{H1Sink, H1Source};
 use super::headers::HeaderMap;
 use super::local_reply::Origin;
@@ -454,12 +454,6 @@ impl<T: Transport> Downstream<'_, T> {
                             Some(Upgrade::Connect) => (200..300).contains(&status),
                             None => false,
                         };
-                        if accepted {
-                            // Boxed: a tunnel's future is large and the exception.
-                            let next = Box::pin(self.tunnel(upstream, 0, resp_head_len)).await;
-                            drop(active);
-                            return next;
-                        }
                         let answer = Answer {
                             set_cookies: &cookies,
                             attempts: reported,
@@ -467,6 +461,22 @@ impl<T: Transport> Downstream<'_, T> {
                             suppress_envoy_headers: !sets_expected,
                             start: &start_time,
                         };
+                        if accepted {
+                            // The 101 (or CONNECT's 2xx) is a response like any other for the
+                            // router: counted, and given the connection manager's and the
+                            // route's headers before the connection becomes a tunnel.
+                            upstream::count_response(shard, cluster, host, status, codes);
+                            let (resp, ubuf) = (
+                                std::mem::take(&mut self.resp),
+                                std::mem::take(&mut self.ubuf),
+                            );
+                            self.response_headers(&resp, &ubuf, host, &clock, t, &answer);
+                            (self.resp, self.ubuf) = (resp, ubuf);
+                            // Boxed: a tunnel's future is large and the exception.
+                            let next = Box::pin(self.tunnel(upstream, 0, resp_head_len)).await;
+                            drop(active);
+                            return next;
+                        }
                         let next = self
                             .respond(upstream, resp_head_len, cluster, host, &clock, t, &answer)
                             .await;
@@ -1017,63 +1027,7 @@ impl<T: Transport> Downstream<'_, T> {
         let dechunk = resp_body == BodyKind::Chunked && downstream_version == Version::Http10;
         let keep_downstream =
             self.client_keeps_alive() && resp_body != BodyKind::CloseDelimited && !dechunk;
-        // The response as filters see it: end-to-end headers in a map they can edit.
-        let headers = &mut self.resp_headers;
-        headers.clear();
-        let server_mode = self.hcm.header_options.server_header_transformation;
-        let overwrite = server_mode == ServerHeaderTransformation::Overwrite;
-        // The router sets its own service time; with `suppress_envoy_headers` it leaves the
-        // upstream's alone, as Envoy does.
-        let sets_service_time = !answer.suppress_envoy_headers;
-        h1::for_each_end_to_end(resp.headers(&ubuf), |n, v| {
-            let dropped = (sets_service_time
-                && n.eq_ignore_ascii_case(b"x-envoy-upstream-service-time"))
-                || (overwrite && n.eq_ignore_ascii_case(b"server"));
-            if !dropped {
-                headers.append(n, v);
-            }
-        });
-        if !headers.contains(b"date") {
-            headers.append(b"date", &self.worker.http_date());
-        }
-        // `server_header_transformation`: OVERWRITE replaces the upstream's `server`,
-        // APPEND_IF_ABSENT adds one only when it sent none, PASS_THROUGH leaves it alone.
-        if server_mode != ServerHeaderTransformation::PassThrough && !headers.contains(b"server") {
-            headers.append(b"server", self.hcm.server_name.as_bytes());
-        }
-        for c in answer.set_cookies {
-            headers.append(b"set-cookie", set_cookie_value(c).as_bytes());
-        }
-        let mut b = itoa::Buffer::new();
-        if let Some(n) = answer.attempts {
-            // Set before the route's response mutations, which may still replace it.
-            headers.set(ATTEMPT_COUNT, b.format(n).as_bytes());
-        }
-        if sets_service_time {
-            let service_time = clock.started.elapsed();
-            headers.append(
-                b"x-envoy-upstream-service-time",
-                b.format(service_time.as_millis()).as_bytes(),
-            );
-        }
-        let cx = super::format::Context {
-            peer: self.peer,
-            local: None,
-            request: &self.headers,
-            upstream: Some(super::format::Upstream {
-                address: host.address,
-                metadata: &host.metadata,
-            }),
-            start: answer.start,
-        };
-        for m in t.mutations.iter().flatten() {
-            super::format::mutate(headers, &m.response_remove, &m.response_add, &cx);
-        }
-        self.hcm.filters.encode_headers(&mut EncodeContext {
-            status,
-            headers,
-            connection: &self.filter_state,
-        });
+        self.response_headers(&resp, &ubuf, host, clock, t, answer);
         self.wbuf.clear();
         {
             let mut enc = HeadEncoder::response(&mut self.wbuf, downstream_version, status);
@@ -1149,6 +1103,77 @@ impl<T: Transport> Downstream<'_, T> {
             }
             Err(RelayError::Failed) => Next::Close,
         }
+    }
+
+    /// Fills `resp_headers` with the response as filters see it: the upstream's end-to-end
+    /// headers, `date` and `server` as the connection manager sets them, the hash policy's
+    /// cookies, the router's headers, the route's response mutations, then the encode filters.
+    fn response_headers(
+        &mut self,
+        resp: &ResponseHead,
+        ubuf: &[u8],
+        host: &Host,
+        clock: &Clock,
+        t: &Target<'_>,
+        answer: &Answer<'_>,
+    ) {
+        let status = resp.status();
+        let headers = &mut self.resp_headers;
+        headers.clear();
+        let server_mode = self.hcm.header_options.server_header_transformation;
+        let overwrite = server_mode == ServerHeaderTransformation::Overwrite;
+        // The router sets its own service time; with `suppress_envoy_headers` it leaves the
+        // upstream's alone, as Envoy does.
+        let sets_service_time = !answer.suppress_envoy_headers;
+        h1::for_each_end_to_end(resp.headers(ubuf), |n, v| {
+            let dropped = (sets_service_time
+                && n.eq_ignore_ascii_case(b"x-envoy-upstream-service-time"))
+                || (overwrite && n.eq_ignore_ascii_case(b"server"));
+            if !dropped {
+                headers.append(n, v);
+            }
+        });
+        if !headers.contains(b"date") {
+            headers.append(b"date", &self.worker.http_date());
+        }
+        // `server_header_transformation`: OVERWRITE replaces the upstream's `server`,
+        // APPEND_IF_ABSENT adds one only when it sent none, PASS_THROUGH leaves it alone.
+        if server_mode != ServerHeaderTransformation::PassThrough && !headers.contains(b"server") {
+            headers.append(b"server", self.hcm.server_name.as_bytes());
+        }
+        for c in answer.set_cookies {
+            headers.append(b"set-cookie", set_cookie_value(c).as_bytes());
+        }
+        let mut b = itoa::Buffer::new();
+        if let Some(n) = answer.attempts {
+            // Set before the route's response mutations, which may still replace it.
+            headers.set(ATTEMPT_COUNT, b.format(n).as_bytes());
+        }
+        if sets_service_time {
+            let service_time = clock.started.elapsed();
+            headers.append(
+                b"x-envoy-upstream-service-time",
+                b.format(service_time.as_millis()).as_bytes(),
+            );
+        }
+        let cx = super::format::Context {
+            peer: self.peer,
+            local: None,
+            request: &self.headers,
+            upstream: Some(super::format::Upstream {
+                address: host.address,
+                metadata: &host.metadata,
+            }),
+            start: answer.start,
+        };
+        for m in t.mutations.iter().flatten() {
+            super::format::mutate(headers, &m.response_remove, &m.response_add, &cx);
+        }
+        self.hcm.filters.encode_headers(&mut EncodeContext {
+            status,
+            headers,
+            connection: &self.filter_state,
+        });
     }
 
     /// Completes the request headers for the upstream: path and host rewrites, the router's

@@ -62,8 +62,9 @@ pub fn upgrade_name<'o>(kind: Upgrade, header: Option<&[u8]>, out: &'o mut [u8; 
 }
 
 impl<T: Transport> Downstream<'_, T> {
-    /// Answers the client with the upstream's accepting head, then copies bytes both ways
-    /// until both sides have closed. `head_len` is the request head's length in `rbuf`: what
+    /// Answers the client with the upstream's accepting head (its headers as the router and
+    /// the filters left them in `resp_headers`), then copies bytes both ways until both sides
+    /// have closed. `head_len` is the request head's length in `rbuf`: what
     /// follows it already belongs to the tunnel.
     pub(super) async fn tunnel(
         &mut self,
@@ -76,11 +77,9 @@ impl<T: Transport> Downstream<'_, T> {
         let status = resp.status();
         self.wbuf.clear();
         {
+            // `resp_headers` holds the response as the router and the filters left it.
             let mut enc = HeadEncoder::response(&mut self.wbuf, Version::Http11, status);
-            let mut copied = crate::http::headers::HeaderMap::new();
-            h1::for_each_end_to_end(resp.headers(&ubuf), |n, v| copied.append(n, v));
-            enc.header_map(&copied);
-            let _ = enc.header(b"server", self.hcm.server_name.as_bytes());
+            enc.header_map(&self.resp_headers);
             if status == 101 {
                 let protocol = resp.header(&ubuf, b"upgrade").unwrap_or(b"websocket");
                 let _ = enc.upgrade(protocol);
