@@ -8,10 +8,11 @@
 //! futures carry a reference, and the timer entry is allocated once per connection.
 //!
 //! Most deadlines on the path are long (the route timeout, `stream_idle_timeout`,
-//! `idle_timeout`) and most waits end well before them, so the timer is re-armed lazily, as
-//! Envoy's scaled timers and the kernel's own do: a wait whose deadline is later than the one
-//! armed leaves the timer alone, and when the armed one fires early the wait re-arms it for its
-//! own deadline and goes on. A wait with an earlier deadline re-arms at once.
+//! `idle_timeout`) and most waits end well before them, so the timer is re-armed lazily: a
+//! wait whose deadline is later than the one armed leaves the timer alone, and when the armed
+//! one fires early the wait re-arms it for its own deadline and goes on. A wait with an
+//! earlier deadline re-arms at once. A request that ends before the armed deadline therefore
+//! touches no timer wheel.
 
 use std::future::Future;
 use std::pin::Pin;
