@@ -309,36 +309,13 @@ fn network_filter(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<NetworkFilte
     }
 }
 
-fn required_string(cx: &mut Cx<'_>, m: &super::Msg<'_>, field: &str) -> Option<String> {
-    match m.get(field) {
-        Some(v) => {
-            let s = cx.string(v, &m.path(field))?;
-            if s.is_empty() {
-                cx.error(
-                    v.loc,
-                    &m.path(field),
-                    format!("`{field}` must not be empty"),
-                );
-                return None;
-            }
-            Some(s)
-        }
-        None => {
-            if !m.written(field) {
-                cx.missing(m, field);
-            }
-            None
-        }
-    }
-}
-
 fn http_connection_manager(
     cx: &mut Cx<'_>,
     n: &TNode,
     path: &str,
 ) -> Option<HttpConnectionManager> {
     let m = cx.message_any(n, path, &schema::HTTP_CONNECTION_MANAGER, true)?;
-    let stat_prefix = required_string(cx, &m, "stat_prefix");
+    let stat_prefix = super::required_name(cx, &m, "stat_prefix");
     let codec_type = match m.get("codec_type") {
         Some(v) => {
             let p = m.path("codec_type");
@@ -673,7 +650,7 @@ const TCP_IDLE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(3600);
 
 fn tcp_proxy(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<TcpProxy> {
     let m = cx.message_any(n, path, &schema::TCP_PROXY, true)?;
-    let stat_prefix = required_string(cx, &m, "stat_prefix");
+    let stat_prefix = super::required_name(cx, &m, "stat_prefix");
     let cluster = match m.get("cluster") {
         Some(v) => {
             let p = m.path("cluster");

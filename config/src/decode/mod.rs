@@ -739,7 +739,8 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::new(seconds, nanos))
 }
 
-/// A required string field that must not be empty.
+/// A required string field that must not be empty. A field written in a form already refused
+/// is not reported missing as well.
 pub(crate) fn required_name(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<String> {
     match m.get(field) {
         Some(v) => {
@@ -755,7 +756,9 @@ pub(crate) fn required_name(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option
             Some(s)
         }
         None => {
-            cx.missing(m, field);
+            if !m.written(field) {
+                cx.missing(m, field);
+            }
             None
         }
     }
