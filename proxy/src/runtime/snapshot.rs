@@ -168,6 +168,17 @@ macro_rules! stat_struct {
     };
 }
 
+/// The counter of `status`'s class among five (1xx to 5xx); anything else counts as 5xx.
+fn by_class(status: u16, [c1, c2, c3, c4, c5]: [StatId; 5]) -> StatId {
+    match status / 100 {
+        1 => c1,
+        2 => c2,
+        3 => c3,
+        4 => c4,
+        _ => c5,
+    }
+}
+
 stat_struct!(
     /// `listener.<address>.*`.
     ListenerStats via id {
@@ -217,13 +228,16 @@ stat_struct!(
 impl HttpStats {
     /// The `downstream_rq_Nxx` counter for a status code.
     pub fn class(&self, status: u16) -> StatId {
-        match status / 100 {
-            1 => self.downstream_rq_1xx,
-            2 => self.downstream_rq_2xx,
-            3 => self.downstream_rq_3xx,
-            4 => self.downstream_rq_4xx,
-            _ => self.downstream_rq_5xx,
-        }
+        by_class(
+            status,
+            [
+                self.downstream_rq_1xx,
+                self.downstream_rq_2xx,
+                self.downstream_rq_3xx,
+                self.downstream_rq_4xx,
+                self.downstream_rq_5xx,
+            ],
+        )
     }
 }
 
@@ -276,13 +290,16 @@ stat_struct!(
 impl ClusterStats {
     /// The `upstream_rq_Nxx` counter for a status code.
     pub fn class(&self, status: u16) -> StatId {
-        match status / 100 {
-            1 => self.upstream_rq_1xx,
-            2 => self.upstream_rq_2xx,
-            3 => self.upstream_rq_3xx,
-            4 => self.upstream_rq_4xx,
-            _ => self.upstream_rq_5xx,
-        }
+        by_class(
+            status,
+            [
+                self.upstream_rq_1xx,
+                self.upstream_rq_2xx,
+                self.upstream_rq_3xx,
+                self.upstream_rq_4xx,
+                self.upstream_rq_5xx,
+            ],
+        )
     }
 }
 
@@ -302,13 +319,16 @@ stat_struct!(
 impl RetryCodeStats {
     /// The `retry.upstream_rq_Nxx` counter for a status code.
     pub fn class(&self, status: u16) -> StatId {
-        match status / 100 {
-            1 => self.upstream_rq_1xx,
-            2 => self.upstream_rq_2xx,
-            3 => self.upstream_rq_3xx,
-            4 => self.upstream_rq_4xx,
-            _ => self.upstream_rq_5xx,
-        }
+        by_class(
+            status,
+            [
+                self.upstream_rq_1xx,
+                self.upstream_rq_2xx,
+                self.upstream_rq_3xx,
+                self.upstream_rq_4xx,
+                self.upstream_rq_5xx,
+            ],
+        )
     }
 }
 
