@@ -237,6 +237,15 @@ impl BodyDecoder {
         input: &mut [u8],
         ranges: &mut Vec<Range<usize>>,
     ) -> Result<Decoded, BodyError> {
+        if matches!(self.state, State::Length(_) | State::Close | State::Done) {
+            // Unframed data: nothing to gather, and no range to record.
+            let p = self.advance(input)?;
+            return Ok(Decoded {
+                data: p.consumed,
+                consumed: p.consumed,
+                is_done: p.is_done,
+            });
+        }
         ranges.clear();
         let p = self.advance_with(input, |r| ranges.push(r))?;
         let mut data = 0;
