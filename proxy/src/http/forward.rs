@@ -272,9 +272,8 @@ impl<T: Transport> Downstream<'_, T> {
 
         // How much of the body is already here, and whether that is all of it.
         let mut decoder = BodyDecoder::new(self.req.body(), &self.limits);
-        let mut ranges = Vec::new();
         let rest = self.rbuf.get_mut(head_len..).unwrap_or_default();
-        let first = match decoder.decode_in_place(rest, &mut ranges) {
+        let first = match decoder.decode_in_place(rest) {
             Ok(d) => {
                 // The framing the data was gathered from goes; what follows the body stays.
                 self.rbuf.drain(head_len + d.data..head_len + d.consumed);
@@ -557,7 +556,6 @@ impl<T: Transport> Downstream<'_, T> {
         body: &mut RequestBody,
         limit: usize,
     ) -> Result<(), Option<ErrorKind>> {
-        let mut ranges = Vec::new();
         while !body.is_complete {
             let held = body.buffered.len();
             if held >= limit {
@@ -579,10 +577,7 @@ impl<T: Transport> Downstream<'_, T> {
             }
             let end = body.buffered.end;
             let fresh = self.rbuf.get_mut(end..).unwrap_or_default();
-            let d = body
-                .decoder
-                .decode_in_place(fresh, &mut ranges)
-                .map_err(|_| None)?;
+            let d = body.decoder.decode_in_place(fresh).map_err(|_| None)?;
             // Framing goes; a pipelined request after the body stays.
             self.rbuf.drain(end + d.data..end + d.consumed);
             body.buffered.end += d.data;
@@ -1351,8 +1346,7 @@ impl<T: Transport> Downstream<'_, T> {
         let first = if is_head_request {
             None
         } else {
-            let mut ranges = Vec::new();
-            match decoder.decode_in_place(ubuf, &mut ranges) {
+            match decoder.decode_in_place(ubuf) {
                 Ok(d) => Some(d),
                 Err(_) => {
                     self.wbuf = sink.into_buffer();

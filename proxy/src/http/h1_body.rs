@@ -14,7 +14,6 @@
 //! body bytes still leave in one write.
 
 use std::io;
-use std::ops::Range;
 
 use monoio::io::AsyncWriteRentExt as _;
 
@@ -43,8 +42,6 @@ pub(crate) fn frame(out: &mut Vec<u8>, chunked: bool, data: &[u8], is_last: bool
 pub(crate) struct H1Source<'a, T: Transport> {
     reader: &'a mut Reader<T>,
     decoder: &'a mut BodyDecoder,
-    /// Scratch for the decoder's data ranges.
-    ranges: Vec<Range<usize>>,
     /// Bytes read after the body's end.
     pub after: Vec<u8>,
 }
@@ -55,7 +52,6 @@ impl<'a, T: Transport> H1Source<'a, T> {
         H1Source {
             reader,
             decoder,
-            ranges: Vec::new(),
             after: Vec::new(),
         }
     }
@@ -95,7 +91,7 @@ impl<T: Transport> Source for H1Source<'_, T> {
         let Some(fresh) = buf.get_mut(start..) else {
             return (Err(SourceError::Malformed), buf);
         };
-        let d = match self.decoder.decode_in_place(fresh, &mut self.ranges) {
+        let d = match self.decoder.decode_in_place(fresh) {
             Ok(d) => d,
             Err(_) => return (Err(SourceError::Malformed), buf),
         };

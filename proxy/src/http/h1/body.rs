@@ -144,6 +144,9 @@ pub struct BodyDecoder {
     chunk_line_bytes_max: usize,
     trailer_bytes_max: usize,
     trailers_max: usize,
+    /// Scratch for the data ranges of a chunked input (`decode_in_place`); allocated on the
+    /// first chunked input only.
+    ranges: Vec<Range<usize>>,
 }
 
 impl BodyDecoder {
@@ -165,6 +168,7 @@ impl BodyDecoder {
             chunk_line_bytes_max: limits.chunk_line_bytes_max,
             trailer_bytes_max: limits.head_bytes_max,
             trailers_max: limits.headers_count_max,
+            ranges: Vec::new(),
         }
     }
 
@@ -223,8 +227,7 @@ impl BodyDecoder {
 
     /// Decodes `input` where it lies: the body data it holds (chunk framing and trailers
     /// removed) is moved to its start, in order. Nothing moves for a Content-Length or
-    /// close-delimited body, whose data is the input itself. `ranges` is scratch space, kept by
-    /// the caller so steady traffic allocates nothing.
+    /// close-delimited body, whose data is the input itself.
     ///
     /// Trailers are checked and dropped, as Envoy's HTTP/1 codec does unless
     /// `enable_trailers` is set.
@@ -232,11 +235,7 @@ impl BodyDecoder {
     /// # Errors
     ///
     /// As for [`advance`](Self::advance).
-    pub fn decode_in_place(
-        &mut self,
-        input: &mut [u8],
-        ranges: &mut Vec<Range<usize>>,
-    ) -> Result<Decoded, BodyError> {
+    pub fn decode_in_place(&mut self, input: &mut [u8]) -> Result<Decoded, BodyError> {
         if matches!(self.state, State::Length(_) | State::Close | State::Done) {
             // Unframed data: nothing to gather, and no range to record.
             let p = self.advance(input)?;
@@ -246,7 +245,9 @@ impl BodyDecoder {
                 is_done: p.is_done,
             });
         }
+        let mut ranges = std::mem::take(&mut self.ranges);
         ranges.clear();
+        // On an error the decoder stays failed and its scratch is not needed again.
         let p = self.advance_with(input, |r| ranges.push(r))?;
         let mut data = 0;
         for r in ranges.iter() {
@@ -256,6 +257,7 @@ impl BodyDecoder {
             }
             data += len;
         }
+        self.ranges = ranges;
         Ok(Decoded {
             data,
             consumed: p.consumed,

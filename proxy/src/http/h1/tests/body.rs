@@ -326,14 +326,13 @@ fn chunk_header_writer() {
 
 #[test]
 fn decoding_in_place_moves_the_data_to_the_front_at_every_split() {
-    let mut ranges = Vec::new();
     for (input, data) in CHUNKED_OK {
         for split in 0..=input.len() {
             let mut d = BodyDecoder::new(BodyKind::Chunked, &Limits::default());
             let mut got = Vec::new();
             for part in [&input[..split], &input[split..]] {
                 let mut buf = part.to_vec();
-                let r = d.decode_in_place(&mut buf, &mut ranges).unwrap();
+                let r = d.decode_in_place(&mut buf).unwrap();
                 assert_eq!(r.consumed, part.len());
                 got.extend_from_slice(&buf[..r.data]);
             }
@@ -350,17 +349,16 @@ fn decoding_in_place_moves_the_data_to_the_front_at_every_split() {
 
 #[test]
 fn decoding_in_place_leaves_what_follows_the_body_untouched() {
-    let mut ranges = Vec::new();
     let mut d = BodyDecoder::new(BodyKind::Chunked, &Limits::default());
     let mut buf = b"3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 1\r\n\r\nGET / HTTP/1.1\r\n".to_vec();
-    let r = d.decode_in_place(&mut buf, &mut ranges).unwrap();
+    let r = d.decode_in_place(&mut buf).unwrap();
     assert!(r.is_done);
     assert_eq!(&buf[..r.data], b"abcde");
     assert_eq!(&buf[r.consumed..], b"GET / HTTP/1.1\r\n");
     // A Content-Length body is its own data: nothing moves.
     let mut d = BodyDecoder::new(BodyKind::Length(4), &Limits::default());
     let mut buf = b"wxyzNEXT".to_vec();
-    let r = d.decode_in_place(&mut buf, &mut ranges).unwrap();
+    let r = d.decode_in_place(&mut buf).unwrap();
     assert_eq!((r.data, r.consumed, r.is_done), (4, 4, true));
     assert_eq!(buf, b"wxyzNEXT");
 }
