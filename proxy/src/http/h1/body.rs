@@ -1,13 +1,13 @@
 //! Body framing: an incremental decoder for Content-Length, chunked and close-delimited bodies.
 //!
-//! The decoder never copies. It walks the framing byte by byte and the data in bulk, reporting
-//! how many input bytes belong to the body (so they can be forwarded verbatim, chunk framing
-//! included, when both sides speak HTTP/1.1) and, on request, where the decoded data lies (for
-//! re-framing into HTTP/2 or into chunks). It keeps all state between calls, so input may be split
+//! The decoder walks the framing byte by byte and the data in bulk, reporting how many input
+//! bytes belong to the body and, on request, where the decoded data lies, or gathering that
+//! data to the front of the input in place (`decode_in_place`, the proxy's path: chunk data
+//! moves, an unframed body does not). It keeps all state between calls, so input may be split
 //! at any byte; everything offered is consumed except what follows the end of the body.
 //!
-//! Chunked framing is checked strictly because it is forwarded verbatim and must not be read
-//! differently by the upstream (request smuggling): lines end in CRLF only, the size is `1*HEXDIG`
+//! Chunked framing is checked strictly, so that the proxy never reads a body differently from
+//! the peer that framed it (request smuggling): lines end in CRLF only, the size is `1*HEXDIG`
 //! within u64, extensions may hold visible ASCII, SP, HTAB and obs-text but no other control byte,
 //! data is followed by CRLF, and trailer lines are `token ":" value` with the head limits applied.
 #![deny(clippy::indexing_slicing)]
@@ -187,7 +187,7 @@ impl BodyDecoder {
     }
 
     /// Consumes body bytes from `input` without reporting where the data lies: the fast path when
-    /// the consumed bytes are forwarded verbatim.
+    /// only the body's extent matters (a body skipped after a local reply).
     ///
     /// # Errors
     ///

@@ -27,17 +27,18 @@
 //!     rbuf.advance(n);                          // drop the head, keep what follows
 //!     let mut body = BodyDecoder::new(req.body(), &limits);
 //!     while !body.is_done() {
-//!         let p = body.advance(&rbuf)?;         // framing and data alike
-//!         forward rbuf[..p.consumed] verbatim (both sides HTTP/1.1), then rbuf.advance(p.consumed);
-//!         if !p.is_done { read more; on EOF body.finish()? }
+//!         let d = body.decode_in_place(&mut rbuf)?; // framing removed, data at the front
+//!         send rbuf[..d.data] as body data, then drop rbuf[..d.consumed];
+//!         if !d.is_done { read more; on EOF body.finish()? }
 //!     }                                         // pipelined bytes after the body stay in rbuf
 //!     if !req.is_keep_alive() { close after the response }
 //! }
 //! ```
 //!
-//! For re-framing (HTTP/2 later, or a close-delimited upstream body sent chunked to a 1.1
-//! client) use [`BodyDecoder::advance_with`], which also reports the data ranges, together with
-//! [`write_chunk_header`] and [`LAST_CHUNK`].
+//! The proxy moves body data, not framing (`http/body.rs`, `http/h1_body.rs`): a chunked body
+//! is framed again with [`write_chunk_header`] and [`LAST_CHUNK`] on the way out.
+//! [`BodyDecoder::advance`] only measures a body (to skip one that is not forwarded), and
+//! [`BodyDecoder::advance_with`] reports where its data lies.
 //!
 //! A head is parsed on the first attempt and then again only once a blank line has arrived, so a
 //! client trickling its head costs one scan of the new bytes per read, not a re-parse; a syntax
