@@ -1,26 +1,16 @@
 //! The HTTP filters (fault, local rate limit, CORS) and their per-route configs lower to the
 //! model with Envoy's defaults.
 
-use std::path::Path;
 use std::time::Duration;
 
 use sluice_config::*;
 
-fn hcm<'a>(b: &'a Bootstrap, listener: &str) -> &'a HttpConnectionManager {
-    let l = b
-        .listeners
-        .iter()
-        .find(|l| l.name == listener)
-        .unwrap_or_else(|| panic!("no listener {listener}"));
-    let NetworkFilter::HttpConnectionManager(hcm) = &l.filter_chains[0].terminal else {
-        panic!("hcm expected");
-    };
-    hcm
-}
+mod support;
+
+use support::hcm;
 
 fn load() -> Bootstrap {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ok/http-filters.yaml");
-    load_file(&path).unwrap_or_else(|e| panic!("{e}")).bootstrap
+    support::ok_fixture("http-filters.yaml").bootstrap
 }
 
 #[test]

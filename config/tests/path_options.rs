@@ -2,26 +2,17 @@
 //! what is written, and Envoy's defaults (the runtime decides `normalize_path` and the
 //! escaped-slashes action when they are not written).
 
-use std::path::Path;
-
 use sluice_config::*;
 
+mod support;
+
 fn header_options(b: &Bootstrap, listener: &str) -> HcmHeaderOptions {
-    let l = b
-        .listeners
-        .iter()
-        .find(|l| l.name == listener)
-        .unwrap_or_else(|| panic!("no listener {listener}"));
-    let NetworkFilter::HttpConnectionManager(hcm) = &l.filter_chains[0].terminal else {
-        panic!("hcm expected");
-    };
-    hcm.header_options.clone()
+    support::hcm(b, listener).header_options.clone()
 }
 
 #[test]
 fn path_options_and_header_key_formats() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ok/path-options.yaml");
-    let loaded = load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = support::ok_fixture("path-options.yaml");
     let b = &loaded.bootstrap;
 
     let set = header_options(b, "set");

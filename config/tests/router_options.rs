@@ -1,23 +1,16 @@
 //! The router filter's options, the virtual host's attempt-count switches, per-request buffer
 //! limits, endpoint metadata and the header value commands that read them lower to the model.
 
-use std::path::Path;
-
 use sluice_config::access_log::TimeFormat;
 use sluice_config::*;
 
+mod support;
+
 fn load() -> Loaded {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ok/router-options.yaml");
-    load_file(&path).unwrap_or_else(|e| panic!("{e}"))
+    support::ok_fixture("router-options.yaml")
 }
 
-fn hcm(b: &Bootstrap) -> &HttpConnectionManager {
-    let NetworkFilter::HttpConnectionManager(hcm) = &b.listeners[0].filter_chains[0].terminal
-    else {
-        panic!("hcm expected");
-    };
-    hcm
-}
+use support::first_hcm as hcm;
 
 #[test]
 fn router_options() {

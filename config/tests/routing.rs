@@ -6,18 +6,13 @@ use std::time::Duration;
 
 use sluice_config::*;
 
+mod support;
+
 fn routing() -> Loaded {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ok/routing.yaml");
-    load_file(&path).unwrap_or_else(|e| panic!("{e}"))
+    support::ok_fixture("routing.yaml")
 }
 
-fn hcm(b: &Bootstrap) -> &HttpConnectionManager {
-    let NetworkFilter::HttpConnectionManager(hcm) = &b.listeners[0].filter_chains[0].terminal
-    else {
-        panic!("hcm expected");
-    };
-    hcm
-}
+use support::first_hcm as hcm;
 
 fn vhost<'a>(b: &'a Bootstrap, name: &str) -> &'a VirtualHost {
     hcm(b)

@@ -1,27 +1,19 @@
 //! The HttpConnectionManager's downstream timeouts lower to `HcmTimeouts`, with Envoy's
 //! defaults when absent and `0s` meaning disabled.
 
-use std::path::Path;
 use std::time::Duration;
 
 use sluice_config::*;
 
+mod support;
+
 fn timeouts(b: &Bootstrap, listener: &str) -> HcmTimeouts {
-    let l = b
-        .listeners
-        .iter()
-        .find(|l| l.name == listener)
-        .unwrap_or_else(|| panic!("no listener {listener}"));
-    let NetworkFilter::HttpConnectionManager(hcm) = &l.filter_chains[0].terminal else {
-        panic!("hcm expected");
-    };
-    hcm.timeouts
+    support::hcm(b, listener).timeouts
 }
 
 #[test]
 fn hcm_timeouts() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ok/hcm-timeouts.yaml");
-    let loaded = load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = support::ok_fixture("hcm-timeouts.yaml");
     let b = &loaded.bootstrap;
     let s = Duration::from_secs;
     assert_eq!(
