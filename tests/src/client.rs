@@ -284,3 +284,16 @@ impl HttpClient {
 pub fn get(addr: SocketAddr, host: &str, path: &str) -> Response {
     HttpClient::connect(addr).get(host, path)
 }
+
+/// Sends raw `request` bytes on a fresh connection and reads until the peer closes it (at most
+/// 3 s): for exchanges the client above would refuse to parse, such as HTTP/1.0.
+pub fn raw_exchange(addr: SocketAddr, request: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    s.write_all(request).expect("send");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}

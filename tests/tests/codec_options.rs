@@ -3,10 +3,6 @@
 //! `http_protocol_options.accept_http_10` and `default_host_for_http_10`. Each is compared with
 //! the default behaviour on the same request.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use sluice_tests::lb::{http_bootstrap, route, start_json, static_cluster};
 use sluice_tests::{HttpClient, HttpUpstream, Proxy, Request};
@@ -66,13 +62,7 @@ fn headers_with_underscores_are_allowed_dropped_or_rejected() {
 }
 
 fn raw(p: &Proxy, request: &[u8]) -> String {
-    let mut s = TcpStream::connect(p.addr()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(3)))
-        .expect("timeout");
-    s.write_all(request).expect("send");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    sluice_tests::client::raw_exchange(p.addr(), request)
 }
 
 #[test]

@@ -5,8 +5,6 @@
 //! responses, redirects, filter replies, codec errors, a refused upgrade, downstream 408s, HEAD)
 //! and so are the two it leaves alone: responses from upstream and CORS preflights.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -31,13 +29,7 @@ fn send(p: &Proxy, request: &Request) -> Response {
 
 /// Sends raw bytes and reads until the proxy closes the connection.
 fn raw(p: &Proxy, request: &[u8]) -> String {
-    let mut s = TcpStream::connect(p.addr()).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(3)))
-        .expect("timeout");
-    s.write_all(request).expect("send");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    sluice_tests::client::raw_exchange(p.addr(), request)
 }
 
 fn text_format(format: &str) -> Value {
