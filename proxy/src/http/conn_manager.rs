@@ -19,9 +19,7 @@ use super::error::ProxyError;
 use super::filter::RouteRef;
 use super::filter::{ConnectionState, Decision, DecodeContext};
 use super::forward::Target;
-use super::h1::{
-    self, BodyDecoder, HeadEncoder, LocalReply, Method, Parse, RequestHead, ResponseHead, Version,
-};
+use super::h1::{self, BodyDecoder, LocalReply, Method, Parse, RequestHead, ResponseHead, Version};
 use super::headers::HeaderMap;
 use super::local_reply::Origin;
 use super::path::{Normalizer, Verdict};
@@ -1163,6 +1161,8 @@ impl<T: Transport> Downstream<'_, T> {
         Some(headers)
     }
 
+    /// A redirect: one of Envoy's local replies, so `local_reply_config` may rewrite it, and
+    /// the route's response headers join its `location`.
     async fn redirect(
         &mut self,
         head_len: usize,
@@ -1170,49 +1170,13 @@ impl<T: Transport> Downstream<'_, T> {
         location: &str,
         extra: Option<HeaderMap>,
     ) -> Next {
-        if self.hcm.local_replies.is_some() || extra.is_some() {
-            // A redirect is one of Envoy's local replies: `local_reply_config` may rewrite it,
-            // and the route's response headers join it.
-            let mut headers = HeaderMap::new();
-            headers.append(b"location", location.as_bytes());
-            for (name, value) in extra.iter().flat_map(HeaderMap::iter) {
-                headers.append(name, value);
-            }
-            return self
-                .local_reply(head_len, status, b"", Some(&headers), Origin::Request)
-                .await;
+        let mut headers = HeaderMap::new();
+        headers.append(b"location", location.as_bytes());
+        for (name, value) in extra.iter().flat_map(HeaderMap::iter) {
+            headers.append(name, value);
         }
-        let keep = self.skip_buffered_body(head_len) && self.client_keeps_alive();
-        self.count_response(status);
-        self.log.is_local = true;
-        self.wbuf.clear();
-        let date = self.worker.http_date();
-        if self.log.is_active {
-            let mut headers = HeaderMap::new();
-            headers.append(b"location", location.as_bytes());
-            let server = self.hcm.server_name.as_bytes();
-            self.record_local_headers(0, b"", &date, server, Some(&headers));
-        }
-        let mut enc = HeadEncoder::response(&mut self.wbuf, Version::Http11, status);
-        let _ = enc.header(b"location", location.as_bytes());
-        enc.content_length(0);
-        enc.trusted_header(b"date", &date);
-        let _ = enc.header(b"server", self.hcm.server_name.as_bytes());
-        if !keep {
-            enc.connection_close();
-        }
-        enc.finish();
-        if self.hcm.header_options.header_key_format == HeaderKeyFormat::ProperCaseWords {
-            h1::proper_case_header_names(&mut self.wbuf);
-        }
-        let buf = std::mem::take(&mut self.wbuf);
-        let (res, buf) = self.writer.write_all(buf).await;
-        self.wbuf = buf;
-        if res.is_err() || !keep {
-            Next::Close
-        } else {
-            Next::KeepAlive
-        }
+        self.local_reply(head_len, status, b"", Some(&headers), Origin::Request)
+            .await
     }
 }
 
