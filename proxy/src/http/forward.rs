@@ -383,7 +383,7 @@ impl<T: Transport> Downstream<'_, T> {
                 self.pick_host(&worker, cluster, t.cluster, &ctx, now, retry, &tried)
             else {
                 shard.inc(cluster.stats.upstream_cx_none_healthy);
-                codes.count_failure(shard, cluster, ErrorKind::NoHealthyUpstream.status());
+                codes.count_status(shard, cluster, ErrorKind::NoHealthyUpstream.status());
                 return self
                     .fail_after(
                         head_len,
@@ -501,7 +501,7 @@ impl<T: Transport> Downstream<'_, T> {
                         if error.kind == ErrorKind::UpstreamTimeout {
                             shard.inc(self.hcm.stats.downstream_rq_timeout);
                         }
-                        codes.count_failure(shard, cluster, error.kind.status());
+                        codes.count_status(shard, cluster, error.kind.status());
                         return self
                             .fail_after(head_len, &body, error, reported, &t.mutations)
                             .await;
@@ -680,7 +680,7 @@ impl<T: Transport> Downstream<'_, T> {
     ) -> Next {
         let shard = &self.worker.shard;
         shard.inc(cluster.stats.upstream_rq_timeout);
-        codes.count_failure(shard, cluster, 504);
+        codes.count_status(shard, cluster, 504);
         shard.inc(self.hcm.stats.downstream_rq_timeout);
         let error = ProxyError::new(ErrorKind::UpstreamTimeout);
         self.fail_after(head_len, body, error, attempts, mutations)

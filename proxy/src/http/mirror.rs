@@ -107,7 +107,7 @@ impl<T: crate::io::Transport> Downstream<'_, T> {
             let now = *now.get_or_insert_with(Instant::now);
             let Some(host_id) = worker.pick(index, &PickContext::default(), now) else {
                 worker.shard.inc(cluster.stats.upstream_cx_none_healthy);
-                codes.count_failure(&worker.shard, cluster, 503);
+                codes.count_status(&worker.shard, cluster, 503);
                 continue;
             };
             let mut bytes = match &request[usize::from(m.keep_host)] {
@@ -276,7 +276,7 @@ impl Shadow {
                         }
                         Failure::Garbage => ErrorKind::UpstreamProtocolError,
                     };
-                    self.codes.count_failure(shard, cluster, kind.status());
+                    self.codes.count_status(shard, cluster, kind.status());
                 }
             }
             Err(_) => {
@@ -289,7 +289,7 @@ impl Shadow {
                 shard.inc(host.stats.rq_timeout);
                 if !has_head.get() {
                     self.codes
-                        .count_failure(shard, cluster, ErrorKind::UpstreamTimeout.status());
+                        .count_status(shard, cluster, ErrorKind::UpstreamTimeout.status());
                 }
             }
         }

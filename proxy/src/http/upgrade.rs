@@ -124,7 +124,7 @@ impl<T: Transport> Downstream<'_, T> {
             .and_then(|id| Some((id, cluster.hosts.get(id)?)));
         let Some((host_id, host)) = picked else {
             shard.inc(cluster.stats.upstream_cx_none_healthy);
-            codes.count_failure(shard, cluster, 503);
+            codes.count_status(shard, cluster, 503);
             return self
                 .fail(head_len, ProxyError::new(ErrorKind::NoHealthyUpstream))
                 .await;
@@ -135,7 +135,7 @@ impl<T: Transport> Downstream<'_, T> {
             Ok(c) => c,
             Err(_) => {
                 shard.inc(host.stats.rq_error);
-                codes.count_failure(shard, cluster, 503);
+                codes.count_status(shard, cluster, 503);
                 drop(active);
                 return self
                     .fail(head_len, ProxyError::new(ErrorKind::ConnectFailed))

@@ -189,18 +189,17 @@ impl CodeStats {
         }
     }
 
-    /// Counts `upstream_rq_<N>xx` for `status` when allowed.
-    pub fn count_class(self, shard: &Shard, cluster: &Cluster, status: u16) {
-        if self.is_enabled && self.has_classes {
+    /// Counts an answer `status` the client gets, as Envoy's `chargeUpstreamCode` does
+    /// whether the upstream sent it or the router made it (no healthy host, a failed connect,
+    /// a reset, a timeout): `upstream_rq_<N>xx` and `upstream_rq_completed`, as allowed.
+    pub fn count_status(self, shard: &Shard, cluster: &Cluster, status: u16) {
+        if !self.is_enabled {
+            return;
+        }
+        if self.has_classes {
             shard.inc(cluster.stats.class(status));
         }
-    }
-
-    /// Counts `upstream_rq_completed` when allowed.
-    pub fn count_completed(self, shard: &Shard, cluster: &Cluster) {
-        if self.is_enabled {
-            shard.inc(cluster.stats.upstream_rq_completed);
-        }
+        shard.inc(cluster.stats.upstream_rq_completed);
     }
 
     /// Counts a response the router retried instead of returning, under `retry.`: a
@@ -211,14 +210,6 @@ impl CodeStats {
         if self.has_classes {
             shard.inc(cluster.retry_stats.class(status));
         }
-    }
-
-    /// Counts the router's own answer `status` for a request that got no upstream response
-    /// (no healthy host, a failed connect, a reset, a timeout): its class and a completion,
-    /// as Envoy's `chargeUpstreamCode` does for them.
-    pub fn count_failure(self, shard: &Shard, cluster: &Cluster, status: u16) {
-        self.count_class(shard, cluster, status);
-        self.count_completed(shard, cluster);
     }
 }
 
@@ -231,8 +222,7 @@ pub fn count_response(
     status: u16,
     codes: CodeStats,
 ) {
-    codes.count_class(shard, cluster, status);
-    codes.count_completed(shard, cluster);
+    codes.count_status(shard, cluster, status);
     if status >= 500 {
         if codes.is_enabled {
             shard.inc(host.stats.rq_error);
