@@ -300,7 +300,7 @@ impl RequestState {
             .start
             .unwrap_or_else(|| (SystemTime::now(), Instant::now()));
         let is_proxied = !self.is_local && self.status.get() != 0;
-        let has_response_headers = is_proxied || (self.is_local && self.local_headers);
+        let has_response_headers = is_proxied || self.local_headers;
         RequestLog {
             start,
             duration: started.elapsed(),

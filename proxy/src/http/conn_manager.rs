@@ -551,17 +551,7 @@ impl<T: Transport> Downstream<'_, T> {
         self.wbuf.clear();
         let date = self.worker.http_date();
         if self.log.is_active {
-            self.record_local_headers(
-                reply.body.len(),
-                if reply.body.is_empty() {
-                    b""
-                } else {
-                    reply.content_type
-                },
-                &date,
-                reply.server,
-                reply.headers,
-            );
+            self.record_local_headers(reply, &date);
         }
         h1::encode_local_reply(&mut self.wbuf, reply, &date);
         if self.hcm.header_options.header_key_format == HeaderKeyFormat::ProperCaseWords {
@@ -573,30 +563,23 @@ impl<T: Transport> Downstream<'_, T> {
         res.map(|_| ())
     }
 
-    /// Keeps the headers of a local reply for the access log, as the connection manager puts
+    /// Keeps the headers of a local reply for the access log, as `encode_local_reply` puts
     /// them on the wire (`connection` aside, which is the codec's).
-    fn record_local_headers(
-        &mut self,
-        content_length: usize,
-        content_type: &[u8],
-        date: &[u8],
-        server: &[u8],
-        extra: Option<&HeaderMap>,
-    ) {
+    fn record_local_headers(&mut self, reply: &LocalReply<'_>, date: &[u8]) {
         let h = &mut self.resp_headers;
         h.clear();
         h.append(
             b"content-length",
-            itoa::Buffer::new().format(content_length).as_bytes(),
+            itoa::Buffer::new().format(reply.body.len()).as_bytes(),
         );
-        if !content_type.is_empty() {
-            h.append(b"content-type", content_type);
+        if !reply.body.is_empty() && !reply.content_type.is_empty() {
+            h.append(b"content-type", reply.content_type);
         }
         h.append(b"date", date);
-        if !server.is_empty() {
-            h.append(b"server", server);
+        if !reply.server.is_empty() {
+            h.append(b"server", reply.server);
         }
-        for (name, value) in extra.iter().flat_map(|m| m.iter()) {
+        for (name, value) in reply.headers.iter().flat_map(|m| m.iter()) {
             h.append(name, value);
         }
         self.log.local_headers = true;
