@@ -2,17 +2,32 @@
 //! received, order kept, several values per name allowed.
 //!
 //! The map owns its bytes in one arena that is reused from request to request on a
-//! connection, so filling it costs one copy of the head and no allocation once warm. Removed
-//! entries are only marked; the arena is reset by [`HeaderMap::clear`].
+//! connection, so filling it costs one copy of the head and no allocation once warm. Each
+//! header is kept in the arena as the HTTP/1.1 line it becomes (`name: value\r\n`), so
+//! encoding the map for HTTP/1.1 copies runs of lines instead of assembling every header
+//! again. Removed entries are only marked; the arena is reset by [`HeaderMap::clear`].
 
-use std::ops::Range;
-
-/// One header: ranges into the arena.
+/// One header: where its line lies in the arena.
 #[derive(Debug, Clone)]
 struct Entry {
-    name: Range<u32>,
-    value: Range<u32>,
+    /// The line's first byte (the name's).
+    start: u32,
+    /// Length of the name.
+    name_len: u32,
+    /// One past the line's last byte (after its CRLF).
+    end: u32,
     is_live: bool,
+}
+
+impl Entry {
+    fn name(&self) -> std::ops::Range<usize> {
+        self.start as usize..(self.start + self.name_len) as usize
+    }
+
+    fn value(&self) -> std::ops::Range<usize> {
+        // After `name: `, before the CRLF.
+        (self.start + self.name_len + 2) as usize..(self.end - 2) as usize
+    }
 }
 
 /// The map.
@@ -21,6 +36,11 @@ pub struct HeaderMap {
     arena: Vec<u8>,
     entries: Vec<Entry>,
     live: usize,
+}
+
+/// A head is bounded far below 4 GiB (the codec's head limit), so offsets fit in 32 bits.
+fn offset(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl HeaderMap {
@@ -46,30 +66,34 @@ impl HeaderMap {
         self.live == 0
     }
 
-    fn push_bytes(&mut self, bytes: &[u8], lower: bool) -> Range<u32> {
-        let start = self.arena.len();
-        self.arena.extend_from_slice(bytes);
-        if lower && let Some(s) = self.arena.get_mut(start..) {
-            s.make_ascii_lowercase();
-        }
-        // A head is bounded far below 4 GiB (the codec's head limit), so offsets fit.
-        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        to_u32(start)..to_u32(self.arena.len())
+    fn bytes(&self, r: std::ops::Range<usize>) -> &[u8] {
+        self.arena.get(r).unwrap_or(&[])
     }
 
-    fn slice(&self, r: &Range<u32>) -> &[u8] {
-        self.arena
-            .get(r.start as usize..r.end as usize)
-            .unwrap_or(&[])
+    fn name_of(&self, e: &Entry) -> &[u8] {
+        self.bytes(e.name())
     }
 
     /// Adds a header after the others (name lower-cased).
     pub fn append(&mut self, name: &[u8], value: &[u8]) {
-        let name = self.push_bytes(name, true);
-        let value = self.push_bytes(value, false);
+        self.append_parts(name, &[value]);
+    }
+
+    /// Adds a header whose value is `parts` joined, after the others (name lower-cased).
+    fn append_parts(&mut self, name: &[u8], parts: &[&[u8]]) {
+        let value_len: usize = parts.iter().map(|p| p.len()).sum();
+        self.arena.reserve(name.len() + value_len + 4);
+        let start = self.arena.len();
+        self.arena.extend(name.iter().map(u8::to_ascii_lowercase));
+        self.arena.extend_from_slice(b": ");
+        for p in parts {
+            self.arena.extend_from_slice(p);
+        }
+        self.arena.extend_from_slice(b"\r\n");
         self.entries.push(Entry {
-            name,
-            value,
+            start: offset(start),
+            name_len: offset(name.len()),
+            end: offset(self.arena.len()),
             is_live: true,
         });
         self.live += 1;
@@ -83,29 +107,29 @@ impl HeaderMap {
         let existing = self
             .entries
             .iter()
-            .position(|e| e.is_live && self.slice(&e.name) == name && !e.value.is_empty());
-        let Some(index) = existing else {
+            .find(|e| e.is_live && self.name_of(e) == name && !e.value().is_empty())
+            .map(Entry::value);
+        let Some(old) = existing else {
             self.remove(name);
             if let Some(last) = parts.last() {
                 self.append(name, last);
             }
             return;
         };
-        let Some(old) = self.entries.get(index).map(|e| e.value.clone()) else {
-            return;
-        };
         self.remove(name);
-        let name_range = self.push_bytes(name, true);
+        // The new line goes after the others; the old value is copied within the arena.
         let start = self.arena.len();
-        self.arena
-            .extend_from_within(old.start as usize..old.end as usize);
+        self.arena.extend(name.iter().map(u8::to_ascii_lowercase));
+        self.arena.extend_from_slice(b": ");
+        self.arena.extend_from_within(old);
         for p in parts {
             self.arena.extend_from_slice(p);
         }
-        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.arena.extend_from_slice(b"\r\n");
         self.entries.push(Entry {
-            name: name_range,
-            value: to_u32(start)..to_u32(self.arena.len()),
+            start: offset(start),
+            name_len: offset(name.len()),
+            end: offset(self.arena.len()),
             is_live: true,
         });
         self.live += 1;
@@ -115,8 +139,8 @@ impl HeaderMap {
     pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
         self.entries
             .iter()
-            .find(|e| e.is_live && self.slice(&e.name) == name)
-            .map(|e| self.slice(&e.value))
+            .find(|e| e.is_live && self.name_of(e) == name)
+            .map(|e| self.bytes(e.value()))
     }
 
     /// Every value of `name` (lower case), in order.
@@ -124,8 +148,8 @@ impl HeaderMap {
         debug_assert!(!name.iter().any(u8::is_ascii_uppercase));
         self.entries
             .iter()
-            .filter(move |e| e.is_live && self.slice(&e.name) == name)
-            .map(|e| self.slice(&e.value))
+            .filter(move |e| e.is_live && self.name_of(e) == name)
+            .map(|e| self.bytes(e.value()))
     }
 
     /// Whether `name` is present.
@@ -138,7 +162,7 @@ impl HeaderMap {
         let mut removed = 0;
         for i in 0..self.entries.len() {
             let Some(e) = self.entries.get(i) else { break };
-            if e.is_live && self.slice(&e.name) == name {
+            if e.is_live && self.name_of(e) == name {
                 if let Some(e) = self.entries.get_mut(i) {
                     e.is_live = false;
                 }
@@ -160,7 +184,26 @@ impl HeaderMap {
         self.entries
             .iter()
             .filter(|e| e.is_live)
-            .map(|e| (self.slice(&e.name), self.slice(&e.value)))
+            .map(|e| (self.name_of(e), self.bytes(e.value())))
+    }
+
+    /// Writes every header as HTTP/1.1 lines (`name: value\r\n`, names lower case) to
+    /// `out`: lines that follow one another in the arena go out in one copy.
+    pub fn write_h1_lines(&self, out: &mut Vec<u8>) {
+        let mut run: Option<(u32, u32)> = None;
+        for e in self.entries.iter().filter(|e| e.is_live) {
+            run = match run {
+                Some((start, end)) if end == e.start => Some((start, e.end)),
+                Some((start, end)) => {
+                    out.extend_from_slice(self.bytes(start as usize..end as usize));
+                    Some((e.start, e.end))
+                }
+                None => Some((e.start, e.end)),
+            };
+        }
+        if let Some((start, end)) = run {
+            out.extend_from_slice(self.bytes(start as usize..end as usize));
+        }
     }
 }
 
@@ -202,6 +245,12 @@ mod tests {
         h.append_to_value(b"x-forwarded-for", &[b", ", b"10.0.0.3"]);
         assert_eq!(h.get(b"x-forwarded-for"), Some(&b"10.0.0.2, 10.0.0.3"[..]));
         assert_eq!(h.get_all(b"x-forwarded-for").count(), 1);
+        let mut out = Vec::new();
+        h.write_h1_lines(&mut out);
+        assert_eq!(
+            out,
+            b"x-b: 3\r\nhost: b.example\r\nx-forwarded-for: 10.0.0.2, 10.0.0.3\r\n"
+        );
         h.clear();
         assert!(h.is_empty() && h.get(b"x-b").is_none());
     }

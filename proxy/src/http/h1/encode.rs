@@ -109,9 +109,7 @@ impl<'a> HeadEncoder<'a> {
     /// Writes the headers of a map as they are: the map's names are lower case and its values
     /// came from the codec's parser or from checked configuration.
     pub fn header_map(&mut self, headers: &crate::http::headers::HeaderMap) -> &mut Self {
-        for (name, value) in headers.iter() {
-            self.raw_header(name, value);
-        }
+        headers.write_h1_lines(self.out);
         self
     }
 
