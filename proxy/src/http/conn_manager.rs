@@ -203,6 +203,23 @@ fn in_cidr(ip: std::net::IpAddr, net: std::net::IpAddr, len: u8) -> bool {
 /// One downstream connection's state.
 ///
 /// Generic over the client connection's transport.
+/// The buffers of one request in flight, lent by the worker for the request's time. Thousands of
+/// connections idle between requests while a few are served; if each kept its own, every
+/// request would start on buffers that left the cache since its connection's last request.
+/// Spares handed out last-in-first-out stay warm.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    wbuf: Vec<u8>,
+    headers: HeaderMap,
+    resp_headers: HeaderMap,
+    upath: Vec<u8>,
+    resp: ResponseHead,
+    ubuf: Vec<u8>,
+}
+
+/// Spares a worker keeps: more than the requests one worker has in flight at once.
+const SCRATCH_SPARES_MAX: usize = 256;
+
 pub(super) struct Downstream<'a, T: Transport> {
     pub(super) worker: &'a Rc<Worker>,
     /// The connection manager as of accept: stats and settings (stable across snapshots).
@@ -280,11 +297,11 @@ pub async fn serve<T: Transport>(
         local: std::cell::Cell::new(None),
         peer,
         rbuf: Vec::with_capacity(READ_BUFFER_BYTES),
-        wbuf: Vec::with_capacity(1024),
+        wbuf: Vec::new(),
         req: RequestHead::new(),
         headers: HeaderMap::new(),
         resp_headers: HeaderMap::new(),
-        upath: Vec::with_capacity(256),
+        upath: Vec::new(),
         path: Normalizer::new(),
         is_edge: false,
         request_deadline: None,
@@ -429,7 +446,10 @@ impl<T: Transport> Downstream<'_, T> {
                 .request
                 .zip(head_started)
                 .map(|(t, started)| started + t);
-            match self.request(head_len).await {
+            self.lend_scratch();
+            let next = self.request(head_len).await;
+            self.return_scratch();
+            match next {
                 Next::KeepAlive if self.worker.drain.is_draining() => return,
                 Next::KeepAlive => {}
                 Next::Close => {
@@ -438,6 +458,35 @@ impl<T: Transport> Downstream<'_, T> {
                 }
             }
         }
+    }
+
+    /// Takes the buffers one request needs from the worker's spares (see [`Scratch`]).
+    fn lend_scratch(&mut self) {
+        let Some(mut s) = self.worker.scratch.borrow_mut().pop() else {
+            return;
+        };
+        std::mem::swap(&mut self.wbuf, &mut s.wbuf);
+        std::mem::swap(&mut self.headers, &mut s.headers);
+        std::mem::swap(&mut self.resp_headers, &mut s.resp_headers);
+        std::mem::swap(&mut self.upath, &mut s.upath);
+        std::mem::swap(&mut self.resp, &mut s.resp);
+        std::mem::swap(&mut self.ubuf, &mut s.ubuf);
+    }
+
+    /// Gives the request's buffers back to the worker's spares.
+    fn return_scratch(&mut self) {
+        let mut spares = self.worker.scratch.borrow_mut();
+        if spares.len() >= SCRATCH_SPARES_MAX {
+            return;
+        }
+        spares.push(Scratch {
+            wbuf: std::mem::take(&mut self.wbuf),
+            headers: std::mem::take(&mut self.headers),
+            resp_headers: std::mem::take(&mut self.resp_headers),
+            upath: std::mem::take(&mut self.upath),
+            resp: std::mem::take(&mut self.resp),
+            ubuf: std::mem::take(&mut self.ubuf),
+        });
     }
 
     /// A downstream timer fired while the proxy waited for a request head.

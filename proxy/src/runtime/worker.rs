@@ -57,6 +57,8 @@ pub struct Worker {
     /// Unix seconds, refreshed on every control tick (10 ms): the `date` header needs no
     /// finer clock, and reading it here spares a clock read per response.
     unix_secs: Cell<u64>,
+    /// Buffers lent to requests in flight (see `crate::http::conn_manager::Scratch`).
+    pub scratch: RefCell<Vec<crate::http::conn_manager::Scratch>>,
 }
 
 impl Worker {
@@ -80,6 +82,7 @@ impl Worker {
             accept_loops: Cell::new(0),
             date: RefCell::new(crate::http::h1::DateCache::new()),
             unix_secs: Cell::new(unix_now()),
+            scratch: RefCell::new(Vec::new()),
             // A per-worker seed: distinct streams per worker, no shared RNG.
             rng: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 32) ^ u64::from(std::process::id()),
