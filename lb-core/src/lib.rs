@@ -16,6 +16,10 @@
 //!   counts: each worker writes only its own cache-line-aligned row, picks sum the rows.
 //! * [`hash`] computes the request hash from a route's `hash_policy` list, as Envoy does.
 //!
+//! * [`health`] and [`outlier`] hold Envoy's host health flags, the active health check
+//!   state machine of one host and the outlier detector of one cluster, for the control
+//!   thread to drive.
+//!
 //! Time arrives as `now: Instant` and randomness as a seed, so every decision replays.
 //!
 //! # Example
@@ -52,10 +56,12 @@ mod edf;
 mod error;
 mod explain;
 pub mod hash;
+pub mod health;
 mod host;
 mod hostset;
 mod maglev;
 mod metadata;
+pub mod outlier;
 mod ring_hash;
 mod rng;
 mod worker;
