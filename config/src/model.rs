@@ -1236,8 +1236,67 @@ pub struct Cluster {
     /// `typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]`,
     /// Envoy's defaults when absent.
     pub http_protocol: UpstreamHttpProtocol,
+    /// `health_checks`: at most one, as in Envoy ("Multiple health checks not supported").
+    pub health_check: Option<HealthCheck>,
     /// Where the cluster was written.
     pub loc: Loc,
+}
+
+/// `config.core.v3.HealthCheck`, with Envoy's defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// `timeout` (required, > 0).
+    pub timeout: Duration,
+    /// `interval` (required, > 0).
+    pub interval: Duration,
+    /// `initial_jitter`, default 0.
+    pub initial_jitter: Duration,
+    /// `interval_jitter`, default 0.
+    pub interval_jitter: Duration,
+    /// `interval_jitter_percent`, default 0.
+    pub interval_jitter_percent: u32,
+    /// `unhealthy_threshold` (required).
+    pub unhealthy_threshold: u32,
+    /// `healthy_threshold` (required).
+    pub healthy_threshold: u32,
+    /// `reuse_connection`, default true.
+    pub reuse_connection: bool,
+    /// `no_traffic_interval`, default 60 s.
+    pub no_traffic_interval: Duration,
+    /// `no_traffic_healthy_interval`, default `no_traffic_interval`.
+    pub no_traffic_healthy_interval: Duration,
+    /// `unhealthy_interval`, default `interval`.
+    pub unhealthy_interval: Duration,
+    /// `unhealthy_edge_interval`, default `unhealthy_interval`.
+    pub unhealthy_edge_interval: Duration,
+    /// `healthy_edge_interval`, default `interval`.
+    pub healthy_edge_interval: Duration,
+    /// The checker: `http_health_check` or `tcp_health_check`.
+    pub kind: HealthCheckKind,
+    /// Where the health check was written.
+    pub loc: Loc,
+}
+
+/// What a health check sends and expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthCheckKind {
+    /// `http_health_check`: an HTTP/1.1 `GET` of `path`.
+    Http(HttpHealthCheck),
+    /// `tcp_health_check` with no payloads: the connection is opened and closed.
+    TcpConnect,
+}
+
+/// `HealthCheck.HttpHealthCheck`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpHealthCheck {
+    /// `host`: the `host` header; empty means the cluster's name.
+    pub host: String,
+    /// `path` (required, not empty).
+    pub path: String,
+    /// `expected_statuses`: half-open `[start, end)` ranges; default `[200, 201)`.
+    pub expected_statuses: Vec<(u16, u16)>,
+    /// `retriable_statuses`: half-open ranges; default none.
+    pub retriable_statuses: Vec<(u16, u16)>,
 }
 
 /// A cluster's upstream HTTP/1.1 connection options (`extensions.upstreams.http.v3.HttpProtocolOptions`

@@ -115,6 +115,14 @@ fn public_envoy_configs_are_never_unknown_or_unparsable() {
 /// The scenarios whose every field Sluice implements: they must load, not merely be refused
 /// for acceptable reasons.
 const SCENARIOS_THAT_LOAD: &[&str] = &[
+    "06-tcp-health-check",
+    "07-http-health-check",
+    "10-ring-hash-source-ip",
+    "11-ring-hash-user-agent",
+    "12-priority-levels",
+    "13-panic-threshold",
+    "14-locality-weighted",
+    "15-lb-subsets",
     "17-httproute-simple-match",
     "18-httproute-headers-match",
     "19-traffic-splitting-runtime",

@@ -6,9 +6,10 @@ use std::time::Duration;
 use super::bootstrap::{AddressUse, address, locality};
 use super::{Cx, Msg};
 use crate::model::{
-    Cluster, ClusterLoadAssignment, CommonLbConfig, DiscoveryType, HashFunction, HealthStatus,
-    LbEndpoint, LbPolicy, LbSubsetConfig, Loc, LocalityLbEndpoints, SelectorFallbackPolicy,
-    SlowStartConfig, SubsetFallbackPolicy, SubsetSelector, UpstreamHttpProtocol, ZoneAwareLbConfig,
+    Cluster, ClusterLoadAssignment, CommonLbConfig, DiscoveryType, HashFunction, HealthCheck,
+    HealthCheckKind, HealthStatus, HttpHealthCheck, LbEndpoint, LbPolicy, LbSubsetConfig, Loc,
+    LocalityLbEndpoints, SelectorFallbackPolicy, SlowStartConfig, SubsetFallbackPolicy,
+    SubsetSelector, UpstreamHttpProtocol, ZoneAwareLbConfig,
 };
 use crate::schema;
 use crate::tree::{Node as TNode, Value};
@@ -27,6 +28,14 @@ const MAGLEV_TABLE_SIZE_DEFAULT: u64 = 65537;
 const MAGLEV_TABLE_SIZE_MAX: u64 = 5_000_011;
 /// Envoy's default overprovisioning factor (percent).
 const OVERPROVISIONING_FACTOR_DEFAULT: u32 = 140;
+/// Envoy's default health check `no_traffic_interval`.
+const NO_TRAFFIC_INTERVAL_DEFAULT: Duration = Duration::from_secs(60);
+/// Envoy's default `expected_statuses`: 200 alone.
+const EXPECTED_STATUSES_DEFAULT: (u16, u16) = (200, 201);
+/// The lowest status Envoy allows in `expected_statuses` and `retriable_statuses`.
+const HEALTH_CHECK_STATUS_MIN: i128 = 100;
+/// The highest (excluded) `end` Envoy allows in `expected_statuses` and `retriable_statuses`.
+const HEALTH_CHECK_STATUS_END_MAX: i128 = 600;
 
 /// A decoded cluster with the positions the whole-document checks need.
 #[derive(Debug)]
@@ -122,6 +131,10 @@ pub(super) fn cluster(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded>
         Some(v) => protocol_options(cx, v, &m.path("typed_extension_protocol_options")),
         None => Some(UpstreamHttpProtocol::default()),
     };
+    let health_check = match m.get("health_checks") {
+        Some(v) => health_checks(cx, v, &m.path("health_checks")),
+        None => Some(None),
+    };
     let name_loc = m.entry("name").map_or(m.loc, |e| e.value.loc);
     Some(Decoded {
         cluster: Cluster {
@@ -134,6 +147,7 @@ pub(super) fn cluster(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded>
             lb_subset_config: lb_subset_config?,
             load_assignment: load_assignment?,
             http_protocol: http_protocol?,
+            health_check: health_check?,
             loc: m.loc,
         },
         path: path.to_owned(),
@@ -889,4 +903,301 @@ fn upstream_http_options(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Upstr
         }
     }
     ok.then_some(out)
+}
+
+/// `health_checks`: Envoy takes at most one ("Multiple health checks not supported"); an empty
+/// list means none. Every entry is decoded so that all of their problems are reported.
+fn health_checks(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Option<HealthCheck>> {
+    let items = cx.list(n, path);
+    let mut ok = true;
+    let mut first = None;
+    for (i, (h, p)) in items.iter().enumerate() {
+        match health_check(cx, h, p) {
+            Some(hc) if i == 0 => first = Some(hc),
+            Some(_) => {}
+            None => ok = false,
+        }
+    }
+    if let Some((h, p)) = items.get(1) {
+        cx.error(
+            h.loc,
+            p,
+            format!(
+                "Multiple health checks not supported: a cluster has at most one, found {}",
+                items.len()
+            ),
+        );
+        return None;
+    }
+    ok.then_some(first)
+}
+
+/// The checkers of `HealthCheck.health_checker`, a oneof Envoy requires.
+const HEALTH_CHECKERS: &[&str] = &[
+    "http_health_check",
+    "tcp_health_check",
+    "grpc_health_check",
+    "custom_health_check",
+];
+
+/// `config.core.v3.HealthCheck`, with Envoy's defaults filled in.
+fn health_check(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<HealthCheck> {
+    let m = cx.message(n, path, &schema::HEALTH_CHECK)?;
+    let timeout = required_positive_duration(cx, &m, "timeout");
+    let interval = required_positive_duration(cx, &m, "interval");
+    let initial_jitter = optional_duration(cx, &m, "initial_jitter");
+    let interval_jitter = optional_duration(cx, &m, "interval_jitter");
+    let interval_jitter_percent = match m.get("interval_jitter_percent") {
+        Some(v) => cx.u32_in(v, &m.path("interval_jitter_percent"), 0, u32::MAX),
+        None => Some(0),
+    };
+    let unhealthy_threshold = required_u32(cx, &m, "unhealthy_threshold");
+    let healthy_threshold = required_u32(cx, &m, "healthy_threshold");
+    let reuse_connection = match m.get("reuse_connection") {
+        Some(v) => cx.boolean(v, &m.path("reuse_connection")),
+        None => Some(true),
+    };
+    let no_traffic_interval = positive_duration(cx, &m, "no_traffic_interval");
+    let no_traffic_healthy_interval = positive_duration(cx, &m, "no_traffic_healthy_interval");
+    let unhealthy_interval = positive_duration(cx, &m, "unhealthy_interval");
+    let unhealthy_edge_interval = positive_duration(cx, &m, "unhealthy_edge_interval");
+    let healthy_edge_interval = positive_duration(cx, &m, "healthy_edge_interval");
+    let kind = health_checker(cx, &m);
+
+    let interval = interval?;
+    let no_traffic_interval = no_traffic_interval?.unwrap_or(NO_TRAFFIC_INTERVAL_DEFAULT);
+    let unhealthy_interval = unhealthy_interval?.unwrap_or(interval);
+    Some(HealthCheck {
+        timeout: timeout?,
+        interval,
+        initial_jitter: initial_jitter?,
+        interval_jitter: interval_jitter?,
+        interval_jitter_percent: interval_jitter_percent?,
+        unhealthy_threshold: unhealthy_threshold?,
+        healthy_threshold: healthy_threshold?,
+        reuse_connection: reuse_connection?,
+        no_traffic_interval,
+        no_traffic_healthy_interval: no_traffic_healthy_interval?.unwrap_or(no_traffic_interval),
+        unhealthy_interval,
+        unhealthy_edge_interval: unhealthy_edge_interval?.unwrap_or(unhealthy_interval),
+        healthy_edge_interval: healthy_edge_interval?.unwrap_or(interval),
+        kind: kind?,
+        loc: m.loc,
+    })
+}
+
+/// A duration field that must be greater than 0 when written: `Some(None)` when absent.
+fn positive_duration(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<Option<Duration>> {
+    let Some(v) = m.get(field) else {
+        return Some(None);
+    };
+    let p = m.path(field);
+    let d = cx.duration(v, &p)?;
+    if d.is_zero() {
+        cx.error(v.loc, &p, format!("`{field}` must be greater than 0"));
+        return None;
+    }
+    Some(Some(d))
+}
+
+/// A required duration field that must be greater than 0.
+fn required_positive_duration(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<Duration> {
+    let d = positive_duration(cx, m, field)?;
+    if d.is_none() {
+        cx.missing(m, field);
+    }
+    d
+}
+
+/// A duration field that may be 0, 0 when absent.
+fn optional_duration(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<Duration> {
+    match m.get(field) {
+        Some(v) => cx.duration(v, &m.path(field)),
+        None => Some(Duration::ZERO),
+    }
+}
+
+/// A required `UInt32Value`.
+fn required_u32(cx: &mut Cx<'_>, m: &Msg<'_>, field: &str) -> Option<u32> {
+    match m.get(field) {
+        Some(v) => cx.u32_in(v, &m.path(field), 0, u32::MAX),
+        None => {
+            cx.missing(m, field);
+            None
+        }
+    }
+}
+
+/// `HealthCheck.health_checker`: exactly one checker. `grpc_health_check` and
+/// `custom_health_check` were already refused by the schema.
+fn health_checker(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<HealthCheckKind> {
+    if !super::matcher::one_of(cx, m, HEALTH_CHECKERS, "a health check has one checker") {
+        return None;
+    }
+    match m.set_of(HEALTH_CHECKERS).first().copied() {
+        Some("http_health_check") => {
+            let v = m.get("http_health_check")?;
+            http_health_check(cx, v, &m.path("http_health_check")).map(HealthCheckKind::Http)
+        }
+        Some(_) => {
+            let v = m.get("tcp_health_check")?;
+            let t = cx.message(v, &m.path("tcp_health_check"), &schema::TCP_HEALTH_CHECK)?;
+            // Every field of a TcpHealthCheck is refused for now: only `{}` remains.
+            t.rejected_none().then_some(HealthCheckKind::TcpConnect)
+        }
+        None => {
+            // proto3 JSON: a null message is not set, so `tcp_health_check:` with no value
+            // leaves the required oneof empty, as it does in Envoy.
+            if let Some(k) = HEALTH_CHECKERS.iter().find(|k| m.entry(k).is_some()) {
+                cx.error(
+                    m.key_loc(k),
+                    &m.path(k),
+                    format!(
+                        "`{k}` is null, which leaves the health check without a checker; write \
+                         `{k}: {{}}` or a mapping of its fields"
+                    ),
+                );
+            } else if !HEALTH_CHECKERS.iter().any(|k| m.written(k)) {
+                // A refused checker (gRPC, custom) was reported already.
+                cx.error(
+                    m.loc,
+                    &m.path,
+                    "a health check needs a checker: one of `http_health_check`, \
+                     `tcp_health_check`, `grpc_health_check` or `custom_health_check`",
+                );
+            }
+            None
+        }
+    }
+}
+
+/// `HealthCheck.HttpHealthCheck`.
+fn http_health_check(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<HttpHealthCheck> {
+    let m = cx.message(n, path, &schema::HTTP_HEALTH_CHECK)?;
+    let host = match m.get("host") {
+        Some(v) => header_value_text(cx, v, &m.path("host")),
+        None => Some(String::new()),
+    };
+    let request_path = match m.entry("path") {
+        Some(e) => {
+            let p = m.path("path");
+            header_value_text(cx, &e.value, &p).filter(|s| {
+                if s.is_empty() {
+                    cx.error(e.value.loc, &p, "`path` must not be empty");
+                }
+                !s.is_empty()
+            })
+        }
+        None => {
+            cx.missing(&m, "path");
+            None
+        }
+    };
+    let expected_statuses = match m.get("expected_statuses") {
+        Some(v) => status_ranges(cx, v, &m.path("expected_statuses"), "expected"),
+        None => Some(vec![EXPECTED_STATUSES_DEFAULT]),
+    };
+    let retriable_statuses = match m.get("retriable_statuses") {
+        Some(v) => status_ranges(cx, v, &m.path("retriable_statuses"), "retriable"),
+        None => Some(Vec::new()),
+    };
+    let codec_ok = match m.get("codec_client_type") {
+        Some(v) => {
+            let p = m.path("codec_client_type");
+            match cx.enumeration(v, &p, &[("HTTP1", 0), ("HTTP2", 1), ("HTTP3", 2)]) {
+                Some("HTTP1") => true,
+                Some(other) => {
+                    cx.error(
+                        v.loc,
+                        &p,
+                        format!(
+                            "codec_client_type `{other}` is not supported yet (Sluice health \
+                             checks use HTTP/1.1, `HTTP1`)"
+                        ),
+                    );
+                    false
+                }
+                None => false,
+            }
+        }
+        None => true,
+    };
+    if !codec_ok {
+        return None;
+    }
+    Some(HttpHealthCheck {
+        host: host?,
+        path: request_path?,
+        expected_statuses: expected_statuses?,
+        retriable_statuses: retriable_statuses?,
+    })
+}
+
+/// A string sent as (part of) a request header: no NUL, CR or LF, as Envoy's
+/// `HTTP_HEADER_VALUE` rule requires.
+fn header_value_text(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<String> {
+    let s = cx.string(n, path)?;
+    if s.contains(['\0', '\r', '\n']) {
+        cx.error(n.loc, path, "must not contain NUL, CR or LF");
+        return None;
+    }
+    Some(s)
+}
+
+/// `expected_statuses` / `retriable_statuses`: half-open `Int64Range`s within `[100, 600)`. A
+/// single mapping is taken as a list of one, as Envoy's JSON loader does.
+fn status_ranges(cx: &mut Cx<'_>, n: &TNode, path: &str, what: &str) -> Option<Vec<(u16, u16)>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (r, p) in cx.list(n, path) {
+        match status_range(cx, r, &p, what) {
+            Some(range) => out.push(range),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// One `type.v3.Int64Range` of HTTP statuses, checked as Envoy checks it when it builds the
+/// health checker: `start < end`, `start >= 100`, `end <= 600`.
+fn status_range(cx: &mut Cx<'_>, n: &TNode, path: &str, what: &str) -> Option<(u16, u16)> {
+    let m = cx.message(n, path, &schema::INT64_RANGE)?;
+    let mut bound = |field: &str| match m.get(field) {
+        Some(v) => cx
+            .integer(v, &m.path(field), i64::MIN.into(), i64::MAX.into(), true)
+            .map(|i| (i, v.loc)),
+        None => {
+            cx.missing(&m, field);
+            None
+        }
+    };
+    let start = bound("start");
+    let end = bound("end");
+    let ((start, start_loc), (end, end_loc)) = (start?, end?);
+    let range = format!("the {what} status range [{start}, {end})");
+    if start >= end {
+        cx.error(
+            m.loc,
+            path,
+            format!("{range} is empty: `start` must be less than `end`, which is excluded"),
+        );
+        return None;
+    }
+    if start < HEALTH_CHECK_STATUS_MIN {
+        cx.error(
+            start_loc,
+            &m.path("start"),
+            format!("{range} starts below 100: `start` must be at least 100"),
+        );
+        return None;
+    }
+    if end > HEALTH_CHECK_STATUS_END_MAX {
+        cx.error(
+            end_loc,
+            &m.path("end"),
+            format!("{range} ends above 600: `end` must be at most 600"),
+        );
+        return None;
+    }
+    Some((u16::try_from(start).ok()?, u16::try_from(end).ok()?))
 }

@@ -141,7 +141,7 @@ fn camel_case_keys() {
 #[test]
 fn unknown_versus_unsupported() {
     let (_, sink) = with_node(
-        "{name: c, health_checks: [], helth_checks: [], frobnicate: 1}",
+        "{name: c, transport_socket: {}, transport_sockt: {}, frobnicate: 1}",
         |cx, n| {
             cx.message(n, "clusters[0]", &crate::schema::CLUSTER)
                 .map(|_| ())
@@ -151,12 +151,12 @@ fn unknown_versus_unsupported() {
     assert_eq!(
         msgs,
         [
-            "`health_checks` is an Envoy field that Sluice does not support yet",
-            "unknown field `helth_checks`; did you mean `health_checks`?",
+            "`transport_socket` is an Envoy field that Sluice does not support yet",
+            "unknown field `transport_sockt`; did you mean `transport_socket`?",
             "unknown field `frobnicate` (Envoy's Cluster has no such field)",
         ]
     );
-    assert_eq!(sink.errors[1].path, "clusters[0].helth_checks");
+    assert_eq!(sink.errors[1].path, "clusters[0].transport_sockt");
 }
 
 #[test]

@@ -671,6 +671,54 @@ pub(crate) const ENDPOINT: &[&str] = &[
     "observability_name",
 ];
 
+/// All fields of `config.core.v3.HealthCheck`.
+pub(crate) const HEALTH_CHECK: &[&str] = &[
+    "timeout",
+    "interval",
+    "initial_jitter",
+    "interval_jitter",
+    "interval_jitter_percent",
+    "unhealthy_threshold",
+    "healthy_threshold",
+    "alt_port",
+    "reuse_connection",
+    "no_traffic_interval",
+    "no_traffic_healthy_interval",
+    "unhealthy_interval",
+    "unhealthy_edge_interval",
+    "healthy_edge_interval",
+    "event_log_path",
+    "event_logger",
+    "event_service",
+    "always_log_health_check_failures",
+    "always_log_health_check_success",
+    "tls_options",
+    "transport_socket_match_criteria",
+    "http_health_check",
+    "tcp_health_check",
+    "grpc_health_check",
+    "custom_health_check",
+];
+
+/// All fields of `config.core.v3.HttpHealthCheck`.
+pub(crate) const HTTP_HEALTH_CHECK: &[&str] = &[
+    "host",
+    "path",
+    "send",
+    "receive",
+    "response_buffer_size",
+    "request_headers_to_add",
+    "request_headers_to_remove",
+    "expected_statuses",
+    "retriable_statuses",
+    "codec_client_type",
+    "service_name_matcher",
+    "method",
+];
+
+/// All fields of `config.core.v3.TcpHealthCheck`.
+pub(crate) const TCP_HEALTH_CHECK: &[&str] = &["send", "receive", "proxy_protocol_config"];
+
 /// All fields of `type.matcher.v3.RegexMatcher`.
 pub(crate) const REGEX_MATCHER: &[&str] = &["regex", "google_re2"];
 

@@ -529,7 +529,7 @@ spec!(CLUSTER, "Cluster", f::CLUSTER,
 ["name", "connect_timeout", "per_connection_buffer_limit_bytes", "lb_policy",
  "load_assignment", "lb_subset_config", "common_lb_config", "type", "ring_hash_lb_config",
  "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
- "typed_extension_protocol_options"],
+ "typed_extension_protocol_options", "health_checks"],
 removed: [
     ("hosts", "`hosts` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
         write the endpoints under `load_assignment.endpoints[].lb_endpoints`"),
@@ -537,6 +537,34 @@ removed: [
         supported (its v3 replacement `transport_socket` is not supported yet either)"),
     ("extension_protocol_options", "`extension_protocol_options` is a v2 API field that \
         Envoy v3 removed; v2 API is not supported"),
+]);
+spec!(HEALTH_CHECK, "HealthCheck", f::HEALTH_CHECK,
+["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent",
+ "unhealthy_threshold", "healthy_threshold", "reuse_connection", "no_traffic_interval",
+ "no_traffic_healthy_interval", "unhealthy_interval", "unhealthy_edge_interval",
+ "healthy_edge_interval", "http_health_check", "tcp_health_check"],
+not_yet: [
+    ("grpc_health_check", "gRPC health checks need HTTP/2 upstreams, which are not supported \
+        yet"),
+    ("custom_health_check", "Sluice has no health checker extensions; `http_health_check` \
+        and a connect-only `tcp_health_check` are supported"),
+]);
+spec!(
+    HTTP_HEALTH_CHECK,
+    "HealthCheck.HttpHealthCheck",
+    f::HTTP_HEALTH_CHECK,
+    [
+        "host",
+        "path",
+        "expected_statuses",
+        "retriable_statuses",
+        "codec_client_type"
+    ]
+);
+spec!(TCP_HEALTH_CHECK, "HealthCheck.TcpHealthCheck", f::TCP_HEALTH_CHECK, [],
+not_yet: [
+    ("send", "only a connect-only check (`tcp_health_check: {}`) is supported"),
+    ("receive", "only a connect-only check (`tcp_health_check: {}`) is supported"),
 ]);
 spec!(
     COMMON_LB_CONFIG,
@@ -954,6 +982,9 @@ mod tests {
         &REDIRECT_ACTION,
         &DIRECT_RESPONSE_ACTION,
         &CLUSTER,
+        &HEALTH_CHECK,
+        &HTTP_HEALTH_CHECK,
+        &TCP_HEALTH_CHECK,
         &COMMON_LB_CONFIG,
         &ZONE_AWARE_LB_CONFIG,
         &LOCALITY_WEIGHTED_LB_CONFIG,

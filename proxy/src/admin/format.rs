@@ -167,13 +167,31 @@ pub fn listeners(c: &Control, params: &HashMap<String, String>) -> Response {
     Response::text(200, out)
 }
 
-fn health_flags(h: model::HealthStatus) -> &'static str {
-    match h {
-        model::HealthStatus::Unknown | model::HealthStatus::Healthy => "healthy",
-        model::HealthStatus::Unhealthy | model::HealthStatus::Timeout => "/failed_eds_health",
-        model::HealthStatus::Draining => "/failed_eds_health/pending_dynamic_removal",
-        model::HealthStatus::Degraded => "/degraded_eds_health",
+/// Envoy's `HostHealthStatus`: the EDS status, and each active-check flag that is set.
+fn health_status_json(h: &crate::runtime::snapshot::Host) -> serde_json::Value {
+    use sluice_lb::health::HealthFlags as F;
+    let mut status = serde_json::Map::new();
+    status.insert(
+        "eds_health_status".into(),
+        json!(format!("{:?}", h.health).to_ascii_uppercase()),
+    );
+    for (flag, name) in [
+        (F::FAILED_ACTIVE_HC, "failed_active_health_check"),
+        (F::FAILED_OUTLIER_CHECK, "failed_outlier_check"),
+        (F::DEGRADED_ACTIVE_HC, "failed_active_degraded_check"),
+        (F::PENDING_DYNAMIC_REMOVAL, "pending_dynamic_removal"),
+        (F::PENDING_ACTIVE_HC, "pending_active_hc"),
+        (
+            F::EXCLUDED_VIA_IMMEDIATE_HC_FAIL,
+            "excluded_via_immediate_hc_fail",
+        ),
+        (F::ACTIVE_HC_TIMEOUT, "active_hc_timeout"),
+    ] {
+        if h.flags.contains(flag) {
+            status.insert(name.into(), json!(true));
+        }
     }
+    serde_json::Value::Object(status)
 }
 
 /// `/clusters`: Envoy's `cluster::host::field::value` lines, or JSON with `?format=json`.
@@ -201,7 +219,7 @@ pub fn clusters(c: &Control, params: &HashMap<String, String>) -> Response {
                             {"type": "GAUGE", "name": "cx_active", "value": s(h.stats.cx_active, Kind::Gauge)},
                             {"type": "GAUGE", "name": "rq_active", "value": s(h.stats.rq_active, Kind::Gauge)},
                         ],
-                        "health_status": {"eds_health_status": format!("{:?}", h.health).to_ascii_uppercase()},
+                        "health_status": health_status_json(h),
                         "weight": h.weight,
                         "hostname": h.hostname,
                         "locality": {"region": h.locality.region, "zone": h.locality.zone, "sub_zone": h.locality.sub_zone},
@@ -229,7 +247,7 @@ pub fn clusters(c: &Control, params: &HashMap<String, String>) -> Response {
                 let _ = writeln!(out, "{n}::{a}::{field}::{value}");
             }
             let _ = writeln!(out, "{n}::{a}::hostname::{}", h.hostname);
-            let _ = writeln!(out, "{n}::{a}::health_flags::{}", health_flags(h.health));
+            let _ = writeln!(out, "{n}::{a}::health_flags::{}", h.flags);
             let _ = writeln!(out, "{n}::{a}::weight::{}", h.weight);
             let _ = writeln!(out, "{n}::{a}::region::{}", h.locality.region);
             let _ = writeln!(out, "{n}::{a}::zone::{}", h.locality.zone);

@@ -47,6 +47,10 @@ pub struct Control {
     pub is_draining: Arc<AtomicBool>,
     /// The layered runtime's layers and admin values; its current `Runtime` is in `snapshot`.
     pub layered_runtime: Loader,
+    /// What active health checking found of each checked host.
+    pub health: crate::upstream::health::HealthTable,
+    /// Woken when cluster membership changes, for new hosts' checks to begin.
+    membership_changed: Arc<tokio::sync::Notify>,
     runtime_stats: RuntimeStats,
     senders: Vec<Sender<ToWorker>>,
     bound: Vec<(String, SocketAddr)>,
@@ -109,12 +113,15 @@ impl Control {
         )?;
         let report = layered_runtime.reload();
         let runtime_stats = RuntimeStats::register(&mut registry)?;
+        // Checked hosts start failing; their checks begin on the control thread's runtime.
+        let health = crate::upstream::health::HealthTable::default();
         let snapshot = Snapshot::build(
             1,
             &loaded.bootstrap,
             None,
             &mut registry,
             Arc::clone(layered_runtime.runtime()),
+            &health,
         )?;
         let control = Self {
             bootstrap: loaded.bootstrap,
@@ -127,6 +134,8 @@ impl Control {
             workers: Vec::new(),
             is_draining: Arc::new(AtomicBool::new(false)),
             layered_runtime,
+            health,
+            membership_changed: Arc::new(tokio::sync::Notify::new()),
             runtime_stats,
             senders: Vec::new(),
             bound: Vec::new(),
@@ -141,21 +150,14 @@ impl Control {
     fn set_membership_gauges(&self) {
         let shard = self.registry.control_shard();
         for c in &self.snapshot.clusters {
-            let healthy = c
-                .hosts
-                .iter()
-                .filter(|h| {
-                    matches!(
-                        h.health,
-                        model::HealthStatus::Unknown | model::HealthStatus::Healthy
-                    )
-                })
-                .count();
-            let degraded = c
-                .hosts
-                .iter()
-                .filter(|h| h.health == model::HealthStatus::Degraded)
-                .count();
+            let counted = |health| {
+                c.hosts
+                    .iter()
+                    .filter(|h| !h.flags.is_excluded() && h.flags.coarse() == health)
+                    .count()
+            };
+            let healthy = counted(sluice_lb::Health::Healthy);
+            let degraded = counted(sluice_lb::Health::Degraded);
             shard.set(c.stats.membership_total, c.hosts.len() as u64);
             shard.set(c.stats.membership_healthy, healthy as u64);
             shard.set(c.stats.membership_degraded, degraded as u64);
@@ -203,6 +205,13 @@ impl Control {
             }
             return Err(e);
         }
+        self.membership_changed.notify_one();
+        Ok(self.snapshot.generation)
+    }
+
+    /// Publishes a snapshot after active health checking changed a host's health.
+    pub fn publish_health(&mut self) -> Result<u64, String> {
+        self.rebuild()?;
         Ok(self.snapshot.generation)
     }
 
@@ -268,6 +277,7 @@ impl Control {
             Some(&self.snapshot),
             &mut self.registry,
             Arc::clone(self.layered_runtime.runtime()),
+            &self.health,
         )
         .map_err(|e| e.to_string())?;
         self.snapshot = Arc::new(snapshot);
@@ -299,6 +309,7 @@ pub fn run(control: Control, admin: Option<std::net::TcpListener>) {
     let control = Rc::new(RefCell::new(control));
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
+        tokio::task::spawn_local(follow_membership(Rc::clone(&control)));
         if control.borrow().layered_runtime.has_disk_layers() {
             tokio::task::spawn_local(watch_runtime_disk(Rc::clone(&control)));
         }
@@ -307,6 +318,16 @@ pub fn run(control: Control, admin: Option<std::net::TcpListener>) {
             None => std::future::pending::<()>().await,
         }
     });
+}
+
+/// Begins the health checks of hosts as they arrive: those of the first snapshot at once, then
+/// those of each membership change.
+async fn follow_membership(control: Rc<RefCell<Control>>) {
+    let changed = Arc::clone(&control.borrow().membership_changed);
+    loop {
+        crate::upstream::health::start_new_checks(&control);
+        changed.notified().await;
+    }
 }
 
 /// Polls the disk layers' symlinks forever, publishing a new runtime when one is swapped. The

@@ -13,7 +13,9 @@ use sluice_config::model;
 
 use crate::http::router::{self, RouteTable};
 use crate::stats::{Kind, Registry, RegistryFull, StatId};
+use crate::upstream::health::HealthTable;
 use crate::upstream::lb::{self, ClusterLb};
+use sluice_lb::health::HealthFlags;
 
 /// Everything a worker needs to serve traffic, at one generation.
 #[derive(Debug)]
@@ -122,6 +124,8 @@ pub struct Cluster {
     pub stats: ClusterStats,
     /// `cluster.<name>.retry.*`: responses that were retried, not returned.
     pub retry_stats: RetryCodeStats,
+    /// `cluster.<name>.health_check.*`, when the cluster has a health check.
+    pub health_check_stats: Option<HealthCheckStats>,
     /// The description it was built from, to tell whether a rebuild is needed.
     pub source: model::Cluster,
 }
@@ -141,6 +145,9 @@ pub struct Host {
     pub locality: model::Locality,
     /// Health as the endpoint reports it (`health_status`).
     pub health: model::HealthStatus,
+    /// Health flags from discovery and active health checking together (what `/clusters`
+    /// prints and what the load balancer sees).
+    pub flags: HealthFlags,
     /// The endpoint's `metadata.filter_metadata` (`%UPSTREAM_METADATA(...)%`); empty for most.
     pub metadata: model::FilterMetadata,
     /// Per-host stats shown by `/clusters`.
@@ -304,6 +311,20 @@ impl ClusterStats {
 }
 
 stat_struct!(
+    /// `cluster.<name>.health_check.*`, Envoy's `ALL_HEALTH_CHECKER_STATS`.
+    HealthCheckStats via id {
+        attempt: Counter,
+        success: Counter,
+        failure: Counter,
+        passive_failure: Counter,
+        network_failure: Counter,
+        verify_cluster: Counter,
+        healthy: Gauge,
+        degraded: Gauge,
+    }
+);
+
+stat_struct!(
     /// `cluster.<name>.retry.*`: the status codes of responses the router retried instead of
     /// returning (Envoy's `chargeBasicResponseStat` with the `retry` prefix).
     RetryCodeStats via id {
@@ -397,6 +418,7 @@ impl Snapshot {
         previous: Option<&Snapshot>,
         registry: &mut Registry,
         runtime: Arc<crate::layered_runtime::Runtime>,
+        health: &HealthTable,
     ) -> Result<Snapshot, BuildError> {
         let listeners = &bootstrap.listeners;
         let clusters = &bootstrap.clusters;
@@ -404,7 +426,7 @@ impl Snapshot {
             .local_cluster_name
             .as_deref()
             .and_then(|name| clusters.iter().find(|c| c.name == name))
-            .map(lb::host_descs);
+            .map(|c| lb::host_descs(c, health));
         let ctx = lb::Context {
             workers: registry.workers(),
             node_locality: &bootstrap.node.locality,
@@ -426,12 +448,19 @@ impl Snapshot {
             match same_name {
                 // Zone-aware clusters depend on the local cluster too: rebuild them all when it
                 // changed.
-                Some(old) if old.source == *c && !local_changed => built.push(Arc::clone(old)),
+                Some(old)
+                    if old.source == *c
+                        && !local_changed
+                        && old.hosts.iter().all(|h| h.flags == health.flags(c, h)) =>
+                {
+                    built.push(Arc::clone(old));
+                }
                 _ => built.push(Arc::new(build_cluster(
                     c,
                     &ctx,
                     same_name.map(|old| &*old.lb),
                     registry,
+                    health,
                 )?)),
             }
         }
@@ -552,10 +581,18 @@ fn build_cluster(
     ctx: &lb::Context<'_>,
     previous: Option<&ClusterLb>,
     registry: &mut Registry,
+    health: &HealthTable,
 ) -> Result<Cluster, BuildError> {
     let prefix = format!("cluster.{}.", c.name);
     let stats = ClusterStats::register(registry, &prefix)?;
     let retry_stats = RetryCodeStats::register(registry, &format!("{prefix}retry."))?;
+    let health_check_stats = match c.health_check {
+        Some(_) => Some(HealthCheckStats::register(
+            registry,
+            &format!("{prefix}health_check."),
+        )?),
+        None => None,
+    };
     let mut hosts = Vec::new();
     for group in &c.load_assignment.endpoints {
         for ep in &group.lb_endpoints {
@@ -567,12 +604,13 @@ fn build_cluster(
                 priority: group.priority,
                 locality: group.locality.clone(),
                 health: ep.health_status,
+                flags: health.endpoint_flags(c, ep.address, ep.health_status),
                 metadata: ep.metadata.clone(),
                 stats: HostStats::register(registry, &host_prefix)?,
             });
         }
     }
-    let lb = lb::build(c, ctx, previous).map_err(|e| BuildError::Lb(c.name.clone(), e))?;
+    let lb = lb::build(c, ctx, previous, health).map_err(|e| BuildError::Lb(c.name.clone(), e))?;
     Ok(Cluster {
         name: c.name.clone(),
         connect_timeout: c.connect_timeout,
@@ -585,6 +623,7 @@ fn build_cluster(
         lb,
         stats,
         retry_stats,
+        health_check_stats,
         source: c.clone(),
     })
 }

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use sluice_config::model;
+
+use crate::upstream::health::HealthTable;
 use sluice_lb::{
     BuildParams, CommonLbConfig, HashFunction, HostDesc, LbConfig, LbPolicy, LeastRequestConfig,
     LocalityLbConfig, MaglevConfig, RingHashConfig, RoundRobinConfig, SelectorFallbackPolicy,
@@ -125,26 +127,19 @@ pub fn lb_config(c: &model::Cluster) -> LbConfig {
 }
 
 /// The hosts of a cluster as `sluice-lb` sees them, in the order the proxy indexes them.
-pub fn host_descs(c: &model::Cluster) -> Vec<HostDesc> {
+///
+/// Health combines the endpoint's `health_status` with active health checking (`health`).
+pub fn host_descs(c: &model::Cluster, health: &HealthTable) -> Vec<HostDesc> {
     let mut out = Vec::new();
     for group in &c.load_assignment.endpoints {
         for ep in &group.lb_endpoints {
-            // Envoy maps every EDS status but DEGRADED and the healthy ones to "failed EDS
-            // health" (unhealthy).
-            let health = match ep.health_status {
-                model::HealthStatus::Unknown | model::HealthStatus::Healthy => {
-                    sluice_lb::Health::Healthy
-                }
-                model::HealthStatus::Degraded => sluice_lb::Health::Degraded,
-                model::HealthStatus::Unhealthy
-                | model::HealthStatus::Draining
-                | model::HealthStatus::Timeout => sluice_lb::Health::Unhealthy,
-            };
+            let flags = health.endpoint_flags(c, ep.address, ep.health_status);
             let mut h = HostDesc::new(ep.address)
                 .with_weight(ep.load_balancing_weight)
                 .with_priority(group.priority)
                 .with_locality(locality(&group.locality), group.load_balancing_weight)
-                .with_health(health);
+                .with_health(flags.coarse());
+            h.excluded = flags.is_excluded();
             h.hostname.clone_from(&ep.hostname);
             h.metadata.clone_from(&ep.lb_metadata);
             out.push(h);
@@ -166,6 +161,7 @@ pub fn build(
     c: &model::Cluster,
     ctx: &Context<'_>,
     previous: Option<&ClusterLb>,
+    health: &HealthTable,
 ) -> Result<Arc<ClusterLb>, String> {
     let local_locality =
         (*ctx.node_locality != model::Locality::default()).then(|| locality(ctx.node_locality));
@@ -175,7 +171,7 @@ pub fn build(
         local_cluster: ctx.local_cluster,
         previous,
     };
-    let mut hosts = host_descs(c);
+    let mut hosts = host_descs(c, health);
     // Slow start applies to endpoints added after the cluster was first built, from the
     // moment they were added (there is no active health checking yet to pass first). Hosts
     // that were already there keep the time they arrived with.

@@ -1,6 +1,7 @@
 //! Upstream connections: connecting with the cluster's timeout, per-worker pools of idle
 //! keep-alive connections, and the load balancer adapter.
 
+pub mod health;
 pub mod lb;
 pub mod pool;
 

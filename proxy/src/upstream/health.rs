@@ -1,0 +1,571 @@
+//! Active health checking on the control thread.
+//!
+//! Every host of a cluster with `health_checks` gets a task on the control thread's runtime
+//! that checks it, one check at a time: an HTTP/1.1 `GET` of the configured path (connection
+//! kept between checks unless `reuse_connection: false`) or a TCP connect. Each result goes
+//! through the host's [`CheckSession`] (Envoy's thresholds and flags, in `sluice-lb`); when
+//! the host's health changes, a new snapshot is published, so workers pick hosts by it.
+//!
+//! The health of each host lives in the [`HealthTable`], which `Snapshot::build` reads.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use sluice_config::model;
+use sluice_lb::SplitMix64;
+use sluice_lb::health::{
+    CheckOutcome, CheckSession, CheckState, CheckTiming, FailureType, HealthFlags, StatusRanges,
+    Transition,
+};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+
+use crate::http::h1::{self, BodyDecoder, Method, Parse, ResponseHead};
+use crate::runtime::control::Control;
+use crate::runtime::snapshot::Host;
+
+/// Active health checking's view of one host.
+#[derive(Debug, Clone)]
+struct HostHealth {
+    /// The flags active health checking sets (`FAILED_ACTIVE_HC` and the like).
+    flags: HealthFlags,
+    session: CheckSession,
+}
+
+/// The health of every checked host, by cluster and address.
+#[derive(Debug, Default)]
+pub struct HealthTable {
+    hosts: HashMap<(String, SocketAddr), HostHealth>,
+}
+
+/// Envoy's health flags for an endpoint's `health_status` (as this proxy has always mapped it:
+/// draining as failed and pending removal).
+fn eds_flags(status: model::HealthStatus) -> HealthFlags {
+    match status {
+        model::HealthStatus::Unknown | model::HealthStatus::Healthy => HealthFlags::empty(),
+        model::HealthStatus::Unhealthy | model::HealthStatus::Timeout => {
+            HealthFlags::FAILED_EDS_HEALTH
+        }
+        model::HealthStatus::Draining => {
+            HealthFlags::FAILED_EDS_HEALTH.union(HealthFlags::PENDING_DYNAMIC_REMOVAL)
+        }
+        model::HealthStatus::Degraded => HealthFlags::DEGRADED_EDS_HEALTH,
+    }
+}
+
+impl HealthTable {
+    /// The flags of an endpoint of `cluster`: its `health_status` and, when the cluster is
+    /// health checked, what the checks found. A host not checked yet is failing, as Envoy
+    /// starts every checked host.
+    pub fn endpoint_flags(
+        &self,
+        cluster: &model::Cluster,
+        address: SocketAddr,
+        status: model::HealthStatus,
+    ) -> HealthFlags {
+        let mut flags = eds_flags(status);
+        if cluster.health_check.is_some() {
+            let checked = self
+                .hosts
+                .get(&(cluster.name.clone(), address))
+                .map_or(HealthFlags::FAILED_ACTIVE_HC, |h| h.flags);
+            flags.set(checked);
+        }
+        flags
+    }
+
+    /// [`HealthTable::endpoint_flags`] of a host of a built snapshot.
+    pub fn flags(&self, cluster: &model::Cluster, host: &Host) -> HealthFlags {
+        self.endpoint_flags(cluster, host.address, host.health)
+    }
+
+    /// Starts tracking the hosts of health-checked clusters that are not tracked yet (failing
+    /// until their first check, as Envoy adds them) and forgets hosts that left. Returns the
+    /// hosts that are new, for their checks to begin.
+    pub fn reconcile(&mut self, clusters: &[model::Cluster]) -> Vec<(String, SocketAddr)> {
+        let mut wanted = Vec::new();
+        for c in clusters.iter().filter(|c| c.health_check.is_some()) {
+            for group in &c.load_assignment.endpoints {
+                for ep in &group.lb_endpoints {
+                    wanted.push((c.name.clone(), ep.address));
+                }
+            }
+        }
+        self.hosts.retain(|k, _| wanted.contains(k));
+        let mut added = Vec::new();
+        for key in wanted {
+            if !self.hosts.contains_key(&key) {
+                self.hosts.insert(
+                    key.clone(),
+                    HostHealth {
+                        flags: HealthFlags::FAILED_ACTIVE_HC,
+                        session: CheckSession::new(),
+                    },
+                );
+                added.push(key);
+            }
+        }
+        added
+    }
+
+    fn is_tracked(&self, key: &(String, SocketAddr)) -> bool {
+        self.hosts.contains_key(key)
+    }
+}
+
+/// Envoy's timing for a configured health check.
+pub fn timing(hc: &model::HealthCheck) -> CheckTiming {
+    CheckTiming {
+        timeout: hc.timeout,
+        interval: hc.interval,
+        unhealthy_interval: hc.unhealthy_interval,
+        unhealthy_edge_interval: hc.unhealthy_edge_interval,
+        healthy_edge_interval: hc.healthy_edge_interval,
+        no_traffic_interval: hc.no_traffic_interval,
+        no_traffic_healthy_interval: hc.no_traffic_healthy_interval,
+        interval_jitter: hc.interval_jitter,
+        interval_jitter_percent: hc.interval_jitter_percent,
+        initial_jitter: hc.initial_jitter,
+        unhealthy_threshold: hc.unhealthy_threshold,
+        healthy_threshold: hc.healthy_threshold,
+        always_log_failures: false,
+    }
+}
+
+/// What one check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Passed {
+        degraded: bool,
+    },
+    Failed {
+        kind: FailureType,
+        retriable: bool,
+        /// The answer carried `x-envoy-immediate-health-check-fail`: the host leaves the
+        /// load balancer's sets until it is healthy again.
+        exclude: bool,
+    },
+}
+
+/// Starts the checks of hosts the table does not track yet. Called on the control thread's
+/// runtime, inside its `LocalSet`.
+pub fn start_new_checks(control: &Rc<RefCell<Control>>) {
+    let added = {
+        let mut c = control.borrow_mut();
+        let clusters = c.bootstrap.clusters.clone();
+        c.health.reconcile(&clusters)
+    };
+    for (cluster, address) in added {
+        tokio::task::spawn_local(check_host(Rc::clone(control), cluster, address));
+    }
+}
+
+/// The check loop of one host; it ends when the host or its cluster's health check goes.
+async fn check_host(control: Rc<RefCell<Control>>, cluster: String, address: SocketAddr) {
+    let key = (cluster.clone(), address);
+    let mut rng = SplitMix64::new(seed_for(&key));
+    let mut conn: Option<TcpStream> = None;
+    let Some(hc) = health_check_of(&control.borrow(), &cluster) else {
+        return;
+    };
+    let mut delay = timing(&hc).initial_delay(|| rng.next_u64());
+    loop {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        // The configuration may have changed while this task slept.
+        let Some(hc) = health_check_of(&control.borrow(), &cluster) else {
+            return;
+        };
+        if !control.borrow().health.is_tracked(&key) {
+            return;
+        }
+        let timing = timing(&hc);
+        let stats = control
+            .borrow()
+            .snapshot
+            .clusters
+            .iter()
+            .find(|c| c.name == cluster)
+            .and_then(|c| c.health_check_stats);
+        let shard = control.borrow().registry.control_shard();
+        if let Some(s) = stats {
+            shard.inc(s.attempt);
+        }
+        let verdict = match tokio::time::timeout(
+            hc.timeout,
+            check(&hc, &cluster, address, &mut conn),
+        )
+        .await
+        {
+            Ok(v) => v,
+            Err(_) => {
+                conn = None;
+                Verdict::Failed {
+                    kind: FailureType::NetworkTimeout,
+                    retriable: false,
+                    exclude: false,
+                }
+            }
+        };
+        if matches!(
+            verdict,
+            Verdict::Failed {
+                kind: FailureType::Network | FailureType::NetworkTimeout,
+                ..
+            }
+        ) || !hc.reuse_connection
+        {
+            conn = None;
+        }
+        let (outcome, state, flags_changed) = {
+            let mut c = control.borrow_mut();
+            let Some(h) = c.health.hosts.get_mut(&key) else {
+                return;
+            };
+            let before = h.flags;
+            let HostHealth { flags, session } = h;
+            let (outcome, state) = match verdict {
+                Verdict::Passed { degraded } => (
+                    session.on_success(&timing, flags, degraded),
+                    CheckState::Healthy,
+                ),
+                Verdict::Failed {
+                    kind,
+                    retriable,
+                    exclude,
+                } => {
+                    if exclude {
+                        flags.set(HealthFlags::EXCLUDED_VIA_IMMEDIATE_HC_FAIL);
+                    }
+                    (
+                        session.on_failure(&timing, flags, kind, retriable),
+                        CheckState::Unhealthy,
+                    )
+                }
+            };
+            (outcome, state, *flags != before)
+        };
+        record(&control, stats, &outcome);
+        // A flag can change without a transition (an exclusion on a host already failing):
+        // the snapshot follows the flags either way.
+        if outcome.transition == Transition::Changed || flags_changed {
+            let published = control.borrow_mut().publish_health();
+            if let Err(e) = published {
+                log::warn!("health check of {address} in cluster `{cluster}`: {e}");
+            }
+        }
+        let had_traffic = had_traffic(&control.borrow(), &cluster);
+        delay = timing.next_interval(state, outcome.transition, had_traffic, || rng.next_u64());
+    }
+}
+
+fn health_check_of(control: &Control, cluster: &str) -> Option<model::HealthCheck> {
+    control
+        .bootstrap
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster)
+        .and_then(|c| c.health_check.clone())
+}
+
+/// Whether the cluster has ever opened an upstream connection (Envoy's test for the
+/// no-traffic intervals).
+fn had_traffic(control: &Control, cluster: &str) -> bool {
+    control
+        .snapshot
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster)
+        .is_some_and(|c| {
+            control
+                .registry
+                .value(c.stats.upstream_cx_total, crate::stats::Kind::Counter)
+                > 0
+        })
+}
+
+fn record(
+    control: &Rc<RefCell<Control>>,
+    stats: Option<crate::runtime::snapshot::HealthCheckStats>,
+    outcome: &CheckOutcome,
+) {
+    let Some(s) = stats else {
+        return;
+    };
+    let shard = control.borrow().registry.control_shard();
+    let d = outcome.stats;
+    shard.add(s.success, d.success);
+    shard.add(s.failure, d.failure);
+    shard.add(s.network_failure, d.network_failure);
+    shard.add(s.passive_failure, d.passive_failure);
+    for (gauge, delta) in [(s.healthy, d.healthy), (s.degraded, d.degraded)] {
+        match delta.signum() {
+            1 => shard.inc(gauge),
+            -1 => shard.dec(gauge),
+            _ => {}
+        }
+    }
+}
+
+/// A per-host seed, so hosts do not draw the same jitter.
+fn seed_for(key: &(String, SocketAddr)) -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(key)
+}
+
+/// One check of `address`.
+async fn check(
+    hc: &model::HealthCheck,
+    cluster: &str,
+    address: SocketAddr,
+    conn: &mut Option<TcpStream>,
+) -> Verdict {
+    let network = Verdict::Failed {
+        kind: FailureType::Network,
+        retriable: false,
+        exclude: false,
+    };
+    match &hc.kind {
+        model::HealthCheckKind::TcpConnect => match TcpStream::connect(address).await {
+            // Connect only: the connection is closed at once, as Envoy does.
+            Ok(_) => Verdict::Passed { degraded: false },
+            Err(_) => network,
+        },
+        model::HealthCheckKind::Http(http) => {
+            let stream = match conn.take() {
+                Some(s) => s,
+                None => match TcpStream::connect(address).await {
+                    Ok(s) => {
+                        let _ = s.set_nodelay(true);
+                        s
+                    }
+                    Err(_) => return network,
+                },
+            };
+            let host = if http.host.is_empty() {
+                cluster
+            } else {
+                http.host.as_str()
+            };
+            match http_check(stream, http, host).await {
+                Ok((verdict, keep)) => {
+                    *conn = keep;
+                    verdict
+                }
+                Err(()) => network,
+            }
+        }
+    }
+}
+
+/// Sends the check request and reads the whole answer. Returns the verdict and the connection
+/// when it can carry the next check.
+async fn http_check(
+    mut stream: TcpStream,
+    http: &model::HttpHealthCheck,
+    host: &str,
+) -> Result<(Verdict, Option<TcpStream>), ()> {
+    let request = format!(
+        "GET {} HTTP/1.1\r\nhost: {host}\r\nuser-agent: Envoy/HC\r\n\r\n",
+        http.path
+    );
+    stream.write_all(request.as_bytes()).await.map_err(|_| ())?;
+    let limits = h1::Limits::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut head = ResponseHead::new();
+    let head_len = loop {
+        if !buf.is_empty() {
+            match head.parse(&buf, &limits, Method::Get) {
+                Ok(Parse::Complete(n)) if head.status() >= 200 => break n,
+                // An interim answer: skip it.
+                Ok(Parse::Complete(n)) => {
+                    buf.drain(..n);
+                    continue;
+                }
+                Ok(Parse::Partial) => {}
+                Err(_) => return Err(()),
+            }
+        }
+        if read_more(&mut stream, &mut buf).await? == 0 {
+            return Err(());
+        }
+    };
+    let status = head.status();
+    let headers = head.headers(&buf);
+    let degraded = headers.get(b"x-envoy-degraded").is_some();
+    let immediate_fail = headers
+        .get(b"x-envoy-immediate-health-check-fail")
+        .is_some();
+    let mut keep = head.is_keep_alive();
+    // Read the body to its end, so the connection is ready for the next check.
+    let mut body = BodyDecoder::new(head.body(), &limits);
+    let mut rest = buf.split_off(head_len);
+    loop {
+        let progress = body.advance(&rest).map_err(|_| ())?;
+        if progress.is_done {
+            keep &= progress.consumed == rest.len();
+            break;
+        }
+        rest.clear();
+        if read_more(&mut stream, &mut rest).await? == 0 {
+            if head.body() == h1::BodyKind::CloseDelimited {
+                keep = false;
+                break;
+            }
+            return Err(());
+        }
+    }
+    let expected = ranges(&http.expected_statuses);
+    let verdict = if expected.contains(status) {
+        Verdict::Passed { degraded }
+    } else {
+        Verdict::Failed {
+            kind: FailureType::Active,
+            retriable: ranges(&http.retriable_statuses).contains(status),
+            exclude: immediate_fail,
+        }
+    };
+    Ok((verdict, keep.then_some(stream)))
+}
+
+fn ranges(list: &[(u16, u16)]) -> StatusRanges {
+    // Ranges were checked at load.
+    StatusRanges::new(list.to_vec()).unwrap_or_else(|_| StatusRanges::default_expected())
+}
+
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, ()> {
+    let mut chunk = [0u8; 4096];
+    let n = stream.read(&mut chunk).await.map_err(|_| ())?;
+    buf.extend_from_slice(chunk.get(..n).unwrap_or(&[]));
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(with_check: bool) -> model::Cluster {
+        let yaml = format!(
+            r#"
+static_resources:
+  clusters:
+  - name: web
+    load_assignment:
+      cluster_name: web
+      endpoints:
+      - lb_endpoints:
+        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: 1 }} }} }}
+        - endpoint: {{ address: {{ socket_address: {{ address: 127.0.0.1, port_value: 2 }} }} }}
+          health_status: DEGRADED
+{}
+"#,
+            if with_check {
+                "    health_checks:\n    - timeout: 1s\n      interval: 1s\n      unhealthy_threshold: 1\n      healthy_threshold: 1\n      tcp_health_check: {}\n"
+            } else {
+                ""
+            }
+        );
+        let loaded = sluice_config::load_str(&yaml, "test.yaml", sluice_config::Format::Yaml)
+            .expect("valid");
+        loaded
+            .bootstrap
+            .clusters
+            .into_iter()
+            .next()
+            .expect("one cluster")
+    }
+
+    #[test]
+    fn checked_hosts_start_failing_and_combine_with_their_discovery_status() {
+        let a: SocketAddr = "127.0.0.1:1".parse().expect("address");
+        let b: SocketAddr = "127.0.0.1:2".parse().expect("address");
+        let unchecked = cluster(false);
+        let table = HealthTable::default();
+        assert_eq!(
+            table.endpoint_flags(&unchecked, a, model::HealthStatus::Unknown),
+            HealthFlags::empty()
+        );
+        let checked = cluster(true);
+        let mut table = HealthTable::default();
+        let added = table.reconcile(std::slice::from_ref(&checked));
+        assert_eq!(added, [("web".to_string(), a), ("web".to_string(), b)]);
+        assert_eq!(
+            table
+                .endpoint_flags(&checked, b, model::HealthStatus::Degraded)
+                .to_string(),
+            "/failed_active_hc/degraded_eds_health"
+        );
+        // A pass clears the check's flag; discovery's stays.
+        let timing = timing(checked.health_check.as_ref().expect("a check"));
+        if let Some(h) = table.hosts.get_mut(&("web".to_string(), b)) {
+            h.session.on_success(&timing, &mut h.flags, false);
+        }
+        assert_eq!(
+            table.endpoint_flags(&checked, b, model::HealthStatus::Degraded),
+            HealthFlags::DEGRADED_EDS_HEALTH
+        );
+        // Tracked hosts are not added twice; hosts that leave are forgotten.
+        assert!(table.reconcile(std::slice::from_ref(&checked)).is_empty());
+        assert!(table.reconcile(&[]).is_empty());
+        assert!(!table.is_tracked(&("web".to_string(), b)));
+    }
+
+    #[test]
+    fn every_timing_field_of_the_check_reaches_the_state_machine() {
+        use std::time::Duration as D;
+        let hc = model::HealthCheck {
+            timeout: D::from_millis(1),
+            interval: D::from_millis(2),
+            initial_jitter: D::from_millis(3),
+            interval_jitter: D::from_millis(4),
+            interval_jitter_percent: 5,
+            unhealthy_threshold: 6,
+            healthy_threshold: 7,
+            reuse_connection: true,
+            no_traffic_interval: D::from_millis(8),
+            no_traffic_healthy_interval: D::from_millis(9),
+            unhealthy_interval: D::from_millis(10),
+            unhealthy_edge_interval: D::from_millis(11),
+            healthy_edge_interval: D::from_millis(12),
+            kind: model::HealthCheckKind::TcpConnect,
+            loc: model::Loc::default(),
+        };
+        let t = timing(&hc);
+        assert_eq!(
+            (t.timeout, t.interval, t.initial_jitter, t.interval_jitter),
+            (
+                D::from_millis(1),
+                D::from_millis(2),
+                D::from_millis(3),
+                D::from_millis(4)
+            )
+        );
+        assert_eq!(
+            (
+                t.interval_jitter_percent,
+                t.unhealthy_threshold,
+                t.healthy_threshold
+            ),
+            (5, 6, 7)
+        );
+        assert_eq!(
+            (
+                t.no_traffic_interval,
+                t.no_traffic_healthy_interval,
+                t.unhealthy_interval,
+                t.unhealthy_edge_interval,
+                t.healthy_edge_interval
+            ),
+            (
+                D::from_millis(8),
+                D::from_millis(9),
+                D::from_millis(10),
+                D::from_millis(11),
+                D::from_millis(12)
+            )
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! Active health checking through the real binary, as in seed 000's labs: an HTTP check takes a
+//! host out of rotation when its `/livez` fails and back once it passes again; a TCP check fails
+//! a stopped backend. Intervals are short so the tests are quick; what is asserted is the order
+//! of events and the counts, never how long they took.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sluice_tests::lb::*;
+use sluice_tests::{Config, HttpClient, HttpUpstream, Proxy, Reply, eventually};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn start(clusters: Value) -> Proxy {
+    let doc = http_bootstrap(
+        json!([route("/", "web", json!({}))]),
+        clusters,
+        json!({}),
+        json!({}),
+    );
+    Proxy::start(Config::Json(json_text(&doc)))
+}
+
+/// An upstream answering `name` on every path but `/livez`, which answers `status` as it is
+/// set at the time.
+fn app(name: &'static str, status: &Arc<AtomicU16>) -> HttpUpstream {
+    let status = Arc::clone(status);
+    HttpUpstream::start(move |r| {
+        if r.path == "/livez" {
+            let s = status.load(Ordering::SeqCst);
+            Reply::text(s, if s == 200 { "OK" } else { "FAIL" })
+        } else {
+            Reply::ok(name)
+        }
+    })
+}
+
+fn health_flags(proxy: &Proxy, addr: SocketAddr) -> String {
+    let prefix = format!("web::{addr}::health_flags::");
+    proxy
+        .admin()
+        .clusters()
+        .iter()
+        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+        .unwrap_or_else(|| panic!("no health_flags line for {addr}"))
+}
+
+fn wait_flags(proxy: &Proxy, addr: SocketAddr, want: &str) {
+    let mut last = String::new();
+    let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        eventually(&format!("{addr} to show {want}"), WAIT, || {
+            last = health_flags(proxy, addr);
+            (last == want).then_some(())
+        })
+    }));
+    assert!(found.is_ok(), "{addr} never showed {want}; last {last}");
+    workers_caught_up(proxy);
+}
+
+/// Waits until every worker serves the snapshot the control thread serves now: health changes
+/// reach workers a moment after `/clusters` shows them.
+fn workers_caught_up(proxy: &Proxy) {
+    let info = proxy.admin().server_info();
+    let generation = info["snapshot_generation"].as_u64().unwrap_or(0);
+    eventually("every worker on the current snapshot", WAIT, || {
+        let info = proxy.admin().server_info();
+        info["workers"]
+            .as_array()
+            .is_some_and(|ws| {
+                ws.iter()
+                    .all(|w| w["snapshot_generation"].as_u64().unwrap_or(0) >= generation)
+            })
+            .then_some(())
+    });
+}
+
+/// Bodies of `n` requests, each on its own connection.
+fn answers(proxy: &Proxy, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            let r = HttpClient::connect(proxy.addr()).request(&get("/"));
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.text()
+        })
+        .collect()
+}
+
+#[test]
+fn an_http_check_takes_a_failing_host_out_and_brings_it_back_after_the_threshold() {
+    let red_status = Arc::new(AtomicU16::new(200));
+    let blue_status = Arc::new(AtomicU16::new(200));
+    let red = app("red", &red_status);
+    let blue = app("blue", &blue_status);
+    // Seed 000's check, with Envoy's start/end mapping written where the proto has a list.
+    let check = json!({"health_checks": [{
+        "timeout": "1s",
+        "interval": "0.1s",
+        "no_traffic_interval": "0.1s",
+        "unhealthy_threshold": 2,
+        "healthy_threshold": 2,
+        "http_health_check": {"path": "/livez", "expected_statuses": {"start": 200, "end": 399}},
+    }]});
+    let proxy = start(json!([static_cluster(
+        "web",
+        &[red.addr(), blue.addr()],
+        check
+    )]));
+    let admin = proxy.admin();
+    wait_flags(&proxy, red.addr(), "healthy");
+    wait_flags(&proxy, blue.addr(), "healthy");
+    let both = answers(&proxy, 20);
+    assert!(both.iter().any(|a| a == "red") && both.iter().any(|a| a == "blue"));
+
+    // The check request: GET of the path, the cluster's name as host, Envoy's user agent.
+    let check_request = blue
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/livez")
+        .expect("blue was checked");
+    assert_eq!(check_request.method, "GET");
+    assert_eq!(check_request.header("host"), Some("web"));
+    assert_eq!(check_request.header("user-agent"), Some("Envoy/HC"));
+
+    // A 503 is outside 200..399 and not retriable: blue fails at its next check.
+    blue_status.store(503, Ordering::SeqCst);
+    wait_flags(&proxy, blue.addr(), "/failed_active_hc");
+    assert!(admin.stat("cluster.web.health_check.failure") >= 1);
+    assert_eq!(admin.stat("cluster.web.health_check.healthy"), 1);
+    assert_eq!(admin.stat("cluster.web.membership_healthy"), 1);
+    assert!(
+        answers(&proxy, 20).iter().all(|a| a == "red"),
+        "a failed host takes no traffic"
+    );
+
+    // Back: two passes in a row (healthy_threshold) make it healthy again.
+    let successes = admin.stat("cluster.web.health_check.success");
+    blue_status.store(200, Ordering::SeqCst);
+    wait_flags(&proxy, blue.addr(), "healthy");
+    assert!(
+        admin.stat("cluster.web.health_check.success") >= successes + 2,
+        "healthy again only after healthy_threshold passes"
+    );
+    assert_eq!(admin.stat("cluster.web.health_check.healthy"), 2);
+    eventually("blue to take traffic again", WAIT, || {
+        answers(&proxy, 10)
+            .iter()
+            .any(|a| a == "blue")
+            .then_some(())
+    });
+    assert!(
+        admin.stat("cluster.web.health_check.attempt")
+            >= admin.stat("cluster.web.health_check.success")
+    );
+    drop(red_status);
+}
+
+#[test]
+fn retriable_statuses_count_to_the_unhealthy_threshold() {
+    let status = Arc::new(AtomicU16::new(200));
+    let up = app("only", &status);
+    let check = json!({"health_checks": [{
+        "timeout": "1s",
+        "interval": "0.1s",
+        "no_traffic_interval": "0.1s",
+        "unhealthy_threshold": 3,
+        "healthy_threshold": 1,
+        "http_health_check": {"path": "/livez", "retriable_statuses": [{"start": 503, "end": 504}]},
+    }]});
+    let proxy = start(json!([static_cluster("web", &[up.addr()], check)]));
+    let admin = proxy.admin();
+    wait_flags(&proxy, up.addr(), "healthy");
+    let failures = admin.stat("cluster.web.health_check.failure");
+    status.store(503, Ordering::SeqCst);
+    wait_flags(&proxy, up.addr(), "/failed_active_hc");
+    assert!(
+        admin.stat("cluster.web.health_check.failure") >= failures + 3,
+        "a retriable status fails a host only after unhealthy_threshold checks"
+    );
+}
+
+#[test]
+fn a_tcp_check_fails_a_backend_that_stopped_listening() {
+    let up = HttpUpstream::replying("up");
+    let addr = up.addr();
+    let check = json!({"health_checks": [{
+        "timeout": "1s",
+        "interval": "0.1s",
+        "no_traffic_interval": "0.1s",
+        "unhealthy_threshold": 2,
+        "healthy_threshold": 2,
+        "tcp_health_check": {},
+    }]});
+    let proxy = start(json!([static_cluster("web", &[addr], check)]));
+    let admin = proxy.admin();
+    wait_flags(&proxy, addr, "healthy");
+    drop(up);
+    wait_flags(&proxy, addr, "/failed_active_hc");
+    assert!(admin.stat("cluster.web.health_check.network_failure") >= 2);
+    // No healthy host left: the cluster is in panic and still tries it, and the connection
+    // is refused.
+    let r = HttpClient::connect(proxy.addr()).request(&get("/"));
+    assert_eq!(r.status, 503);
+}
+
+/// A check with `fields` merged over short intervals and thresholds of one.
+fn check_with(fields: Value) -> Value {
+    let mut hc = json!({
+        "timeout": "1s",
+        "interval": "0.1s",
+        "no_traffic_interval": "0.1s",
+        "unhealthy_threshold": 1,
+        "healthy_threshold": 1,
+        "http_health_check": {"path": "/livez"},
+    });
+    merge(&mut hc, fields);
+    json!({"health_checks": [hc]})
+}
+
+#[test]
+fn a_degraded_answer_marks_the_host_degraded_and_traffic_prefers_the_healthy_one() {
+    // Three healthy hosts of four are 75 % x 1.4 overprovisioning: healthy hosts carry it all.
+    let healthy: Vec<_> = (0..3).map(|_| HttpUpstream::replying("healthy")).collect();
+    let degraded = HttpUpstream::start(|r| {
+        if r.path == "/livez" {
+            Reply::ok("OK").header("x-envoy-degraded", "")
+        } else {
+            Reply::ok("degraded")
+        }
+    });
+    let mut addrs: Vec<_> = healthy.iter().map(HttpUpstream::addr).collect();
+    addrs.push(degraded.addr());
+    let proxy = start(json!([static_cluster(
+        "web",
+        &addrs,
+        check_with(json!({}))
+    )]));
+    for h in &healthy {
+        wait_flags(&proxy, h.addr(), "healthy");
+    }
+    wait_flags(&proxy, degraded.addr(), "/degraded_active_hc");
+    let admin = proxy.admin();
+    assert_eq!(admin.stat("cluster.web.health_check.degraded"), 1);
+    assert_eq!(admin.stat("cluster.web.membership_degraded"), 1);
+    let got = answers(&proxy, 20);
+    assert!(
+        got.iter().all(|a| a == "healthy"),
+        "{got:?}\n{}\n{:?}",
+        lb_explain(&proxy, "web"),
+        proxy.admin().clusters()
+    );
+}
+
+#[test]
+fn immediate_health_check_fail_excludes_the_host_from_the_panic_count() {
+    let up = HttpUpstream::replying("up");
+    let leaving = |name: &'static str| {
+        HttpUpstream::start(move |r| {
+            if r.path == "/livez" {
+                Reply::text(503, "FAIL").header("x-envoy-immediate-health-check-fail", "true")
+            } else {
+                Reply::ok(name)
+            }
+        })
+    };
+    let (a, b) = (leaving("a"), leaving("b"));
+    let proxy = start(json!([static_cluster(
+        "web",
+        &[up.addr(), a.addr(), b.addr()],
+        check_with(json!({}))
+    )]));
+    wait_flags(&proxy, up.addr(), "healthy");
+    for h in [&a, &b] {
+        wait_flags(
+            &proxy,
+            h.addr(),
+            "/failed_active_hc/excluded_via_immediate_hc_fail",
+        );
+    }
+    // Counted, one healthy host of three (33 %) would put the cluster in panic and spread
+    // traffic over all three; excluded, the one host left is 100 % of the cluster.
+    let got = answers(&proxy, 20);
+    assert!(got.iter().all(|a| a == "up"), "{got:?}");
+    assert_eq!(proxy.admin().stat("cluster.web.membership_healthy"), 1);
+}
+
+#[test]
+fn checks_share_one_connection_unless_reuse_connection_is_off() {
+    for reuse in [true, false] {
+        let up = HttpUpstream::replying("up");
+        let proxy = start(json!([static_cluster(
+            "web",
+            &[up.addr()],
+            check_with(json!({"reuse_connection": reuse}))
+        )]));
+        let admin = proxy.admin();
+        eventually("five checks", WAIT, || {
+            (admin.stat("cluster.web.health_check.success") >= 5).then_some(())
+        });
+        let connections = up.connection_count();
+        if reuse {
+            assert_eq!(connections, 1, "every check on the first connection");
+        } else {
+            assert!(connections >= 5, "a connection per check: {connections}");
+        }
+    }
+}
+
+#[test]
+fn the_host_field_names_the_checked_service() {
+    let up = HttpUpstream::replying("up");
+    let proxy = start(json!([static_cluster(
+        "web",
+        &[up.addr()],
+        check_with(json!({"http_health_check": {"path": "/livez", "host": "checks.example"}}))
+    )]));
+    wait_flags(&proxy, up.addr(), "healthy");
+    let check = up
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/livez")
+        .expect("checked");
+    assert_eq!(check.header("host"), Some("checks.example"));
+}
+
+#[test]
+fn a_cluster_without_traffic_is_checked_every_no_traffic_interval() {
+    let status = Arc::new(AtomicU16::new(200));
+    let up = app("up", &status);
+    // `interval` is an hour: only `no_traffic_interval` can bring the next check.
+    let proxy = start(json!([static_cluster(
+        "web",
+        &[up.addr()],
+        check_with(json!({"interval": "3600s", "no_traffic_interval": "0.1s"}))
+    )]));
+    wait_flags(&proxy, up.addr(), "healthy");
+    status.store(500, Ordering::SeqCst);
+    wait_flags(&proxy, up.addr(), "/failed_active_hc");
+}
