@@ -8,8 +8,8 @@ use super::{Cx, Msg};
 use crate::model::{
     Cluster, ClusterLoadAssignment, CommonLbConfig, DiscoveryType, HashFunction, HealthCheck,
     HealthCheckKind, HealthStatus, HttpHealthCheck, LbEndpoint, LbPolicy, LbSubsetConfig, Loc,
-    LocalityLbEndpoints, SelectorFallbackPolicy, SlowStartConfig, SubsetFallbackPolicy,
-    SubsetSelector, UpstreamHttpProtocol, ZoneAwareLbConfig,
+    LocalityLbEndpoints, OutlierDetection, SelectorFallbackPolicy, SlowStartConfig,
+    SubsetFallbackPolicy, SubsetSelector, UpstreamHttpProtocol, ZoneAwareLbConfig,
 };
 use crate::schema;
 use crate::tree::{Node as TNode, Value};
@@ -135,6 +135,10 @@ pub(super) fn cluster(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded>
         Some(v) => health_checks(cx, v, &m.path("health_checks")),
         None => Some(None),
     };
+    let outlier_detection = match m.get("outlier_detection") {
+        Some(v) => outlier_detection(cx, v, &m.path("outlier_detection")).map(Some),
+        None => Some(None),
+    };
     let name_loc = m.entry("name").map_or(m.loc, |e| e.value.loc);
     Some(Decoded {
         cluster: Cluster {
@@ -148,6 +152,7 @@ pub(super) fn cluster(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded>
             load_assignment: load_assignment?,
             http_protocol: http_protocol?,
             health_check: health_check?,
+            outlier_detection: outlier_detection?,
             loc: m.loc,
         },
         path: path.to_owned(),
@@ -1200,4 +1205,93 @@ fn status_range(cx: &mut Cx<'_>, n: &TNode, path: &str, what: &str) -> Option<(u
         return None;
     }
     Some((u16::try_from(start).ok()?, u16::try_from(end).ok()?))
+}
+
+/// `config.cluster.v3.OutlierDetection`, with Envoy's defaults (`DetectorConfig`).
+fn outlier_detection(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<OutlierDetection> {
+    let m = cx.message(n, path, &schema::OUTLIER_DETECTION)?;
+    let count = |cx: &mut Cx<'_>, field: &str, default: u32| match m.get(field) {
+        Some(v) => cx.u32_in(v, &m.path(field), 0, u32::MAX),
+        None => Some(default),
+    };
+    let consecutive_5xx = count(cx, "consecutive_5xx", 5);
+    let success_rate_minimum_hosts = count(cx, "success_rate_minimum_hosts", 5);
+    let success_rate_request_volume = count(cx, "success_rate_request_volume", 100);
+    let success_rate_stdev_factor = count(cx, "success_rate_stdev_factor", 1900);
+    let consecutive_gateway_failure = count(cx, "consecutive_gateway_failure", 5);
+    let consecutive_local_origin_failure = count(cx, "consecutive_local_origin_failure", 5);
+    let failure_percentage_minimum_hosts = count(cx, "failure_percentage_minimum_hosts", 5);
+    let failure_percentage_request_volume = count(cx, "failure_percentage_request_volume", 50);
+    // Envoy's `lte: 100` percentages.
+    let percent = |cx: &mut Cx<'_>, field: &str, default: u32| match m.get(field) {
+        Some(v) => cx.u32_in(v, &m.path(field), 0, 100),
+        None => Some(default),
+    };
+    let max_ejection_percent = percent(cx, "max_ejection_percent", 10);
+    let enforcing_consecutive_5xx = percent(cx, "enforcing_consecutive_5xx", 100);
+    let enforcing_success_rate = percent(cx, "enforcing_success_rate", 100);
+    let enforcing_consecutive_gateway_failure =
+        percent(cx, "enforcing_consecutive_gateway_failure", 0);
+    let enforcing_consecutive_local_origin_failure =
+        percent(cx, "enforcing_consecutive_local_origin_failure", 100);
+    let enforcing_local_origin_success_rate =
+        percent(cx, "enforcing_local_origin_success_rate", 100);
+    let failure_percentage_threshold = percent(cx, "failure_percentage_threshold", 85);
+    let enforcing_failure_percentage = percent(cx, "enforcing_failure_percentage", 0);
+    let enforcing_failure_percentage_local_origin =
+        percent(cx, "enforcing_failure_percentage_local_origin", 0);
+    let flag = |cx: &mut Cx<'_>, field: &str, default: bool| match m.get(field) {
+        Some(v) => cx.boolean(v, &m.path(field)),
+        None => Some(default),
+    };
+    let split_external_local_origin_errors = flag(cx, "split_external_local_origin_errors", false);
+    let successful_active_health_check_uneject_host =
+        flag(cx, "successful_active_health_check_uneject_host", true);
+    let always_eject_one_host = flag(cx, "always_eject_one_host", false);
+    let interval = positive_duration(cx, &m, "interval");
+    let base_ejection_time = positive_duration(cx, &m, "base_ejection_time");
+    let max_ejection_time = positive_duration(cx, &m, "max_ejection_time");
+    let max_ejection_time_jitter = optional_duration(cx, &m, "max_ejection_time_jitter");
+
+    let base_ejection_time = base_ejection_time?.unwrap_or(Duration::from_secs(30));
+    let max_ejection_time = match max_ejection_time? {
+        Some(max) if max < base_ejection_time => {
+            let at = m.get("max_ejection_time").map_or(m.loc, |v| v.loc);
+            cx.error(
+                at,
+                &m.path("max_ejection_time"),
+                "outlier detector's max_ejection_time cannot be smaller than base_ejection_time",
+            );
+            return None;
+        }
+        Some(max) => max,
+        None => base_ejection_time.max(Duration::from_secs(300)),
+    };
+    Some(OutlierDetection {
+        consecutive_5xx: consecutive_5xx?,
+        interval: interval?.unwrap_or(Duration::from_secs(10)),
+        base_ejection_time,
+        max_ejection_percent: max_ejection_percent?,
+        enforcing_consecutive_5xx: enforcing_consecutive_5xx?,
+        enforcing_success_rate: enforcing_success_rate?,
+        success_rate_minimum_hosts: success_rate_minimum_hosts?,
+        success_rate_request_volume: success_rate_request_volume?,
+        success_rate_stdev_factor: success_rate_stdev_factor?,
+        consecutive_gateway_failure: consecutive_gateway_failure?,
+        enforcing_consecutive_gateway_failure: enforcing_consecutive_gateway_failure?,
+        split_external_local_origin_errors: split_external_local_origin_errors?,
+        consecutive_local_origin_failure: consecutive_local_origin_failure?,
+        enforcing_consecutive_local_origin_failure: enforcing_consecutive_local_origin_failure?,
+        enforcing_local_origin_success_rate: enforcing_local_origin_success_rate?,
+        failure_percentage_threshold: failure_percentage_threshold?,
+        enforcing_failure_percentage: enforcing_failure_percentage?,
+        enforcing_failure_percentage_local_origin: enforcing_failure_percentage_local_origin?,
+        failure_percentage_minimum_hosts: failure_percentage_minimum_hosts?,
+        failure_percentage_request_volume: failure_percentage_request_volume?,
+        max_ejection_time,
+        max_ejection_time_jitter: max_ejection_time_jitter?,
+        successful_active_health_check_uneject_host: successful_active_health_check_uneject_host?,
+        always_eject_one_host: always_eject_one_host?,
+        loc: m.loc,
+    })
 }

@@ -529,7 +529,7 @@ spec!(CLUSTER, "Cluster", f::CLUSTER,
 ["name", "connect_timeout", "per_connection_buffer_limit_bytes", "lb_policy",
  "load_assignment", "lb_subset_config", "common_lb_config", "type", "ring_hash_lb_config",
  "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
- "typed_extension_protocol_options", "health_checks"],
+ "typed_extension_protocol_options", "health_checks", "outlier_detection"],
 removed: [
     ("hosts", "`hosts` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
         write the endpoints under `load_assignment.endpoints[].lb_endpoints`"),
@@ -537,6 +537,22 @@ removed: [
         supported (its v3 replacement `transport_socket` is not supported yet either)"),
     ("extension_protocol_options", "`extension_protocol_options` is a v2 API field that \
         Envoy v3 removed; v2 API is not supported"),
+]);
+spec!(OUTLIER_DETECTION, "OutlierDetection", f::OUTLIER_DETECTION,
+["consecutive_5xx", "interval", "base_ejection_time", "max_ejection_percent",
+ "enforcing_consecutive_5xx", "enforcing_success_rate", "success_rate_minimum_hosts",
+ "success_rate_request_volume", "success_rate_stdev_factor", "consecutive_gateway_failure",
+ "enforcing_consecutive_gateway_failure", "split_external_local_origin_errors",
+ "consecutive_local_origin_failure", "enforcing_consecutive_local_origin_failure",
+ "enforcing_local_origin_success_rate", "failure_percentage_threshold",
+ "enforcing_failure_percentage", "enforcing_failure_percentage_local_origin",
+ "failure_percentage_minimum_hosts", "failure_percentage_request_volume", "max_ejection_time",
+ "max_ejection_time_jitter", "successful_active_health_check_uneject_host",
+ "always_eject_one_host"],
+not_yet: [
+    ("monitors", "Sluice has no outlier detection monitor extensions"),
+    ("detect_degraded_hosts", "hosts are ejected, never marked degraded, by outlier \
+        detection"),
 ]);
 spec!(HEALTH_CHECK, "HealthCheck", f::HEALTH_CHECK,
 ["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent",

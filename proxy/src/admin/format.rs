@@ -167,6 +167,19 @@ pub fn listeners(c: &Control, params: &HashMap<String, String>) -> Response {
     Response::text(200, out)
 }
 
+/// A success rate as Envoy prints it: the shortest form (`-1`, `52`, `99.5`).
+struct Rate(f64);
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.fract() == 0.0 && self.0.abs() < 1e15 {
+            write!(f, "{}", self.0 as i64)
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
 /// Envoy's `HostHealthStatus`: the EDS status, and each active-check flag that is set.
 fn health_status_json(h: &crate::runtime::snapshot::Host) -> serde_json::Value {
     use sluice_lb::health::HealthFlags as F;
@@ -230,6 +243,35 @@ pub fn clusters(c: &Control, params: &HashMap<String, String>) -> Response {
             continue;
         }
         let _ = writeln!(out, "{n}::observability_name::{n}");
+        if let Some(d) = c.outliers.detector(n) {
+            // Envoy's cluster-level success-rate figures, -1 when the last sweep had too few
+            // hosts or requests.
+            use sluice_lb::outlier::Origin;
+            let (ext, local) = (
+                d.success_rate_numbers(Origin::External),
+                d.success_rate_numbers(Origin::Local),
+            );
+            let _ = writeln!(
+                out,
+                "{n}::outlier::success_rate_average::{}",
+                Rate(ext.average)
+            );
+            let _ = writeln!(
+                out,
+                "{n}::outlier::success_rate_ejection_threshold::{}",
+                Rate(ext.ejection_threshold)
+            );
+            let _ = writeln!(
+                out,
+                "{n}::outlier::local_origin_success_rate_average::{}",
+                Rate(local.average)
+            );
+            let _ = writeln!(
+                out,
+                "{n}::outlier::local_origin_success_rate_ejection_threshold::{}",
+                Rate(local.ejection_threshold)
+            );
+        }
         let _ = writeln!(out, "{n}::added_via_api::false");
         for h in &cluster.hosts {
             let a = h.address;
@@ -254,8 +296,17 @@ pub fn clusters(c: &Control, params: &HashMap<String, String>) -> Response {
             let _ = writeln!(out, "{n}::{a}::sub_zone::{}", h.locality.sub_zone);
             let _ = writeln!(out, "{n}::{a}::canary::false");
             let _ = writeln!(out, "{n}::{a}::priority::{}", h.priority);
-            let _ = writeln!(out, "{n}::{a}::success_rate::-1");
-            let _ = writeln!(out, "{n}::{a}::local_origin_success_rate::-1");
+            let rate = |origin| crate::upstream::outlier::success_rate(c, n, a, origin);
+            let _ = writeln!(
+                out,
+                "{n}::{a}::success_rate::{}",
+                Rate(rate(sluice_lb::outlier::Origin::External))
+            );
+            let _ = writeln!(
+                out,
+                "{n}::{a}::local_origin_success_rate::{}",
+                Rate(rate(sluice_lb::outlier::Origin::Local))
+            );
         }
     }
     if json_wanted {

@@ -39,6 +39,7 @@ use crate::upstream::pool::PoolKey;
 use crate::upstream::{self, ActiveRequest, CodeStats, ConnectError};
 use sluice_config::model::{self, HeaderMutations, ServerHeaderTransformation, StrictCheckHeader};
 use sluice_lb::hash;
+use sluice_lb::outlier::Report;
 
 /// The request's body as far as the proxy holds it.
 struct RequestBody {
@@ -424,6 +425,8 @@ impl<T: Transport> Downstream<'_, T> {
                     head_len: resp_head_len,
                 } => {
                     let status = self.resp.status();
+                    // Every answer, returned or retried, counts for outlier detection.
+                    worker.outliers.note(cluster, host, Report::Status(status));
                     let wants_retry = retry.is_some_and(|r| {
                         let headers = self.resp.headers(&self.ubuf);
                         r.retries_status(status)
@@ -768,6 +771,7 @@ impl<T: Transport> Downstream<'_, T> {
                     if let ConnectError::Failed(err) = &e {
                         log::debug!("connect to {} failed: {err}", host.address);
                     }
+                    worker.outliers.note(cluster, host, Report::ConnectFailed);
                     shard.inc(host.stats.rq_error);
                     return AttemptEnd::Failed(
                         ProxyError::new(ErrorKind::ConnectFailed)
@@ -777,6 +781,7 @@ impl<T: Transport> Downstream<'_, T> {
             },
         };
         conn.requests += 1;
+        worker.outliers.note(cluster, host, Report::ConnectSuccess);
         // Head and the buffered body part go out in one write.
         let mut out = std::mem::take(&mut self.wbuf);
         let head_bytes = out.len();
@@ -788,6 +793,7 @@ impl<T: Transport> Downstream<'_, T> {
         out.truncate(head_bytes);
         self.wbuf = out;
         if res.is_err() {
+            worker.outliers.note(cluster, host, Report::ConnectFailed);
             shard.inc(host.stats.rq_error);
             shard.inc(cluster.stats.upstream_rq_rx_reset);
             return AttemptEnd::Failed(
@@ -835,7 +841,12 @@ impl<T: Transport> Downstream<'_, T> {
             Err(HeadWait::Timeout) => {
                 shard.inc(host.stats.rq_timeout);
                 let stats = &self.hcm.stats;
-                match next.map_or(Timer::Route, |(_, t)| t) {
+                let timer = next.map_or(Timer::Route, |(_, t)| t);
+                if matches!(timer, Timer::Route | Timer::PerTry | Timer::PerTryIdle) {
+                    // Envoy's router reports its timeout with the 504 it answers.
+                    worker.outliers.note(cluster, host, Report::Timeout(504));
+                }
+                match timer {
                     Timer::Route => {
                         shard.inc(cluster.stats.upstream_rq_timeout);
                         AttemptEnd::Failed(ProxyError::new(ErrorKind::UpstreamTimeout))
@@ -858,6 +869,7 @@ impl<T: Transport> Downstream<'_, T> {
                 }
             }
             Err(HeadWait::Closed) => {
+                worker.outliers.note(cluster, host, Report::ConnectFailed);
                 shard.inc(host.stats.rq_error);
                 shard.inc(cluster.stats.upstream_rq_rx_reset);
                 AttemptEnd::Failed(
@@ -865,6 +877,7 @@ impl<T: Transport> Downstream<'_, T> {
                 )
             }
             Err(HeadWait::Garbage) => {
+                worker.outliers.note(cluster, host, Report::ConnectFailed);
                 shard.inc(host.stats.rq_error);
                 AttemptEnd::Failed(ProxyError::new(ErrorKind::UpstreamProtocolError))
             }

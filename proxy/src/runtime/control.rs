@@ -49,6 +49,12 @@ pub struct Control {
     pub layered_runtime: Loader,
     /// What active health checking found of each checked host.
     pub health: crate::upstream::health::HealthTable,
+    /// Every cluster's outlier detector.
+    pub outliers: crate::upstream::outlier::Outliers,
+    /// Where workers send their outlier reports.
+    pub outlier_tx: crate::upstream::outlier::ReportSender,
+    outlier_rx:
+        Option<tokio::sync::mpsc::UnboundedReceiver<Vec<crate::upstream::outlier::OutlierReport>>>,
     /// Woken when cluster membership changes, for new hosts' checks to begin.
     membership_changed: Arc<tokio::sync::Notify>,
     runtime_stats: RuntimeStats,
@@ -115,6 +121,9 @@ impl Control {
         let runtime_stats = RuntimeStats::register(&mut registry)?;
         // Checked hosts start failing; their checks begin on the control thread's runtime.
         let health = crate::upstream::health::HealthTable::default();
+        let mut outliers = crate::upstream::outlier::Outliers::default();
+        outliers.reconcile(&loaded.bootstrap.clusters, std::time::Instant::now());
+        let (outlier_tx, outlier_rx) = tokio::sync::mpsc::unbounded_channel();
         let snapshot = Snapshot::build(
             1,
             &loaded.bootstrap,
@@ -135,6 +144,9 @@ impl Control {
             is_draining: Arc::new(AtomicBool::new(false)),
             layered_runtime,
             health,
+            outliers,
+            outlier_tx,
+            outlier_rx: Some(outlier_rx),
             membership_changed: Arc::new(tokio::sync::Notify::new()),
             runtime_stats,
             senders: Vec::new(),
@@ -271,6 +283,9 @@ impl Control {
 
     fn rebuild(&mut self) -> Result<(), String> {
         let generation = self.snapshot.generation + 1;
+        self.outliers
+            .reconcile(&self.bootstrap.clusters, std::time::Instant::now());
+        self.health.ejected = self.outliers.ejected();
         let snapshot = Snapshot::build(
             generation,
             &self.bootstrap,
@@ -310,6 +325,10 @@ pub fn run(control: Control, admin: Option<std::net::TcpListener>) {
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         tokio::task::spawn_local(follow_membership(Rc::clone(&control)));
+        let reports = control.borrow_mut().outlier_rx.take();
+        if let Some(reports) = reports {
+            tokio::task::spawn_local(crate::upstream::outlier::run(Rc::clone(&control), reports));
+        }
         if control.borrow().layered_runtime.has_disk_layers() {
             tokio::task::spawn_local(watch_runtime_disk(Rc::clone(&control)));
         }

@@ -199,6 +199,7 @@ pub fn run(loaded: sluice_config::Loaded, origin: String, opts: Options) -> anyh
             snapshot: Arc::clone(&control.snapshot),
             listeners,
             control: rx,
+            outlier_tx: control.outlier_tx.clone(),
         };
         let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
         let ring = opts.ring.clone();

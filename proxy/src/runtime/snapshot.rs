@@ -126,6 +126,9 @@ pub struct Cluster {
     pub retry_stats: RetryCodeStats,
     /// `cluster.<name>.health_check.*`, when the cluster has a health check.
     pub health_check_stats: Option<HealthCheckStats>,
+    /// `cluster.<name>.outlier_detection.*`, when the cluster detects outliers (workers
+    /// report its results to the control thread only then).
+    pub outlier_stats: Option<OutlierStats>,
     /// The description it was built from, to tell whether a rebuild is needed.
     pub source: model::Cluster,
 }
@@ -321,6 +324,32 @@ stat_struct!(
         verify_cluster: Counter,
         healthy: Gauge,
         degraded: Gauge,
+    }
+);
+
+stat_struct!(
+    /// `cluster.<name>.outlier_detection.*`, Envoy's `ALL_OUTLIER_DETECTION_STATS`.
+    OutlierStats via id {
+        ejections_active: Gauge,
+        ejections_overflow: Counter,
+        ejections_enforced_total: Counter,
+        ejections_detected_consecutive_5xx: Counter,
+        ejections_detected_consecutive_gateway_failure: Counter,
+        ejections_detected_consecutive_local_origin_failure: Counter,
+        ejections_detected_success_rate: Counter,
+        ejections_detected_local_origin_success_rate: Counter,
+        ejections_detected_failure_percentage: Counter,
+        ejections_detected_local_origin_failure_percentage: Counter,
+        ejections_enforced_consecutive_5xx: Counter,
+        ejections_enforced_consecutive_gateway_failure: Counter,
+        ejections_enforced_consecutive_local_origin_failure: Counter,
+        ejections_enforced_success_rate: Counter,
+        ejections_enforced_local_origin_success_rate: Counter,
+        ejections_enforced_failure_percentage: Counter,
+        ejections_enforced_local_origin_failure_percentage: Counter,
+        ejections_total: Counter,
+        ejections_consecutive_5xx: Counter,
+        ejections_success_rate: Counter,
     }
 );
 
@@ -593,6 +622,13 @@ fn build_cluster(
         )?),
         None => None,
     };
+    let outlier_stats = match c.outlier_detection {
+        Some(_) => Some(OutlierStats::register(
+            registry,
+            &format!("{prefix}outlier_detection."),
+        )?),
+        None => None,
+    };
     let mut hosts = Vec::new();
     for group in &c.load_assignment.endpoints {
         for ep in &group.lb_endpoints {
@@ -624,6 +660,7 @@ fn build_cluster(
         stats,
         retry_stats,
         health_check_stats,
+        outlier_stats,
         source: c.clone(),
     })
 }

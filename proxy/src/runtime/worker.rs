@@ -57,12 +57,19 @@ pub struct Worker {
     /// Unix seconds, refreshed on every control tick (10 ms): the `date` header needs no
     /// finer clock, and reading it here spares a clock read per response.
     unix_secs: Cell<u64>,
+    /// Upstream results of clusters with outlier detection, for the control thread.
+    pub outliers: crate::upstream::outlier::Reports,
     /// Buffers lent to requests in flight (see `crate::http::conn_manager::Scratch`).
     pub scratch: RefCell<Vec<crate::http::conn_manager::Scratch>>,
 }
 
 impl Worker {
-    fn new(index: usize, shard: Arc<Shard>, snapshot: Arc<Snapshot>) -> Self {
+    fn new(
+        index: usize,
+        shard: Arc<Shard>,
+        snapshot: Arc<Snapshot>,
+        outlier_tx: Option<crate::upstream::outlier::ReportSender>,
+    ) -> Self {
         let empty = Arc::new(Snapshot {
             generation: 0,
             listeners: Vec::new(),
@@ -82,6 +89,7 @@ impl Worker {
             accept_loops: Cell::new(0),
             date: RefCell::new(crate::http::h1::DateCache::new()),
             unix_secs: Cell::new(unix_now()),
+            outliers: crate::upstream::outlier::Reports::new(outlier_tx),
             scratch: RefCell::new(Vec::new()),
             // A per-worker seed: distinct streams per worker, no shared RNG.
             rng: Cell::new(
@@ -198,6 +206,8 @@ pub struct Start {
     pub listeners: Vec<std::net::TcpListener>,
     /// Control messages.
     pub control: Receiver<ToWorker>,
+    /// Where outlier reports go.
+    pub outlier_tx: crate::upstream::outlier::ReportSender,
 }
 
 /// Runs a worker to completion on the current thread's monoio runtime.
@@ -208,8 +218,9 @@ pub async fn run(start: Start) {
         snapshot,
         listeners,
         control,
+        outlier_tx,
     } = start;
-    let worker = Rc::new(Worker::new(index, shard, snapshot));
+    let worker = Rc::new(Worker::new(index, shard, snapshot, Some(outlier_tx)));
     for (listener_index, std_listener) in listeners.into_iter().enumerate() {
         let listener = match monoio::net::TcpListener::from_std(std_listener) {
             Ok(l) => l,
@@ -225,6 +236,7 @@ pub async fn run(start: Start) {
     loop {
         monoio::time::sleep(CONTROL_POLL).await;
         worker.unix_secs.set(unix_now());
+        worker.outliers.flush();
         crate::access_log::tick(&worker.shard, Instant::now());
         loop {
             match control.try_recv() {

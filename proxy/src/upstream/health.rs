@@ -38,6 +38,8 @@ struct HostHealth {
 #[derive(Debug, Default)]
 pub struct HealthTable {
     hosts: HashMap<(String, SocketAddr), HostHealth>,
+    /// Hosts outlier detection has ejected (see `crate::upstream::outlier`).
+    pub ejected: std::collections::HashSet<(String, SocketAddr)>,
 }
 
 /// Envoy's health flags for an endpoint's `health_status` (as this proxy has always mapped it:
@@ -66,6 +68,9 @@ impl HealthTable {
         status: model::HealthStatus,
     ) -> HealthFlags {
         let mut flags = eds_flags(status);
+        if !self.ejected.is_empty() && self.ejected.contains(&(cluster.name.clone(), address)) {
+            flags.set(HealthFlags::FAILED_OUTLIER_CHECK);
+        }
         if cluster.health_check.is_some() {
             let checked = self
                 .hosts
@@ -249,9 +254,25 @@ async fn check_host(control: Rc<RefCell<Control>>, cluster: String, address: Soc
             (outcome, state, *flags != before)
         };
         record(&control, stats, &outcome);
+        // `successful_active_health_check_uneject_host`: a pass ends an outlier ejection.
+        let unejected = {
+            let mut c = control.borrow_mut();
+            let failing = c
+                .health
+                .hosts
+                .get(&key)
+                .is_some_and(|h| h.flags.contains(HealthFlags::FAILED_ACTIVE_HC));
+            c.outliers.on_health_check(
+                &cluster,
+                address,
+                state == CheckState::Healthy,
+                failing,
+                std::time::Instant::now(),
+            )
+        };
         // A flag can change without a transition (an exclusion on a host already failing):
         // the snapshot follows the flags either way.
-        if outcome.transition == Transition::Changed || flags_changed {
+        if outcome.transition == Transition::Changed || flags_changed || unejected {
             let published = control.borrow_mut().publish_health();
             if let Err(e) = published {
                 log::warn!("health check of {address} in cluster `{cluster}`: {e}");

@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod lb;
+pub mod outlier;
 pub mod pool;
 
 use std::time::Instant;
