@@ -339,3 +339,34 @@ fn a_cluster_without_traffic_is_checked_every_no_traffic_interval() {
     status.store(500, Ordering::SeqCst);
     wait_flags(&proxy, up.addr(), "/failed_active_hc");
 }
+
+#[test]
+fn a_proxied_response_with_immediate_health_check_fail_fails_the_host_at_once() {
+    // The host passes its checks, but answers traffic with the header (a host going down for
+    // maintenance). The next check is an hour away, so only traffic can fail it.
+    let leaving = HttpUpstream::start(|r| {
+        if r.path == "/livez" {
+            Reply::ok("OK")
+        } else {
+            Reply::ok("leaving").header("x-envoy-immediate-health-check-fail", "true")
+        }
+    });
+    let proxy = start(json!([static_cluster(
+        "web",
+        &[leaving.addr()],
+        check_with(json!({"interval": "3600s", "no_traffic_interval": "3600s"}))
+    )]));
+    let admin = proxy.admin();
+    wait_flags(&proxy, leaving.addr(), "healthy");
+    let r = HttpClient::connect(proxy.addr()).request(&get("/"));
+    assert_eq!(r.text(), "leaving");
+    eventually("a passive failure", WAIT, || {
+        (admin.stat("cluster.web.health_check.passive_failure") == 1).then_some(())
+    });
+    wait_flags(
+        &proxy,
+        leaving.addr(),
+        "/failed_active_hc/excluded_via_immediate_hc_fail",
+    );
+    assert_eq!(admin.stat("cluster.web.health_check.healthy"), 0);
+}

@@ -427,6 +427,15 @@ impl<T: Transport> Downstream<'_, T> {
                     let status = self.resp.status();
                     // Every answer, returned or retried, counts for outlier detection.
                     worker.outliers.note(cluster, host, Report::Status(status));
+                    if cluster.health_check_stats.is_some()
+                        && self
+                            .resp
+                            .headers(&self.ubuf)
+                            .get(b"x-envoy-immediate-health-check-fail")
+                            .is_some()
+                    {
+                        worker.outliers.note_immediate_fail(cluster, host);
+                    }
                     let wants_retry = retry.is_some_and(|r| {
                         let headers = self.resp.headers(&self.ubuf);
                         r.retries_status(status)

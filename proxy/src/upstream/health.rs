@@ -120,6 +120,36 @@ impl HealthTable {
     }
 }
 
+/// A response from `address` of `cluster` carried `x-envoy-immediate-health-check-fail`:
+/// Envoy's passive failure. The host is excluded and fails its health check at once; the
+/// check's own schedule goes on (a later pass brings it back). Returns whether the host's
+/// flags changed.
+pub fn fail_from_traffic(control: &mut Control, cluster: &str, address: SocketAddr) -> bool {
+    let Some(hc) = health_check_of(control, cluster) else {
+        return false;
+    };
+    let timing = timing(&hc);
+    let stats = control
+        .snapshot
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster)
+        .and_then(|c| c.health_check_stats);
+    let Some(h) = control.health.hosts.get_mut(&(cluster.to_owned(), address)) else {
+        return false;
+    };
+    let before = h.flags;
+    h.flags.set(HealthFlags::EXCLUDED_VIA_IMMEDIATE_HC_FAIL);
+    let outcome = h
+        .session
+        .on_failure(&timing, &mut h.flags, FailureType::Passive, false);
+    let changed = h.flags != before;
+    if let Some(s) = stats {
+        record_into(&control.registry.control_shard(), s, &outcome);
+    }
+    changed
+}
+
 /// Envoy's timing for a configured health check.
 pub fn timing(hc: &model::HealthCheck) -> CheckTiming {
     CheckTiming {
@@ -317,6 +347,14 @@ fn record(
         return;
     };
     let shard = control.borrow().registry.control_shard();
+    record_into(&shard, s, outcome);
+}
+
+fn record_into(
+    shard: &crate::stats::Shard,
+    s: crate::runtime::snapshot::HealthCheckStats,
+    outcome: &CheckOutcome,
+) {
     let d = outcome.stats;
     shard.add(s.success, d.success);
     shard.add(s.failure, d.failure);

@@ -32,9 +32,19 @@ pub struct OutlierReport {
     /// The host.
     pub host: SocketAddr,
     /// What happened.
-    pub report: Report,
+    pub report: Noted,
     /// When.
     pub at: Instant,
+}
+
+/// What a worker notes about a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Noted {
+    /// A result for outlier detection.
+    Result(Report),
+    /// A response carried `x-envoy-immediate-health-check-fail`: the host's health check
+    /// fails it at once (Envoy's passive failure).
+    ImmediateHealthCheckFail,
 }
 
 /// How workers hand their reports to the control thread.
@@ -60,13 +70,25 @@ impl Reports {
     #[inline]
     pub fn note(&self, cluster: &Cluster, host: &Host, report: Report) {
         if cluster.outlier_stats.is_some() {
-            self.pending.borrow_mut().push(OutlierReport {
-                cluster: cluster.stats.upstream_cx_total,
-                host: host.address,
-                report,
-                at: Instant::now(),
-            });
+            self.push(cluster, host, Noted::Result(report));
         }
+    }
+
+    /// Notes that a response from `host` carried `x-envoy-immediate-health-check-fail`, when
+    /// the cluster is health checked.
+    pub fn note_immediate_fail(&self, cluster: &Cluster, host: &Host) {
+        if cluster.health_check_stats.is_some() {
+            self.push(cluster, host, Noted::ImmediateHealthCheckFail);
+        }
+    }
+
+    fn push(&self, cluster: &Cluster, host: &Host, report: Noted) {
+        self.pending.borrow_mut().push(OutlierReport {
+            cluster: cluster.stats.upstream_cx_total,
+            host: host.address,
+            report,
+            at: Instant::now(),
+        });
     }
 
     /// Sends what was noted to the control thread.
@@ -294,14 +316,19 @@ fn apply(control: &Rc<RefCell<Control>>, batch: &[OutlierReport]) -> bool {
         .snapshot
         .clusters
         .iter()
-        .filter(|cl| cl.outlier_stats.is_some())
         .map(|cl| (cl.stats.upstream_cx_total, cl.name.clone()))
         .collect();
     let mut changed = false;
     for r in batch {
-        if let Some(name) = names.get(&r.cluster) {
-            changed |= c.outliers.report(name, r.host, r.report, r.at);
-        }
+        let Some(name) = names.get(&r.cluster) else {
+            continue;
+        };
+        changed |= match r.report {
+            Noted::Result(report) => c.outliers.report(name, r.host, report, r.at),
+            Noted::ImmediateHealthCheckFail => {
+                crate::upstream::health::fail_from_traffic(&mut c, name, r.host)
+            }
+        };
     }
     changed
 }
