@@ -1328,6 +1328,12 @@ pub struct HealthCheck {
     pub unhealthy_edge_interval: Duration,
     /// `healthy_edge_interval`, default `interval`.
     pub healthy_edge_interval: Duration,
+    /// `event_log_path`: where health check events are appended as JSON lines; `None` when
+    /// empty or absent (no event log).
+    pub event_log_path: Option<String>,
+    /// `always_log_health_check_failures`, default false: every failure is logged, not only
+    /// a host's first.
+    pub always_log_health_check_failures: bool,
     /// The checker: `http_health_check` or `tcp_health_check`.
     pub kind: HealthCheckKind,
     /// Where the health check was written.

@@ -49,6 +49,8 @@ fn seed_form_fills_every_default() {
             unhealthy_threshold: 2,
             healthy_threshold: 2,
             reuse_connection: true,
+            event_log_path: None,
+            always_log_health_check_failures: false,
             no_traffic_interval: s(10),
             no_traffic_healthy_interval: s(10),
             unhealthy_interval: s(10),
@@ -129,6 +131,8 @@ fn each_explicit_field_overrides_its_default() {
             unhealthy_threshold: 4,
             healthy_threshold: 5,
             reuse_connection: false,
+            event_log_path: Some("/var/log/hc.log".into()),
+            always_log_health_check_failures: true,
             no_traffic_interval: s(30),
             no_traffic_healthy_interval: s(45),
             unhealthy_interval: s(2),
@@ -173,6 +177,7 @@ fn camel_case_json() {
         "intervalJitterPercent": 10, "unhealthyThreshold": 4, "healthyThreshold": 5,
         "reuseConnection": false, "noTrafficInterval": "30s", "noTrafficHealthyInterval": "45s",
         "unhealthyInterval": "2s", "unhealthyEdgeInterval": "1s", "healthyEdgeInterval": "3s",
+        "eventLogPath": "/var/log/hc.log", "alwaysLogHealthCheckFailures": true,
         "httpHealthCheck": {"path": "/ready", "expectedStatuses": [{"start": "200", "end": "201"}],
             "codecClientType": "HTTP1"}}]}]}}"#;
     let loaded = load_str(json, "hc.json", Format::Json).unwrap_or_else(|e| panic!("{e}"));
@@ -409,21 +414,13 @@ fn tcp_send_refused() {
 }
 
 #[test]
-fn event_log_path_refused() {
-    assert_eq!(
-        refused(
-            "    - timeout: 5s
-      interval: 1s
-      unhealthy_threshold: 2
-      healthy_threshold: 2
-      event_log_path: /tmp/hc.log
-      tcp_health_check: {}
-"
-        ),
-        [format!(
-            "hc.yaml:9:7: {P}[0].event_log_path: `event_log_path` is an Envoy field that Sluice does not support yet"
-        )]
+fn an_empty_event_log_path_means_no_log() {
+    let text = format!(
+        "{HEAD}    - {{ timeout: 1s, interval: 1s, unhealthy_threshold: 1, healthy_threshold: 1, event_log_path: '', tcp_health_check: {{}} }}\n"
     );
+    let loaded = load_str(&text, "hc.yaml", Format::Yaml).unwrap_or_else(|e| panic!("{e}"));
+    let hc = health_check(&loaded.bootstrap, "c").expect("health check");
+    assert_eq!(hc.event_log_path, None);
 }
 
 #[test]

@@ -370,3 +370,65 @@ fn a_proxied_response_with_immediate_health_check_fail_fails_the_host_at_once() 
     );
     assert_eq!(admin.stat("cluster.web.health_check.healthy"), 0);
 }
+
+/// The event log's lines, as JSON.
+fn events(path: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn the_event_log_records_transitions_and_failures_as_asked() {
+    for always in [false, true] {
+        let dir = sluice_tests::TempDir::new("hc-events");
+        let log = dir.path().join("hc.log");
+        let status = Arc::new(AtomicU16::new(200));
+        let up = app("up", &status);
+        let proxy = start(json!([static_cluster(
+            "web",
+            &[up.addr()],
+            check_with(json!({
+                "event_log_path": log.to_string_lossy(),
+                "always_log_health_check_failures": always,
+            }))
+        )]));
+        let admin = proxy.admin();
+        wait_flags(&proxy, up.addr(), "healthy");
+        status.store(503, Ordering::SeqCst);
+        wait_flags(&proxy, up.addr(), "/failed_active_hc");
+        let failures = admin.stat("cluster.web.health_check.failure");
+        eventually("two more failed checks", WAIT, || {
+            (admin.stat("cluster.web.health_check.failure") >= failures + 2).then_some(())
+        });
+        let got = events(&log);
+        let first = got.first().expect("an event");
+        assert_eq!(first["health_checker_type"], "HTTP");
+        assert_eq!(first["cluster_name"], "web");
+        assert_eq!(first["add_healthy_event"]["first_check"], true);
+        assert_eq!(
+            first["host"]["socket_address"]["port_value"],
+            u64::from(up.addr().port())
+        );
+        let ejections: Vec<_> = got
+            .iter()
+            .filter(|e| e.get("eject_unhealthy_event").is_some())
+            .collect();
+        assert_eq!(ejections.len(), 1);
+        assert_eq!(
+            ejections[0]["eject_unhealthy_event"]["failure_type"],
+            "ACTIVE"
+        );
+        let failures_logged = got
+            .iter()
+            .filter(|e| e.get("health_check_failure_event").is_some())
+            .count();
+        if always {
+            assert!(failures_logged >= 3, "every failure logged: {got:?}");
+        } else {
+            assert_eq!(failures_logged, 0, "only a first check's failure is logged");
+        }
+    }
+}

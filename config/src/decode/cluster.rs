@@ -962,6 +962,16 @@ fn health_check(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<HealthCheck> {
         Some(v) => cx.boolean(v, &m.path("reuse_connection")),
         None => Some(true),
     };
+    let event_log_path = match m.get("event_log_path") {
+        Some(v) => cx
+            .string(v, &m.path("event_log_path"))
+            .map(|p| (!p.is_empty()).then_some(p)),
+        None => Some(None),
+    };
+    let always_log_health_check_failures = match m.get("always_log_health_check_failures") {
+        Some(v) => cx.boolean(v, &m.path("always_log_health_check_failures")),
+        None => Some(false),
+    };
     let no_traffic_interval = positive_duration(cx, &m, "no_traffic_interval");
     let no_traffic_healthy_interval = positive_duration(cx, &m, "no_traffic_healthy_interval");
     let unhealthy_interval = positive_duration(cx, &m, "unhealthy_interval");
@@ -981,6 +991,8 @@ fn health_check(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<HealthCheck> {
         unhealthy_threshold: unhealthy_threshold?,
         healthy_threshold: healthy_threshold?,
         reuse_connection: reuse_connection?,
+        event_log_path: event_log_path?,
+        always_log_health_check_failures: always_log_health_check_failures?,
         no_traffic_interval,
         no_traffic_healthy_interval: no_traffic_healthy_interval?.unwrap_or(no_traffic_interval),
         unhealthy_interval,

@@ -558,7 +558,8 @@ spec!(HEALTH_CHECK, "HealthCheck", f::HEALTH_CHECK,
 ["timeout", "interval", "initial_jitter", "interval_jitter", "interval_jitter_percent",
  "unhealthy_threshold", "healthy_threshold", "reuse_connection", "no_traffic_interval",
  "no_traffic_healthy_interval", "unhealthy_interval", "unhealthy_edge_interval",
- "healthy_edge_interval", "http_health_check", "tcp_health_check"],
+ "healthy_edge_interval", "http_health_check", "tcp_health_check", "event_log_path",
+ "always_log_health_check_failures"],
 not_yet: [
     ("grpc_health_check", "gRPC health checks need HTTP/2 upstreams, which are not supported \
         yet"),

@@ -319,6 +319,22 @@ pub(super) struct Civil {
     pub(super) epoch_seconds: i64,
 }
 
+/// A time as protobuf's JSON writes a `Timestamp`: RFC 3339 in UTC, with 0, 3, 6 or 9
+/// fractional digits (`2026-12-03T20:01:02.345Z`).
+pub(crate) fn protobuf_timestamp(t: SystemTime) -> String {
+    let c = civil(t);
+    let fraction = match c.nanos {
+        0 => String::new(),
+        n if n % 1_000_000 == 0 => format!(".{:03}", n / 1_000_000),
+        n if n % 1_000 == 0 => format!(".{:06}", n / 1_000),
+        n => format!(".{n:09}"),
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}Z",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
 /// Splits a time into its UTC calendar fields (days-to-civil after Howard Hinnant's public
 /// domain algorithm for the proleptic Gregorian calendar).
 pub(super) fn civil(t: SystemTime) -> Civil {

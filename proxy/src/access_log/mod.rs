@@ -19,6 +19,7 @@ mod filter;
 
 pub(crate) use filter::LogFilter;
 mod format;
+pub(crate) use format::protobuf_timestamp;
 mod writer;
 
 use std::cell::Cell;

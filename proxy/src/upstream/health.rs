@@ -16,8 +16,8 @@ use std::rc::Rc;
 use sluice_config::model;
 use sluice_lb::SplitMix64;
 use sluice_lb::health::{
-    CheckOutcome, CheckSession, CheckState, CheckTiming, FailureType, HealthFlags, StatusRanges,
-    Transition,
+    CheckOutcome, CheckSession, CheckState, CheckTiming, FailureType, HealthEvent, HealthFlags,
+    StatusRanges, Transition,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -147,7 +147,89 @@ pub fn fail_from_traffic(control: &mut Control, cluster: &str, address: SocketAd
     if let Some(s) = stats {
         record_into(&control.registry.control_shard(), s, &outcome);
     }
+    if let Some(path) = &hc.event_log_path {
+        write_events(path, &hc, cluster, address, &outcome.events);
+    }
     changed
+}
+
+/// Appends `events` to the health check event log as Envoy's file sink writes them: one
+/// `envoy.data.core.v3.HealthCheckEvent` per line in protobuf's JSON, every primitive field
+/// printed. A log that cannot be written costs the events, not the checks.
+fn write_events(
+    path: &str,
+    hc: &model::HealthCheck,
+    cluster: &str,
+    address: SocketAddr,
+    events: &[HealthEvent],
+) {
+    use std::io::Write as _;
+    if events.is_empty() {
+        return;
+    }
+    let mut lines = String::new();
+    for e in events {
+        lines.push_str(&event_json(
+            hc,
+            cluster,
+            address,
+            e,
+            std::time::SystemTime::now(),
+        ));
+        lines.push('\n');
+    }
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(lines.as_bytes()));
+    if let Err(e) = written {
+        log::warn!("health check event log {path}: {e}");
+    }
+}
+
+/// One event as a JSON object, fields in the proto's order.
+fn event_json(
+    hc: &model::HealthCheck,
+    cluster: &str,
+    address: SocketAddr,
+    event: &HealthEvent,
+    at: std::time::SystemTime,
+) -> String {
+    let checker = match hc.kind {
+        model::HealthCheckKind::Http(_) => "HTTP",
+        model::HealthCheckKind::TcpConnect => "TCP",
+    };
+    let (name, body) = match *event {
+        HealthEvent::EjectUnhealthy { failure_type } => (
+            "eject_unhealthy_event",
+            format!("{{\"failure_type\":\"{}\"}}", failure_type.as_str()),
+        ),
+        HealthEvent::AddHealthy { first_check } => (
+            "add_healthy_event",
+            format!("{{\"first_check\":{first_check}}}"),
+        ),
+        HealthEvent::Failure {
+            failure_type,
+            first_check,
+        } => (
+            "health_check_failure_event",
+            format!(
+                "{{\"failure_type\":\"{}\",\"first_check\":{first_check}}}",
+                failure_type.as_str()
+            ),
+        ),
+        HealthEvent::Degraded => ("degraded_healthy_host", "{}".to_owned()),
+        HealthEvent::NoLongerDegraded => ("no_longer_degraded_host", "{}".to_owned()),
+    };
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+    format!(
+        "{{\"health_checker_type\":\"{checker}\",\"host\":{{\"socket_address\":{{\"protocol\":\"TCP\",\"address\":{},\"port_value\":{},\"resolver_name\":\"\",\"ipv4_compat\":false}}}},\"cluster_name\":{},\"{name}\":{body},\"timestamp\":\"{}\"}}",
+        quoted(&address.ip().to_string()),
+        address.port(),
+        quoted(cluster),
+        crate::access_log::protobuf_timestamp(at),
+    )
 }
 
 /// Envoy's timing for a configured health check.
@@ -165,7 +247,7 @@ pub fn timing(hc: &model::HealthCheck) -> CheckTiming {
         initial_jitter: hc.initial_jitter,
         unhealthy_threshold: hc.unhealthy_threshold,
         healthy_threshold: hc.healthy_threshold,
-        always_log_failures: false,
+        always_log_failures: hc.always_log_health_check_failures,
     }
 }
 
@@ -284,6 +366,9 @@ async fn check_host(control: Rc<RefCell<Control>>, cluster: String, address: Soc
             (outcome, state, *flags != before)
         };
         record(&control, stats, &outcome);
+        if let Some(path) = &hc.event_log_path {
+            write_events(path, &hc, &cluster, address, &outcome.events);
+        }
         // `successful_active_health_check_uneject_host`: a pass ends an outlier ejection.
         let unejected = {
             let mut c = control.borrow_mut();
@@ -573,6 +658,56 @@ static_resources:
     }
 
     #[test]
+    fn events_are_written_as_envoys_json() {
+        let hc = model::HealthCheck {
+            timeout: std::time::Duration::from_secs(1),
+            interval: std::time::Duration::from_secs(1),
+            initial_jitter: std::time::Duration::ZERO,
+            interval_jitter: std::time::Duration::ZERO,
+            interval_jitter_percent: 0,
+            unhealthy_threshold: 1,
+            healthy_threshold: 1,
+            reuse_connection: true,
+            event_log_path: None,
+            always_log_health_check_failures: false,
+            no_traffic_interval: std::time::Duration::from_secs(60),
+            no_traffic_healthy_interval: std::time::Duration::from_secs(60),
+            unhealthy_interval: std::time::Duration::from_secs(1),
+            unhealthy_edge_interval: std::time::Duration::from_secs(1),
+            healthy_edge_interval: std::time::Duration::from_secs(1),
+            kind: model::HealthCheckKind::TcpConnect,
+            loc: model::Loc::default(),
+        };
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_796_328_062_345);
+        let line = event_json(
+            &hc,
+            "web",
+            "127.0.0.1:8080".parse().expect("address"),
+            &HealthEvent::EjectUnhealthy {
+                failure_type: FailureType::NetworkTimeout,
+            },
+            at,
+        );
+        assert_eq!(
+            line,
+            r#"{"health_checker_type":"TCP","host":{"socket_address":{"protocol":"TCP","address":"127.0.0.1","port_value":8080,"resolver_name":"","ipv4_compat":false}},"cluster_name":"web","eject_unhealthy_event":{"failure_type":"NETWORK_TIMEOUT"},"timestamp":"2026-12-03T20:01:02.345Z"}"#
+        );
+        let v: serde_json::Value = serde_json::from_str(&event_json(
+            &hc,
+            "web",
+            "[::1]:80".parse().expect("address"),
+            &HealthEvent::Failure {
+                failure_type: FailureType::Active,
+                first_check: true,
+            },
+            at,
+        ))
+        .expect("JSON");
+        assert_eq!(v["health_check_failure_event"]["first_check"], true);
+        assert_eq!(v["host"]["socket_address"]["address"], "::1");
+    }
+
+    #[test]
     fn every_timing_field_of_the_check_reaches_the_state_machine() {
         use std::time::Duration as D;
         let hc = model::HealthCheck {
@@ -584,6 +719,8 @@ static_resources:
             unhealthy_threshold: 6,
             healthy_threshold: 7,
             reuse_connection: true,
+            event_log_path: None,
+            always_log_health_check_failures: true,
             no_traffic_interval: D::from_millis(8),
             no_traffic_healthy_interval: D::from_millis(9),
             unhealthy_interval: D::from_millis(10),
