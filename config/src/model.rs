@@ -1570,6 +1570,8 @@ pub struct LbEndpoint {
     pub address: SocketAddr,
     /// `endpoint.hostname`.
     pub hostname: String,
+    /// `endpoint.health_check_config`.
+    pub health_check_config: EndpointHealthCheck,
     /// `health_status`, default `UNKNOWN` (treated as healthy).
     pub health_status: HealthStatus,
     /// `load_balancing_weight`, default 1.
@@ -1578,6 +1580,35 @@ pub struct LbEndpoint {
     pub lb_metadata: BTreeMap<String, serde_json::Value>,
     /// `metadata.filter_metadata`, every namespace (read by `%UPSTREAM_METADATA(...)%`).
     pub metadata: FilterMetadata,
+}
+
+/// `config.endpoint.v3.Endpoint.HealthCheckConfig`: how active health checking reaches one
+/// endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointHealthCheck {
+    /// `port_value`: the port checks connect to; 0 (default) is the endpoint's (or
+    /// `address`'s) own.
+    pub port_value: u16,
+    /// `hostname`: the `host` of HTTP checks, over the check's own `host`.
+    pub hostname: String,
+    /// `address`: where checks connect instead of the endpoint's address.
+    pub address: Option<SocketAddr>,
+    /// `disable_active_health_check`: the endpoint is not checked (and not failed for lack
+    /// of checks).
+    pub disable_active_health_check: bool,
+}
+
+impl EndpointHealthCheck {
+    /// Where checks of the endpoint at `endpoint` connect, as Envoy's
+    /// `resolveHealthCheckAddress`: `address` if set, else the endpoint's, with `port_value`
+    /// when it is not 0.
+    pub fn check_address(&self, endpoint: SocketAddr) -> SocketAddr {
+        let mut a = self.address.unwrap_or(endpoint);
+        if self.port_value != 0 {
+            a.set_port(self.port_value);
+        }
+        a
+    }
 }
 
 /// `config.core.v3.HealthStatus`.

@@ -472,3 +472,46 @@ fn two_checkers_and_unknown_fields() {
         ]
     );
 }
+
+#[test]
+fn an_endpoints_health_check_config_is_decoded() {
+    let text = "static_resources:
+  clusters:
+  - name: c
+    load_assignment:
+      cluster_name: c
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address: { socket_address: { address: 127.0.0.1, port_value: 80 } }
+            health_check_config:
+              port_value: 8081
+              hostname: checks.example
+              address: { socket_address: { address: 127.0.0.2, port_value: 9 } }
+        - endpoint:
+            address: { socket_address: { address: 127.0.0.3, port_value: 80 } }
+            health_check_config: { disable_active_health_check: true }
+";
+    let loaded = load_str(text, "ep.yaml", Format::Yaml).unwrap_or_else(|e| panic!("{e}"));
+    let eps = &loaded.bootstrap.clusters[0].load_assignment.endpoints[0].lb_endpoints;
+    let first = &eps[0].health_check_config;
+    assert_eq!(first.port_value, 8081);
+    assert_eq!(first.hostname, "checks.example");
+    // `address` with `port_value` over its port, as Envoy's resolveHealthCheckAddress.
+    assert_eq!(
+        first.check_address(eps[0].address),
+        "127.0.0.2:8081".parse().expect("address")
+    );
+    assert!(!first.disable_active_health_check);
+    let second = &eps[1].health_check_config;
+    assert!(second.disable_active_health_check);
+    assert_eq!(second.check_address(eps[1].address), eps[1].address);
+    let errors = load_str(
+        &text.replace("port_value: 8081", "port_value: 70000"),
+        "ep.yaml",
+        Format::Yaml,
+    )
+    .expect_err("a port past 65535");
+    assert_eq!(errors.0[0].line, 11);
+    assert!(errors.0[0].path.ends_with("health_check_config.port_value"));
+}

@@ -67,6 +67,7 @@ MESSAGES = [
     ("LB_ENDPOINT", "envoy.config.endpoint.v3", "LbEndpoint"),
     ("ENDPOINT", "envoy.config.endpoint.v3", "Endpoint"),
     ("OUTLIER_DETECTION", "envoy.config.cluster.v3", "OutlierDetection"),
+    ("HEALTH_CHECK_CONFIG", "envoy.config.endpoint.v3", "endpoint::HealthCheckConfig"),
     ("HEALTH_CHECK", "envoy.config.core.v3", "HealthCheck"),
     ("HTTP_HEALTH_CHECK", "envoy.config.core.v3", "health_check::HttpHealthCheck"),
     ("TCP_HEALTH_CHECK", "envoy.config.core.v3", "health_check::TcpHealthCheck"),

@@ -432,3 +432,46 @@ fn the_event_log_records_transitions_and_failures_as_asked() {
         }
     }
 }
+
+#[test]
+fn an_endpoint_can_be_checked_elsewhere_or_not_at_all() {
+    // The service answers traffic; its health is served by a sidecar on another port.
+    let service = HttpUpstream::replying("service");
+    let sidecar = HttpUpstream::replying("sidecar");
+    let unchecked = HttpUpstream::start(|r| {
+        if r.path == "/livez" {
+            Reply::text(503, "never asked")
+        } else {
+            Reply::ok("unchecked")
+        }
+    });
+    let mut cluster = static_cluster(
+        "web",
+        &[service.addr(), unchecked.addr()],
+        check_with(json!({})),
+    );
+    let eps = &mut cluster["load_assignment"]["endpoints"][0]["lb_endpoints"];
+    eps[0]["endpoint"]["health_check_config"] = json!({
+        "port_value": sidecar.addr().port(),
+        "hostname": "service.health",
+    });
+    eps[1]["endpoint"]["health_check_config"] = json!({"disable_active_health_check": true});
+    let proxy = start(json!([cluster]));
+    wait_flags(&proxy, service.addr(), "healthy");
+    assert_eq!(health_flags(&proxy, unchecked.addr()), "healthy");
+    let check = sidecar
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/livez")
+        .expect("the sidecar was checked");
+    assert_eq!(check.header("host"), Some("service.health"));
+    assert!(
+        service.requests().iter().all(|r| r.path != "/livez"),
+        "the service itself is not checked"
+    );
+    assert!(
+        unchecked.requests().is_empty(),
+        "a disabled endpoint is not checked"
+    );
+    assert_eq!(proxy.admin().stat("cluster.web.health_check.healthy"), 1);
+}

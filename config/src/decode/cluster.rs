@@ -6,10 +6,10 @@ use std::time::Duration;
 use super::bootstrap::{AddressUse, address, locality};
 use super::{Cx, Msg};
 use crate::model::{
-    Cluster, ClusterLoadAssignment, CommonLbConfig, DiscoveryType, HashFunction, HealthCheck,
-    HealthCheckKind, HealthStatus, HttpHealthCheck, LbEndpoint, LbPolicy, LbSubsetConfig, Loc,
-    LocalityLbEndpoints, OutlierDetection, SelectorFallbackPolicy, SlowStartConfig,
-    SubsetFallbackPolicy, SubsetSelector, UpstreamHttpProtocol, ZoneAwareLbConfig,
+    Cluster, ClusterLoadAssignment, CommonLbConfig, DiscoveryType, EndpointHealthCheck,
+    HashFunction, HealthCheck, HealthCheckKind, HealthStatus, HttpHealthCheck, LbEndpoint,
+    LbPolicy, LbSubsetConfig, Loc, LocalityLbEndpoints, OutlierDetection, SelectorFallbackPolicy,
+    SlowStartConfig, SubsetFallbackPolicy, SubsetSelector, UpstreamHttpProtocol, ZoneAwareLbConfig,
 };
 use crate::schema;
 use crate::tree::{Node as TNode, Value};
@@ -746,10 +746,11 @@ fn lb_endpoint(cx: &mut Cx<'_>, n: &TNode, path: &str, usage: AddressUse) -> Opt
             None
         }
     };
-    let (address, hostname) = endpoint?;
+    let (address, hostname, health_check_config) = endpoint?;
     Some(LbEndpoint {
         address,
         hostname,
+        health_check_config,
         health_status: health_status?,
         load_balancing_weight: load_balancing_weight?,
         lb_metadata,
@@ -762,18 +763,56 @@ fn endpoint(
     n: &TNode,
     path: &str,
     usage: AddressUse,
-) -> Option<(std::net::SocketAddr, String)> {
+) -> Option<(std::net::SocketAddr, String, EndpointHealthCheck)> {
     let m = cx.message(n, path, &schema::ENDPOINT)?;
     let hostname = m
         .get("hostname")
         .and_then(|v| cx.string(v, &m.path("hostname")))
         .unwrap_or_default();
+    let health_check_config = match m.get("health_check_config") {
+        Some(v) => endpoint_health_check(cx, v, &m.path("health_check_config"), usage),
+        None => Some(EndpointHealthCheck::default()),
+    };
     let Some(a) = m.get("address") else {
         cx.missing(&m, "address");
         return None;
     };
     let (addr, _) = address(cx, a, &m.path("address"), usage)?;
-    Some((addr, hostname))
+    Some((addr, hostname, health_check_config?))
+}
+
+/// `Endpoint.HealthCheckConfig`.
+fn endpoint_health_check(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+    usage: AddressUse,
+) -> Option<EndpointHealthCheck> {
+    let m = cx.message(n, path, &schema::HEALTH_CHECK_CONFIG)?;
+    let port_value = match m.get("port_value") {
+        Some(v) => cx
+            .u32_in(v, &m.path("port_value"), 0, u32::from(u16::MAX))
+            .and_then(|p| u16::try_from(p).ok()),
+        None => Some(0),
+    };
+    let hostname = match m.get("hostname") {
+        Some(v) => cx.string(v, &m.path("hostname")),
+        None => Some(String::new()),
+    };
+    let address = match m.get("address") {
+        Some(v) => address(cx, v, &m.path("address"), usage).map(|(a, _)| Some(a)),
+        None => Some(None),
+    };
+    let disable_active_health_check = match m.get("disable_active_health_check") {
+        Some(v) => cx.boolean(v, &m.path("disable_active_health_check")),
+        None => Some(false),
+    };
+    Some(EndpointHealthCheck {
+        port_value: port_value?,
+        hostname: hostname?,
+        address: address?,
+        disable_active_health_check: disable_active_health_check?,
+    })
 }
 
 /// The extension name (and `@type`) of the upstream HTTP protocol options.

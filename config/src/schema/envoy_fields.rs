@@ -701,6 +701,14 @@ pub(crate) const OUTLIER_DETECTION: &[&str] = &[
     "detect_degraded_hosts",
 ];
 
+/// All fields of `config.endpoint.v3.HealthCheckConfig`.
+pub(crate) const HEALTH_CHECK_CONFIG: &[&str] = &[
+    "port_value",
+    "hostname",
+    "address",
+    "disable_active_health_check",
+];
+
 /// All fields of `config.core.v3.HealthCheck`.
 pub(crate) const HEALTH_CHECK: &[&str] = &[
     "timeout",

@@ -698,7 +698,23 @@ spec!(
         "endpoint"
     ]
 );
-spec!(ENDPOINT, "Endpoint", f::ENDPOINT, ["address", "hostname"]);
+spec!(
+    ENDPOINT,
+    "Endpoint",
+    f::ENDPOINT,
+    ["address", "hostname", "health_check_config"]
+);
+spec!(
+    HEALTH_CHECK_CONFIG,
+    "Endpoint.HealthCheckConfig",
+    f::HEALTH_CHECK_CONFIG,
+    [
+        "port_value",
+        "hostname",
+        "address",
+        "disable_active_health_check"
+    ]
+);
 spec!(
     HTTP_FAULT,
     "HTTPFault",

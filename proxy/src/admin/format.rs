@@ -542,6 +542,7 @@ pub fn set_cluster_endpoints(
         let endpoint = model::LbEndpoint {
             address,
             hostname: String::new(),
+            health_check_config: model::EndpointHealthCheck::default(),
             health_status,
             load_balancing_weight: weight.max(1),
             lb_metadata: Default::default(),

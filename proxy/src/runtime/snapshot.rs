@@ -151,6 +151,8 @@ pub struct Host {
     /// Health flags from discovery and active health checking together (what `/clusters`
     /// prints and what the load balancer sees).
     pub flags: HealthFlags,
+    /// `health_check_config.disable_active_health_check`.
+    pub health_check_disabled: bool,
     /// The endpoint's `metadata.filter_metadata` (`%UPSTREAM_METADATA(...)%`); empty for most.
     pub metadata: model::FilterMetadata,
     /// Per-host stats shown by `/clusters`.
@@ -640,7 +642,13 @@ fn build_cluster(
                 priority: group.priority,
                 locality: group.locality.clone(),
                 health: ep.health_status,
-                flags: health.endpoint_flags(c, ep.address, ep.health_status),
+                flags: health.endpoint_flags(
+                    c,
+                    ep.address,
+                    ep.health_status,
+                    ep.health_check_config.disable_active_health_check,
+                ),
+                health_check_disabled: ep.health_check_config.disable_active_health_check,
                 metadata: ep.metadata.clone(),
                 stats: HostStats::register(registry, &host_prefix)?,
             });

@@ -66,12 +66,13 @@ impl HealthTable {
         cluster: &model::Cluster,
         address: SocketAddr,
         status: model::HealthStatus,
+        check_disabled: bool,
     ) -> HealthFlags {
         let mut flags = eds_flags(status);
         if !self.ejected.is_empty() && self.ejected.contains(&(cluster.name.clone(), address)) {
             flags.set(HealthFlags::FAILED_OUTLIER_CHECK);
         }
-        if cluster.health_check.is_some() {
+        if cluster.health_check.is_some() && !check_disabled {
             let checked = self
                 .hosts
                 .get(&(cluster.name.clone(), address))
@@ -83,7 +84,12 @@ impl HealthTable {
 
     /// [`HealthTable::endpoint_flags`] of a host of a built snapshot.
     pub fn flags(&self, cluster: &model::Cluster, host: &Host) -> HealthFlags {
-        self.endpoint_flags(cluster, host.address, host.health)
+        self.endpoint_flags(
+            cluster,
+            host.address,
+            host.health,
+            host.health_check_disabled,
+        )
     }
 
     /// Starts tracking the hosts of health-checked clusters that are not tracked yet (failing
@@ -93,7 +99,11 @@ impl HealthTable {
         let mut wanted = Vec::new();
         for c in clusters.iter().filter(|c| c.health_check.is_some()) {
             for group in &c.load_assignment.endpoints {
-                for ep in &group.lb_endpoints {
+                for ep in group
+                    .lb_endpoints
+                    .iter()
+                    .filter(|ep| !ep.health_check_config.disable_active_health_check)
+                {
                     wanted.push((c.name.clone(), ep.address));
                 }
             }
@@ -311,22 +321,30 @@ async fn check_host(control: Rc<RefCell<Control>>, cluster: String, address: Soc
         if let Some(s) = stats {
             shard.inc(s.attempt);
         }
-        let verdict = match tokio::time::timeout(
-            hc.timeout,
-            check(&hc, &cluster, address, &mut conn),
-        )
-        .await
+        let (target, hostname) = endpoint_check(&control.borrow(), &cluster, address);
+        let host_header = if !hostname.is_empty() {
+            hostname
+        } else if let model::HealthCheckKind::Http(http) = &hc.kind
+            && !http.host.is_empty()
         {
-            Ok(v) => v,
-            Err(_) => {
-                conn = None;
-                Verdict::Failed {
-                    kind: FailureType::NetworkTimeout,
-                    retriable: false,
-                    exclude: false,
-                }
-            }
+            http.host.clone()
+        } else {
+            cluster.clone()
         };
+        let verdict =
+            match tokio::time::timeout(hc.timeout, check(&hc, &host_header, target, &mut conn))
+                .await
+            {
+                Ok(v) => v,
+                Err(_) => {
+                    conn = None;
+                    Verdict::Failed {
+                        kind: FailureType::NetworkTimeout,
+                        retriable: false,
+                        exclude: false,
+                    }
+                }
+            };
         if matches!(
             verdict,
             Verdict::Failed {
@@ -398,6 +416,27 @@ async fn check_host(control: Rc<RefCell<Control>>, cluster: String, address: Soc
     }
 }
 
+/// Where checks of the endpoint at `address` connect, and the `host` its config sets (empty
+/// when none): the endpoint's `health_check_config`.
+fn endpoint_check(control: &Control, cluster: &str, address: SocketAddr) -> (SocketAddr, String) {
+    control
+        .bootstrap
+        .clusters
+        .iter()
+        .find(|c| c.name == cluster)
+        .and_then(|c| {
+            c.load_assignment
+                .endpoints
+                .iter()
+                .flat_map(|g| &g.lb_endpoints)
+                .find(|ep| ep.address == address)
+        })
+        .map_or((address, String::new()), |ep| {
+            let hc = &ep.health_check_config;
+            (hc.check_address(address), hc.hostname.clone())
+        })
+}
+
 fn health_check_of(control: &Control, cluster: &str) -> Option<model::HealthCheck> {
     control
         .bootstrap
@@ -463,7 +502,7 @@ fn seed_for(key: &(String, SocketAddr)) -> u64 {
 /// One check of `address`.
 async fn check(
     hc: &model::HealthCheck,
-    cluster: &str,
+    host: &str,
     address: SocketAddr,
     conn: &mut Option<TcpStream>,
 ) -> Verdict {
@@ -488,11 +527,6 @@ async fn check(
                     }
                     Err(_) => return network,
                 },
-            };
-            let host = if http.host.is_empty() {
-                cluster
-            } else {
-                http.host.as_str()
             };
             match http_check(stream, http, host).await {
                 Ok((verdict, keep)) => {
@@ -629,7 +663,7 @@ static_resources:
         let unchecked = cluster(false);
         let table = HealthTable::default();
         assert_eq!(
-            table.endpoint_flags(&unchecked, a, model::HealthStatus::Unknown),
+            table.endpoint_flags(&unchecked, a, model::HealthStatus::Unknown, false),
             HealthFlags::empty()
         );
         let checked = cluster(true);
@@ -638,7 +672,7 @@ static_resources:
         assert_eq!(added, [("web".to_string(), a), ("web".to_string(), b)]);
         assert_eq!(
             table
-                .endpoint_flags(&checked, b, model::HealthStatus::Degraded)
+                .endpoint_flags(&checked, b, model::HealthStatus::Degraded, false)
                 .to_string(),
             "/failed_active_hc/degraded_eds_health"
         );
@@ -648,8 +682,13 @@ static_resources:
             h.session.on_success(&timing, &mut h.flags, false);
         }
         assert_eq!(
-            table.endpoint_flags(&checked, b, model::HealthStatus::Degraded),
+            table.endpoint_flags(&checked, b, model::HealthStatus::Degraded, false),
             HealthFlags::DEGRADED_EDS_HEALTH
+        );
+        // An endpoint that opts out of checks is not failed for the lack of them.
+        assert_eq!(
+            table.endpoint_flags(&checked, a, model::HealthStatus::Unknown, true),
+            HealthFlags::empty()
         );
         // Tracked hosts are not added twice; hosts that leave are forgotten.
         assert!(table.reconcile(std::slice::from_ref(&checked)).is_empty());

@@ -133,7 +133,12 @@ pub fn host_descs(c: &model::Cluster, health: &HealthTable) -> Vec<HostDesc> {
     let mut out = Vec::new();
     for group in &c.load_assignment.endpoints {
         for ep in &group.lb_endpoints {
-            let flags = health.endpoint_flags(c, ep.address, ep.health_status);
+            let flags = health.endpoint_flags(
+                c,
+                ep.address,
+                ep.health_status,
+                ep.health_check_config.disable_active_health_check,
+            );
             let mut h = HostDesc::new(ep.address)
                 .with_weight(ep.load_balancing_weight)
                 .with_priority(group.priority)
