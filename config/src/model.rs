@@ -1347,6 +1347,15 @@ pub enum HealthCheckKind {
     Http(HttpHealthCheck),
     /// `tcp_health_check` with no payloads: the connection is opened and closed.
     TcpConnect,
+    /// `tcp_health_check` with payloads: `send` is written, then every `receive` segment
+    /// must arrive, in order, not necessarily adjacent. With `receive` empty the check passes
+    /// on connect, as in Envoy.
+    Tcp {
+        /// `send.text`, decoded.
+        send: Vec<u8>,
+        /// `receive[*].text`, decoded; empty segments dropped.
+        receive: Vec<Vec<u8>>,
+    },
 }
 
 /// `HealthCheck.HttpHealthCheck`.

@@ -396,7 +396,28 @@ fn http2_codec_refused() {
 }
 
 #[test]
-fn tcp_send_refused() {
+fn tcp_payloads_are_hex_text_in_order() {
+    let text = format!(
+        "{HEAD}{}",
+        "    - timeout: 5s
+      interval: 1s
+      unhealthy_threshold: 2
+      healthy_threshold: 2
+      tcp_health_check:
+        send: { text: \"50494E47\" }
+        receive: [{ text: \"504f\" }, { text: \"4e47\" }]
+"
+    );
+    let loaded = load_str(&text, "hc.yaml", Format::Yaml).unwrap_or_else(|e| panic!("{e}"));
+    let hc = health_check(&loaded.bootstrap, "c").expect("health check");
+    assert_eq!(
+        hc.kind,
+        HealthCheckKind::Tcp {
+            send: b"PING".to_vec(),
+            receive: vec![b"PO".to_vec(), b"NG".to_vec()],
+        },
+        "hex in either case"
+    );
     assert_eq!(
         refused(
             "    - timeout: 5s
@@ -404,11 +425,25 @@ fn tcp_send_refused() {
       unhealthy_threshold: 2
       healthy_threshold: 2
       tcp_health_check:
-        send: { text: \"0102\" }
+        send: { text: \"012\" }
 "
         ),
         [format!(
-            "hc.yaml:10:9: {P}[0].tcp_health_check.send: `send` is an Envoy field that Sluice does not support yet: only a connect-only check (`tcp_health_check: {{}}`) is supported"
+            "hc.yaml:10:23: {P}[0].tcp_health_check.send.text: invalid hex string `012`: write an even number of hex digits"
+        )]
+    );
+    // Envoy refuses an empty `text` too (its decode is empty).
+    assert_eq!(
+        refused(
+            "    - timeout: 5s
+      interval: 1s
+      unhealthy_threshold: 2
+      healthy_threshold: 2
+      tcp_health_check: { receive: [{ text: \"\" }] }
+"
+        ),
+        [format!(
+            "hc.yaml:9:45: {P}[0].tcp_health_check.receive[0].text: invalid hex string ``: write an even number of hex digits"
         )]
     );
 }

@@ -69,6 +69,7 @@ MESSAGES = [
     ("OUTLIER_DETECTION", "envoy.config.cluster.v3", "OutlierDetection"),
     ("HEALTH_CHECK_CONFIG", "envoy.config.endpoint.v3", "endpoint::HealthCheckConfig"),
     ("HEALTH_CHECK", "envoy.config.core.v3", "HealthCheck"),
+    ("HEALTH_CHECK_PAYLOAD", "envoy.config.core.v3", "health_check::Payload"),
     ("HTTP_HEALTH_CHECK", "envoy.config.core.v3", "health_check::HttpHealthCheck"),
     ("TCP_HEALTH_CHECK", "envoy.config.core.v3", "health_check::TcpHealthCheck"),
     ("REGEX_MATCHER", "envoy.r#type.matcher.v3", "RegexMatcher"),

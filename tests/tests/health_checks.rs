@@ -475,3 +475,66 @@ fn an_endpoint_can_be_checked_elsewhere_or_not_at_all() {
     );
     assert_eq!(proxy.admin().stat("cluster.web.health_check.healthy"), 1);
 }
+
+/// A TCP server on loopback that answers every `PING` it reads with `answer`, keeping the
+/// connection; it counts connections. Stops with the test process.
+fn ping_server(answer: &'static [u8]) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counted.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                let mut seen = Vec::new();
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(at) = seen.windows(4).position(|w| w == b"PING") {
+                        seen.drain(..at + 4);
+                        if stream.write_all(answer).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[test]
+fn a_tcp_check_sends_its_payload_and_waits_for_the_answer_in_order() {
+    let (good, good_connections) = ping_server(b"+PO..NG\r\n");
+    let (wrong, _) = ping_server(b"+NOPE\r\n");
+    let tcp = json!({"tcp_health_check": {
+        // "PING", then "PO" and "NG" in that order, not necessarily adjacent.
+        "send": {"text": "50494e47"},
+        "receive": [{"text": "504f"}, {"text": "4e47"}],
+    }});
+    let mut check = check_with(json!({"timeout": "0.3s"}));
+    check["health_checks"][0]
+        .as_object_mut()
+        .expect("a check")
+        .remove("http_health_check");
+    merge(&mut check["health_checks"][0], tcp);
+    let proxy = start(json!([static_cluster("web", &[good, wrong], check)]));
+    let admin = proxy.admin();
+    wait_flags(&proxy, good, "healthy");
+    // A wrong answer never matches: the check times out.
+    wait_flags(&proxy, wrong, "/failed_active_hc/active_hc_timeout");
+    eventually("more passing checks", WAIT, || {
+        (admin.stat("cluster.web.health_check.success") >= 5).then_some(())
+    });
+    assert_eq!(
+        good_connections.load(Ordering::SeqCst),
+        1,
+        "checks with answers reuse their connection"
+    );
+}

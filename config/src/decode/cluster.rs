@@ -1098,8 +1098,30 @@ fn health_checker(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<HealthCheckKind> {
         Some(_) => {
             let v = m.get("tcp_health_check")?;
             let t = cx.message(v, &m.path("tcp_health_check"), &schema::TCP_HEALTH_CHECK)?;
-            // Every field of a TcpHealthCheck is refused for now: only `{}` remains.
-            t.rejected_none().then_some(HealthCheckKind::TcpConnect)
+            let send = match t.get("send") {
+                Some(p) => payload(cx, p, &t.path("send")),
+                None => Some(Vec::new()),
+            };
+            let mut receive = Some(Vec::new());
+            if let Some(list) = t.get("receive") {
+                for (p, path) in cx.list(list, &t.path("receive")) {
+                    match (payload(cx, p, &path), receive.as_mut()) {
+                        // Envoy drops empty segments.
+                        (Some(bytes), Some(all)) if !bytes.is_empty() => all.push(bytes),
+                        (Some(_), _) => {}
+                        (None, _) => receive = None,
+                    }
+                }
+            }
+            let (send, receive) = (send?, receive?);
+            if !t.rejected_none() {
+                return None;
+            }
+            Some(if send.is_empty() && receive.is_empty() {
+                HealthCheckKind::TcpConnect
+            } else {
+                HealthCheckKind::Tcp { send, receive }
+            })
         }
         None => {
             // proto3 JSON: a null message is not set, so `tcp_health_check:` with no value
@@ -1122,6 +1144,40 @@ fn health_checker(cx: &mut Cx<'_>, m: &Msg<'_>) -> Option<HealthCheckKind> {
                      `tcp_health_check`, `grpc_health_check` or `custom_health_check`",
                 );
             }
+            None
+        }
+    }
+}
+
+/// `HealthCheck.Payload`: its hex `text`, decoded (Envoy's `Hex::decode`: an even number of
+/// hex digits, either case).
+fn payload(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Vec<u8>> {
+    let m = cx.message(n, path, &schema::HEALTH_CHECK_PAYLOAD)?;
+    let Some(v) = m.get("text") else {
+        if m.rejected_none() {
+            cx.missing(&m, "text");
+        }
+        return None;
+    };
+    let p = m.path("text");
+    let text = cx.string(v, &p)?;
+    let digit = |c: u8| (c as char).to_digit(16);
+    let bytes: Option<Vec<u8>> = if text.len() % 2 == 0 {
+        text.as_bytes()
+            .chunks(2)
+            .map(|pair| Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8))
+            .collect()
+    } else {
+        None
+    };
+    match bytes {
+        Some(b) if !b.is_empty() => Some(b),
+        _ => {
+            cx.error(
+                v.loc,
+                &p,
+                format!("invalid hex string `{text}`: write an even number of hex digits"),
+            );
             None
         }
     }

@@ -738,6 +738,9 @@ pub(crate) const HEALTH_CHECK: &[&str] = &[
     "custom_health_check",
 ];
 
+/// All fields of `config.core.v3.Payload`.
+pub(crate) const HEALTH_CHECK_PAYLOAD: &[&str] = &["text", "binary"];
+
 /// All fields of `config.core.v3.HttpHealthCheck`.
 pub(crate) const HTTP_HEALTH_CHECK: &[&str] = &[
     "host",

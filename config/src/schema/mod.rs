@@ -578,10 +578,15 @@ spec!(
         "codec_client_type"
     ]
 );
-spec!(TCP_HEALTH_CHECK, "HealthCheck.TcpHealthCheck", f::TCP_HEALTH_CHECK, [],
+spec!(
+    TCP_HEALTH_CHECK,
+    "HealthCheck.TcpHealthCheck",
+    f::TCP_HEALTH_CHECK,
+    ["send", "receive"]
+);
+spec!(HEALTH_CHECK_PAYLOAD, "HealthCheck.Payload", f::HEALTH_CHECK_PAYLOAD, ["text"],
 not_yet: [
-    ("send", "only a connect-only check (`tcp_health_check: {}`) is supported"),
-    ("receive", "only a connect-only check (`tcp_health_check: {}`) is supported"),
+    ("binary", "write the payload as hex `text` (Envoy's TCP checker also sends only `text`)"),
 ]);
 spec!(
     COMMON_LB_CONFIG,

@@ -208,7 +208,7 @@ fn event_json(
 ) -> String {
     let checker = match hc.kind {
         model::HealthCheckKind::Http(_) => "HTTP",
-        model::HealthCheckKind::TcpConnect => "TCP",
+        model::HealthCheckKind::TcpConnect | model::HealthCheckKind::Tcp { .. } => "TCP",
     };
     let (name, body) = match *event {
         HealthEvent::EjectUnhealthy { failure_type } => (
@@ -512,6 +512,25 @@ async fn check(
         exclude: false,
     };
     match &hc.kind {
+        model::HealthCheckKind::Tcp { send, receive } => {
+            let stream = match conn.take() {
+                Some(s) => s,
+                None => match TcpStream::connect(address).await {
+                    Ok(s) => {
+                        let _ = s.set_nodelay(true);
+                        s
+                    }
+                    Err(_) => return network,
+                },
+            };
+            match tcp_check(stream, send, receive).await {
+                Ok(keep) => {
+                    *conn = keep;
+                    Verdict::Passed { degraded: false }
+                }
+                Err(()) => network,
+            }
+        }
         model::HealthCheckKind::TcpConnect => match TcpStream::connect(address).await {
             // Connect only: the connection is closed at once, as Envoy does.
             Ok(_) => Verdict::Passed { degraded: false },
@@ -609,6 +628,48 @@ async fn http_check(
     Ok((verdict, keep.then_some(stream)))
 }
 
+/// Writes `send`, then reads until every `receive` segment has arrived in order (Envoy's
+/// `PayloadMatcher`: each found after the previous one's end). No answer that matches is a
+/// failure only by the check's timeout, or by the peer closing. Returns the connection when
+/// it can carry the next check; a check without `receive` passes once the bytes are written
+/// and closes, as Envoy's connect-only mode.
+async fn tcp_check(
+    mut stream: TcpStream,
+    send: &[u8],
+    receive: &[Vec<u8>],
+) -> Result<Option<TcpStream>, ()> {
+    if !send.is_empty() {
+        stream.write_all(send).await.map_err(|_| ())?;
+    }
+    if receive.is_empty() {
+        return Ok(None);
+    }
+    let mut got = Vec::new();
+    loop {
+        if payload_matches(&got, receive) {
+            return Ok(Some(stream));
+        }
+        if read_more(&mut stream, &mut got).await? == 0 {
+            return Err(());
+        }
+    }
+}
+
+/// Whether `segments` occur in `data` in order, each after the previous one's end.
+fn payload_matches(data: &[u8], segments: &[Vec<u8>]) -> bool {
+    let mut from = 0;
+    for seg in segments {
+        let Some(rest) = data.get(from..) else {
+            return false;
+        };
+        match rest.windows(seg.len()).position(|w| w == seg.as_slice()) {
+            Some(at) => from += at + seg.len(),
+            None => return false,
+        }
+    }
+    true
+}
+
 fn ranges(list: &[(u16, u16)]) -> StatusRanges {
     // Ranges were checked at load.
     StatusRanges::new(list.to_vec()).unwrap_or_else(|_| StatusRanges::default_expected())
@@ -694,6 +755,16 @@ static_resources:
         assert!(table.reconcile(std::slice::from_ref(&checked)).is_empty());
         assert!(table.reconcile(&[]).is_empty());
         assert!(!table.is_tracked(&("web".to_string(), b)));
+    }
+
+    #[test]
+    fn payload_segments_match_in_order_and_apart() {
+        let segs = |s: &[&str]| s.iter().map(|x| x.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert!(payload_matches(b"+PONG\r\n", &segs(&["PONG"])));
+        assert!(payload_matches(b"ab--cd", &segs(&["ab", "cd"])));
+        assert!(!payload_matches(b"cd--ab", &segs(&["ab", "cd"])));
+        assert!(!payload_matches(b"abc", &segs(&["abc", "c"])));
+        assert!(!payload_matches(b"PON", &segs(&["PONG"])));
     }
 
     #[test]
