@@ -64,6 +64,8 @@ struct WorkerState {
     seed: u64,
     rng: SplitMix64,
     cores: Vec<Option<CoreState>>,
+    /// Whether the last pick chose a priority level in panic (Envoy's `lb_healthy_panic`).
+    last_pick_in_panic: bool,
 }
 
 /// One worker's load balancer for one cluster.
@@ -102,6 +104,7 @@ impl WorkerLb {
                 seed: lb_seed,
                 rng,
                 cores,
+                last_pick_in_panic: false,
             },
         }
     }
@@ -127,6 +130,13 @@ impl WorkerLb {
         &self.shared
     }
 
+    /// Whether the last [`WorkerLb::pick`] chose a priority level in panic, whether or not it
+    /// found a host (Envoy counts `lb_healthy_panic` per such pick).
+    #[must_use]
+    pub fn last_pick_in_panic(&self) -> bool {
+        self.state.last_pick_in_panic
+    }
+
     /// Worker index.
     #[must_use]
     pub fn worker_index(&self) -> usize {
@@ -138,6 +148,7 @@ impl WorkerLb {
     pub fn pick(&mut self, ctx: &PickContext<'_>, now: Instant) -> Option<HostId> {
         let shared: &ClusterLb = &self.shared;
         let st = &mut self.state;
+        st.last_pick_in_panic = false;
         match &shared.subsets {
             None => pick_core(shared, st, 0, ctx, now),
             Some(_) => pick_subset(
@@ -234,6 +245,7 @@ fn pick_core(
         // ThreadAwareLoadBalancerBase::LoadBalancerImpl::chooseHost: the hash picks the priority too.
         let h = ctx.hash.unwrap_or_else(|| st.rng.next_u64());
         let (p, _) = choose_priority(h, &core.state.healthy_load, &core.state.degraded_load);
+        st.last_pick_in_panic = core.state.panic.get(p).copied().unwrap_or(false);
         return match core.tables.get(p)? {
             crate::cluster::HashTable::Ring(r) => r.choose(h, 0),
             crate::cluster::HashTable::Maglev(m) => m.choose(h, 0),
@@ -245,6 +257,7 @@ fn pick_core(
     if p >= core.sets.len() {
         return None;
     }
+    st.last_pick_in_panic = core.state.panic.get(p).copied().unwrap_or(false);
     if st.cores[core_id].is_none() {
         st.cores[core_id] = Some(CoreState::new(core, st.seed));
     }

@@ -53,3 +53,33 @@ fn random_is_uniform_ignoring_weights() {
         assert!((s - 0.25).abs() < 0.01, "host {i} share {s}");
     }
 }
+
+#[test]
+fn a_pick_in_a_priority_in_panic_says_so() {
+    use sluice_lb::{BuildParams, ClusterLb, Health, LbConfig, LbPolicy, PickContext, WorkerLb};
+    let now = std::time::Instant::now();
+    for policy in [
+        LbPolicy::RoundRobin(Default::default()),
+        LbPolicy::RingHash(Default::default()),
+    ] {
+        let mut hs = hosts(4);
+        let build = |hs: Vec<_>| {
+            ClusterLb::build(
+                LbConfig::with_policy(policy.clone()),
+                hs,
+                &BuildParams::default(),
+            )
+            .unwrap()
+        };
+        let mut lb = WorkerLb::new(build(hs.clone()), 1, 0);
+        assert!(lb.pick(&PickContext::default(), now).is_some());
+        assert!(!lb.last_pick_in_panic(), "{policy:?}: all healthy");
+        // One of four healthy: 25 % x 1.4 = 35 % < 50 %, panic.
+        for h in hs.iter_mut().skip(1) {
+            h.health = Health::Unhealthy;
+        }
+        let mut lb = WorkerLb::new(build(hs), 1, 0);
+        assert!(lb.pick(&PickContext::default(), now).is_some());
+        assert!(lb.last_pick_in_panic(), "{policy:?}: in panic");
+    }
+}

@@ -203,6 +203,11 @@ fn a_tcp_check_fails_a_backend_that_stopped_listening() {
     // is refused.
     let r = HttpClient::connect(proxy.addr()).request(&get("/"));
     assert_eq!(r.status, 503);
+    assert_eq!(
+        admin.stat("cluster.web.lb_healthy_panic"),
+        1,
+        "the pick was made in panic"
+    );
 }
 
 /// A check with `fields` merged over short intervals and thresholds of one.
@@ -537,4 +542,30 @@ fn a_tcp_check_sends_its_payload_and_waits_for_the_answer_in_order() {
         1,
         "checks with answers reuse their connection"
     );
+}
+
+#[test]
+fn traffic_fails_over_to_the_next_priority_when_its_hosts_fail_their_checks() {
+    let primary_status = Arc::new(AtomicU16::new(200));
+    let primary = app("primary", &primary_status);
+    let backup = app("backup", &Arc::new(AtomicU16::new(200)));
+    let mut cluster = static_cluster("web", &[primary.addr()], check_with(json!({})));
+    let groups = cluster["load_assignment"]["endpoints"]
+        .as_array_mut()
+        .expect("endpoint groups");
+    groups.push(json!({
+        "priority": 1,
+        "lb_endpoints": [endpoint(backup.addr(), json!({}))],
+    }));
+    let proxy = start(json!([cluster]));
+    wait_flags(&proxy, primary.addr(), "healthy");
+    wait_flags(&proxy, backup.addr(), "healthy");
+    assert!(answers(&proxy, 10).iter().all(|a| a == "primary"));
+    primary_status.store(503, Ordering::SeqCst);
+    wait_flags(&proxy, primary.addr(), "/failed_active_hc");
+    // P0 has no healthy host: P1 takes all of the load (no panic, P1 is 100 % healthy).
+    assert!(answers(&proxy, 10).iter().all(|a| a == "backup"));
+    primary_status.store(200, Ordering::SeqCst);
+    wait_flags(&proxy, primary.addr(), "healthy");
+    assert!(answers(&proxy, 10).iter().all(|a| a == "primary"));
 }

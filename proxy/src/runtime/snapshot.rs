@@ -277,6 +277,7 @@ stat_struct!(
         upstream_cx_rx_bytes_total: Counter,
         upstream_cx_tx_bytes_total: Counter,
         upstream_cx_none_healthy: Counter,
+        lb_healthy_panic: Counter,
         upstream_rq_total: Counter,
         upstream_rq_active: Gauge,
         upstream_rq_completed: Counter,

@@ -150,8 +150,16 @@ impl Worker {
 
     /// Picks a host of cluster `cluster` in the current snapshot.
     pub fn pick(&self, cluster: usize, ctx: &PickContext<'_>, now: Instant) -> Option<usize> {
-        let id = self.lbs.borrow_mut().get_mut(cluster)?.pick(ctx, now)?;
-        usize::try_from(id).ok()
+        let mut lbs = self.lbs.borrow_mut();
+        let lb = lbs.get_mut(cluster)?;
+        let id = lb.pick(ctx, now);
+        if lb.last_pick_in_panic()
+            && let Some(c) = self.snapshot.borrow().clusters.get(cluster)
+        {
+            // Envoy's `lb_healthy_panic`: every pick made in a priority level in panic.
+            self.shard.inc(c.stats.lb_healthy_panic);
+        }
+        usize::try_from(id?).ok()
     }
 
     /// The `date` header value, formatted once per second per worker.
