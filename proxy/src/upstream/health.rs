@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use sluice_config::model;
 use sluice_lb::SplitMix64;
@@ -32,12 +33,19 @@ struct HostHealth {
     /// The flags active health checking sets (`FAILED_ACTIVE_HC` and the like).
     flags: HealthFlags,
     session: CheckSession,
+    /// Where its checks connect (its `health_check_config` applied).
+    target: SocketAddr,
+    /// The `host` of its HTTP checks: the endpoint's `health_check_config.hostname`, else
+    /// the check's `host`, else the cluster's name.
+    host_header: String,
 }
 
 /// The health of every checked host, by cluster and address.
 #[derive(Debug, Default)]
 pub struct HealthTable {
     hosts: HashMap<(String, SocketAddr), HostHealth>,
+    /// Each health-checked cluster's check, shared with its hosts' tasks.
+    checks: HashMap<String, Arc<model::HealthCheck>>,
     /// Hosts outlier detection has ejected (see `crate::upstream::outlier`).
     pub ejected: std::collections::HashSet<(String, SocketAddr)>,
 }
@@ -93,40 +101,74 @@ impl HealthTable {
     }
 
     /// Starts tracking the hosts of health-checked clusters that are not tracked yet (failing
-    /// until their first check, as Envoy adds them) and forgets hosts that left. Returns the
-    /// hosts that are new, for their checks to begin.
+    /// until their first check, as Envoy adds them), follows changes of their checks and
+    /// `health_check_config`, and forgets hosts that left. Returns the hosts that are new, for
+    /// their checks to begin.
     pub fn reconcile(&mut self, clusters: &[model::Cluster]) -> Vec<(String, SocketAddr)> {
-        let mut wanted = Vec::new();
-        for c in clusters.iter().filter(|c| c.health_check.is_some()) {
-            for group in &c.load_assignment.endpoints {
-                for ep in group
-                    .lb_endpoints
-                    .iter()
-                    .filter(|ep| !ep.health_check_config.disable_active_health_check)
-                {
-                    wanted.push((c.name.clone(), ep.address));
+        let mut wanted = HashMap::new();
+        self.checks.retain(|name, _| {
+            clusters
+                .iter()
+                .any(|c| c.name == *name && c.health_check.is_some())
+        });
+        for c in clusters {
+            let Some(hc) = &c.health_check else {
+                continue;
+            };
+            if self.checks.get(&c.name).is_none_or(|known| **known != *hc) {
+                self.checks.insert(c.name.clone(), Arc::new(hc.clone()));
+            }
+            let check_host = match &hc.kind {
+                model::HealthCheckKind::Http(http) if !http.host.is_empty() => http.host.as_str(),
+                _ => c.name.as_str(),
+            };
+            for ep in c
+                .load_assignment
+                .endpoints
+                .iter()
+                .flat_map(|g| &g.lb_endpoints)
+            {
+                let ep_hc = &ep.health_check_config;
+                if ep_hc.disable_active_health_check {
+                    continue;
+                }
+                let host_header = if ep_hc.hostname.is_empty() {
+                    check_host.to_owned()
+                } else {
+                    ep_hc.hostname.clone()
+                };
+                wanted.insert(
+                    (c.name.clone(), ep.address),
+                    (ep_hc.check_address(ep.address), host_header),
+                );
+            }
+        }
+        self.hosts.retain(|k, _| wanted.contains_key(k));
+        let mut added = Vec::new();
+        for (key, (target, host_header)) in wanted {
+            match self.hosts.get_mut(&key) {
+                Some(h) => (h.target, h.host_header) = (target, host_header),
+                None => {
+                    self.hosts.insert(
+                        key.clone(),
+                        HostHealth {
+                            flags: HealthFlags::FAILED_ACTIVE_HC,
+                            session: CheckSession::new(),
+                            target,
+                            host_header,
+                        },
+                    );
+                    added.push(key);
                 }
             }
         }
-        self.hosts.retain(|k, _| wanted.contains(k));
-        let mut added = Vec::new();
-        for key in wanted {
-            if !self.hosts.contains_key(&key) {
-                self.hosts.insert(
-                    key.clone(),
-                    HostHealth {
-                        flags: HealthFlags::FAILED_ACTIVE_HC,
-                        session: CheckSession::new(),
-                    },
-                );
-                added.push(key);
-            }
-        }
+        added.sort();
         added
     }
 
-    fn is_tracked(&self, key: &(String, SocketAddr)) -> bool {
-        self.hosts.contains_key(key)
+    /// The check of `cluster`, if it is health checked.
+    fn check_of(&self, cluster: &str) -> Option<Arc<model::HealthCheck>> {
+        self.checks.get(cluster).cloned()
     }
 }
 
@@ -135,7 +177,7 @@ impl HealthTable {
 /// check's own schedule goes on (a later pass brings it back). Returns whether the host's
 /// flags changed.
 pub fn fail_from_traffic(control: &mut Control, cluster: &str, address: SocketAddr) -> bool {
-    let Some(hc) = health_check_of(control, cluster) else {
+    let Some(hc) = control.health.check_of(cluster) else {
         return false;
     };
     let timing = timing(&hc);
@@ -294,7 +336,7 @@ async fn check_host(control: Rc<RefCell<Control>>, cluster: String, address: Soc
     let key = (cluster.clone(), address);
     let mut rng = SplitMix64::new(seed_for(&key));
     let mut conn: Option<TcpStream> = None;
-    let Some(hc) = health_check_of(&control.borrow(), &cluster) else {
+    let Some(hc) = control.borrow().health.check_of(&cluster) else {
         return;
     };
     let mut delay = timing(&hc).initial_delay(|| rng.next_u64());
@@ -303,12 +345,18 @@ async fn check_host(control: Rc<RefCell<Control>>, cluster: String, address: Soc
             tokio::time::sleep(delay).await;
         }
         // The configuration may have changed while this task slept.
-        let Some(hc) = health_check_of(&control.borrow(), &cluster) else {
+        let Some(hc) = control.borrow().health.check_of(&cluster) else {
             return;
         };
-        if !control.borrow().health.is_tracked(&key) {
+        let Some((target, host_header)) = control
+            .borrow()
+            .health
+            .hosts
+            .get(&key)
+            .map(|h| (h.target, h.host_header.clone()))
+        else {
             return;
-        }
+        };
         let timing = timing(&hc);
         let stats = control
             .borrow()
@@ -321,16 +369,6 @@ async fn check_host(control: Rc<RefCell<Control>>, cluster: String, address: Soc
         if let Some(s) = stats {
             shard.inc(s.attempt);
         }
-        let (target, hostname) = endpoint_check(&control.borrow(), &cluster, address);
-        let host_header = if !hostname.is_empty() {
-            hostname
-        } else if let model::HealthCheckKind::Http(http) = &hc.kind
-            && !http.host.is_empty()
-        {
-            http.host.clone()
-        } else {
-            cluster.clone()
-        };
         let verdict =
             match tokio::time::timeout(hc.timeout, check(&hc, &host_header, target, &mut conn))
                 .await
@@ -361,7 +399,7 @@ async fn check_host(control: Rc<RefCell<Control>>, cluster: String, address: Soc
                 return;
             };
             let before = h.flags;
-            let HostHealth { flags, session } = h;
+            let HostHealth { flags, session, .. } = h;
             let (outcome, state) = match verdict {
                 Verdict::Passed { degraded } => (
                     session.on_success(&timing, flags, degraded),
@@ -414,36 +452,6 @@ async fn check_host(control: Rc<RefCell<Control>>, cluster: String, address: Soc
         let had_traffic = had_traffic(&control.borrow(), &cluster);
         delay = timing.next_interval(state, outcome.transition, had_traffic, || rng.next_u64());
     }
-}
-
-/// Where checks of the endpoint at `address` connect, and the `host` its config sets (empty
-/// when none): the endpoint's `health_check_config`.
-fn endpoint_check(control: &Control, cluster: &str, address: SocketAddr) -> (SocketAddr, String) {
-    control
-        .bootstrap
-        .clusters
-        .iter()
-        .find(|c| c.name == cluster)
-        .and_then(|c| {
-            c.load_assignment
-                .endpoints
-                .iter()
-                .flat_map(|g| &g.lb_endpoints)
-                .find(|ep| ep.address == address)
-        })
-        .map_or((address, String::new()), |ep| {
-            let hc = &ep.health_check_config;
-            (hc.check_address(address), hc.hostname.clone())
-        })
-}
-
-fn health_check_of(control: &Control, cluster: &str) -> Option<model::HealthCheck> {
-    control
-        .bootstrap
-        .clusters
-        .iter()
-        .find(|c| c.name == cluster)
-        .and_then(|c| c.health_check.clone())
 }
 
 /// Whether the cluster has ever opened an upstream connection (Envoy's test for the
@@ -511,50 +519,36 @@ async fn check(
         retriable: false,
         exclude: false,
     };
-    match &hc.kind {
-        model::HealthCheckKind::Tcp { send, receive } => {
-            let stream = match conn.take() {
-                Some(s) => s,
-                None => match TcpStream::connect(address).await {
-                    Ok(s) => {
-                        let _ = s.set_nodelay(true);
-                        s
-                    }
-                    Err(_) => return network,
-                },
-            };
-            match tcp_check(stream, send, receive).await {
-                Ok(keep) => {
-                    *conn = keep;
-                    Verdict::Passed { degraded: false }
-                }
-                Err(()) => network,
-            }
-        }
-        model::HealthCheckKind::TcpConnect => match TcpStream::connect(address).await {
-            // Connect only: the connection is closed at once, as Envoy does.
+    if let model::HealthCheckKind::TcpConnect = hc.kind {
+        // Connect only: the connection is closed at once, as Envoy does.
+        return match TcpStream::connect(address).await {
             Ok(_) => Verdict::Passed { degraded: false },
             Err(_) => network,
-        },
-        model::HealthCheckKind::Http(http) => {
-            let stream = match conn.take() {
-                Some(s) => s,
-                None => match TcpStream::connect(address).await {
-                    Ok(s) => {
-                        let _ = s.set_nodelay(true);
-                        s
-                    }
-                    Err(_) => return network,
-                },
-            };
-            match http_check(stream, http, host).await {
-                Ok((verdict, keep)) => {
-                    *conn = keep;
-                    verdict
-                }
-                Err(()) => network,
+        };
+    }
+    let stream = match conn.take() {
+        Some(s) => s,
+        None => match TcpStream::connect(address).await {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                s
             }
+            Err(_) => return network,
+        },
+    };
+    let done = match &hc.kind {
+        model::HealthCheckKind::Http(http) => http_check(stream, http, host).await,
+        model::HealthCheckKind::Tcp { send, receive } => tcp_check(stream, send, receive)
+            .await
+            .map(|keep| (Verdict::Passed { degraded: false }, keep)),
+        model::HealthCheckKind::TcpConnect => Err(()),
+    };
+    match done {
+        Ok((verdict, keep)) => {
+            *conn = keep;
+            verdict
         }
+        Err(()) => network,
     }
 }
 
@@ -754,7 +748,7 @@ static_resources:
         // Tracked hosts are not added twice; hosts that leave are forgotten.
         assert!(table.reconcile(std::slice::from_ref(&checked)).is_empty());
         assert!(table.reconcile(&[]).is_empty());
-        assert!(!table.is_tracked(&("web".to_string(), b)));
+        assert!(!table.hosts.contains_key(&("web".to_string(), b)));
     }
 
     #[test]
