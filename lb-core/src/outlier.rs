@@ -237,6 +237,76 @@ pub struct OutlierStats {
 }
 
 impl OutlierStats {
+    /// Every stat with its name under `cluster.<name>.outlier_detection.`;
+    /// `ejections_active` is a gauge, the others counters.
+    #[must_use]
+    pub fn named(&self) -> [(&'static str, u64); 20] {
+        [
+            ("ejections_active", self.ejections_active),
+            ("ejections_overflow", self.ejections_overflow),
+            ("ejections_enforced_total", self.ejections_enforced_total),
+            (
+                "ejections_detected_consecutive_5xx",
+                self.ejections_detected_consecutive_5xx,
+            ),
+            (
+                "ejections_detected_consecutive_gateway_failure",
+                self.ejections_detected_consecutive_gateway_failure,
+            ),
+            (
+                "ejections_detected_consecutive_local_origin_failure",
+                self.ejections_detected_consecutive_local_origin_failure,
+            ),
+            (
+                "ejections_detected_success_rate",
+                self.ejections_detected_success_rate,
+            ),
+            (
+                "ejections_detected_local_origin_success_rate",
+                self.ejections_detected_local_origin_success_rate,
+            ),
+            (
+                "ejections_detected_failure_percentage",
+                self.ejections_detected_failure_percentage,
+            ),
+            (
+                "ejections_detected_local_origin_failure_percentage",
+                self.ejections_detected_local_origin_failure_percentage,
+            ),
+            (
+                "ejections_enforced_consecutive_5xx",
+                self.ejections_enforced_consecutive_5xx,
+            ),
+            (
+                "ejections_enforced_consecutive_gateway_failure",
+                self.ejections_enforced_consecutive_gateway_failure,
+            ),
+            (
+                "ejections_enforced_consecutive_local_origin_failure",
+                self.ejections_enforced_consecutive_local_origin_failure,
+            ),
+            (
+                "ejections_enforced_success_rate",
+                self.ejections_enforced_success_rate,
+            ),
+            (
+                "ejections_enforced_local_origin_success_rate",
+                self.ejections_enforced_local_origin_success_rate,
+            ),
+            (
+                "ejections_enforced_failure_percentage",
+                self.ejections_enforced_failure_percentage,
+            ),
+            (
+                "ejections_enforced_local_origin_failure_percentage",
+                self.ejections_enforced_local_origin_failure_percentage,
+            ),
+            ("ejections_total", self.ejections_total),
+            ("ejections_consecutive_5xx", self.ejections_consecutive_5xx),
+            ("ejections_success_rate", self.ejections_success_rate),
+        ]
+    }
+
     fn detected(&mut self, kind: EjectionType) -> &mut u64 {
         match kind {
             EjectionType::Consecutive5xx => &mut self.ejections_detected_consecutive_5xx,

@@ -790,7 +790,7 @@ impl<T: Transport> Downstream<'_, T> {
             },
         };
         conn.requests += 1;
-        worker.outliers.note(cluster, host, Report::ConnectSuccess);
+        worker.outliers.note_connected(cluster, host);
         // Head and the buffered body part go out in one write.
         let mut out = std::mem::take(&mut self.wbuf);
         let head_bytes = out.len();

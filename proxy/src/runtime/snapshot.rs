@@ -129,6 +129,9 @@ pub struct Cluster {
     /// `cluster.<name>.outlier_detection.*`, when the cluster detects outliers (workers
     /// report its results to the control thread only then).
     pub outlier_stats: Option<OutlierStats>,
+    /// Whether its outlier detector counts connection results apart from responses
+    /// (`split_external_local_origin_errors`), so workers report successful connects.
+    pub outlier_counts_connects: bool,
     /// The description it was built from, to tell whether a rebuild is needed.
     pub source: model::Cluster,
 }
@@ -330,31 +333,25 @@ stat_struct!(
     }
 );
 
-stat_struct!(
-    /// `cluster.<name>.outlier_detection.*`, Envoy's `ALL_OUTLIER_DETECTION_STATS`.
-    OutlierStats via id {
-        ejections_active: Gauge,
-        ejections_overflow: Counter,
-        ejections_enforced_total: Counter,
-        ejections_detected_consecutive_5xx: Counter,
-        ejections_detected_consecutive_gateway_failure: Counter,
-        ejections_detected_consecutive_local_origin_failure: Counter,
-        ejections_detected_success_rate: Counter,
-        ejections_detected_local_origin_success_rate: Counter,
-        ejections_detected_failure_percentage: Counter,
-        ejections_detected_local_origin_failure_percentage: Counter,
-        ejections_enforced_consecutive_5xx: Counter,
-        ejections_enforced_consecutive_gateway_failure: Counter,
-        ejections_enforced_consecutive_local_origin_failure: Counter,
-        ejections_enforced_success_rate: Counter,
-        ejections_enforced_local_origin_success_rate: Counter,
-        ejections_enforced_failure_percentage: Counter,
-        ejections_enforced_local_origin_failure_percentage: Counter,
-        ejections_total: Counter,
-        ejections_consecutive_5xx: Counter,
-        ejections_success_rate: Counter,
+/// `cluster.<name>.outlier_detection.*`, Envoy's `ALL_OUTLIER_DETECTION_STATS`, in the
+/// order of `sluice_lb::outlier::OutlierStats::named`.
+#[derive(Debug, Clone)]
+pub struct OutlierStats(pub Vec<StatId>);
+
+impl OutlierStats {
+    fn register(reg: &mut Registry, prefix: &str) -> Result<Self, RegistryFull> {
+        let named = sluice_lb::outlier::OutlierStats::default().named();
+        let ids = named.iter().map(|(name, _)| {
+            let kind = if *name == "ejections_active" {
+                Kind::Gauge
+            } else {
+                Kind::Counter
+            };
+            reg.id(&format!("{prefix}{name}"), kind)
+        });
+        Ok(Self(ids.collect::<Result<_, _>>()?))
     }
-);
+}
 
 stat_struct!(
     /// `cluster.<name>.retry.*`: the status codes of responses the router retried instead of
@@ -670,6 +667,10 @@ fn build_cluster(
         retry_stats,
         health_check_stats,
         outlier_stats,
+        outlier_counts_connects: c
+            .outlier_detection
+            .as_ref()
+            .is_some_and(|o| o.split_external_local_origin_errors),
         source: c.clone(),
     })
 }

@@ -21,7 +21,7 @@ use sluice_lb::outlier::{Detector, Origin, OutlierConfig, Report};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::runtime::control::Control;
-use crate::runtime::snapshot::{Cluster, Host, OutlierStats};
+use crate::runtime::snapshot::{Cluster, Host};
 use crate::stats::{Shard, StatId};
 
 /// One upstream result, as a worker reports it.
@@ -71,6 +71,16 @@ impl Reports {
     pub fn note(&self, cluster: &Cluster, host: &Host, report: Report) {
         if cluster.outlier_stats.is_some() {
             self.push(cluster, host, Noted::Result(report));
+        }
+    }
+
+    /// Notes that a connection to `host` is ready for a request. Only a detector that counts
+    /// local-origin results apart (`split_external_local_origin_errors`) uses it, so other
+    /// clusters note nothing (and read no clock) for it.
+    #[inline]
+    pub fn note_connected(&self, cluster: &Cluster, host: &Host) {
+        if cluster.outlier_counts_connects {
+            self.push(cluster, host, Noted::Result(Report::ConnectSuccess));
         }
     }
 
@@ -252,9 +262,8 @@ impl Outliers {
             let (Some(ids), Some(d)) = (&c.outlier_stats, self.clusters.get(&c.name)) else {
                 continue;
             };
-            let s = d.detector.stats();
-            for (id, value) in ids.pairs(s) {
-                shard.set(id, value);
+            for (id, (_, value)) in ids.0.iter().zip(d.detector.stats().named()) {
+                shard.set(*id, value);
             }
         }
     }
@@ -339,76 +348,6 @@ pub fn success_rate(control: &Control, cluster: &str, host: SocketAddr, origin: 
         .outliers
         .detector(cluster)
         .map_or(-1.0, |d| d.success_rate(&host, origin))
-}
-
-impl OutlierStats {
-    /// Each stat id with the detector's value for it.
-    fn pairs(&self, s: &sluice_lb::outlier::OutlierStats) -> [(StatId, u64); 20] {
-        [
-            (self.ejections_active, s.ejections_active),
-            (self.ejections_overflow, s.ejections_overflow),
-            (self.ejections_enforced_total, s.ejections_enforced_total),
-            (
-                self.ejections_detected_consecutive_5xx,
-                s.ejections_detected_consecutive_5xx,
-            ),
-            (
-                self.ejections_detected_consecutive_gateway_failure,
-                s.ejections_detected_consecutive_gateway_failure,
-            ),
-            (
-                self.ejections_detected_consecutive_local_origin_failure,
-                s.ejections_detected_consecutive_local_origin_failure,
-            ),
-            (
-                self.ejections_detected_success_rate,
-                s.ejections_detected_success_rate,
-            ),
-            (
-                self.ejections_detected_local_origin_success_rate,
-                s.ejections_detected_local_origin_success_rate,
-            ),
-            (
-                self.ejections_detected_failure_percentage,
-                s.ejections_detected_failure_percentage,
-            ),
-            (
-                self.ejections_detected_local_origin_failure_percentage,
-                s.ejections_detected_local_origin_failure_percentage,
-            ),
-            (
-                self.ejections_enforced_consecutive_5xx,
-                s.ejections_enforced_consecutive_5xx,
-            ),
-            (
-                self.ejections_enforced_consecutive_gateway_failure,
-                s.ejections_enforced_consecutive_gateway_failure,
-            ),
-            (
-                self.ejections_enforced_consecutive_local_origin_failure,
-                s.ejections_enforced_consecutive_local_origin_failure,
-            ),
-            (
-                self.ejections_enforced_success_rate,
-                s.ejections_enforced_success_rate,
-            ),
-            (
-                self.ejections_enforced_local_origin_success_rate,
-                s.ejections_enforced_local_origin_success_rate,
-            ),
-            (
-                self.ejections_enforced_failure_percentage,
-                s.ejections_enforced_failure_percentage,
-            ),
-            (
-                self.ejections_enforced_local_origin_failure_percentage,
-                s.ejections_enforced_local_origin_failure_percentage,
-            ),
-            (self.ejections_total, s.ejections_total),
-            (self.ejections_consecutive_5xx, s.ejections_consecutive_5xx),
-            (self.ejections_success_rate, s.ejections_success_rate),
-        ]
-    }
 }
 
 #[cfg(test)]
