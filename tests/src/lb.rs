@@ -277,3 +277,49 @@ pub fn static_cluster(name: &str, addrs: &[SocketAddr], extra: Value) -> Value {
     merge(&mut c, extra);
     c
 }
+
+/// Starts the proxy (two workers) with one route, `/` to cluster `to`, and `clusters`.
+pub fn start_routed(to: &str, clusters: Value) -> Proxy {
+    start_json(&http_bootstrap(
+        json!([route("/", to, json!({}))]),
+        clusters,
+        json!({}),
+        json!({}),
+    ))
+}
+
+/// The value of the `/clusters` line that starts with `prefix`.
+pub fn clusters_line(proxy: &Proxy, prefix: &str) -> String {
+    proxy
+        .admin()
+        .clusters()
+        .iter()
+        .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+        .unwrap_or_else(|| panic!("no {prefix} line in /clusters"))
+}
+
+/// `health_flags` of `host` of `cluster` in `/clusters`.
+pub fn host_health_flags(proxy: &Proxy, cluster: &str, host: SocketAddr) -> String {
+    clusters_line(proxy, &format!("{cluster}::{host}::health_flags::"))
+}
+
+/// Waits until every worker serves the snapshot the control thread serves now: health changes
+/// reach workers on their next control tick, a moment after `/clusters` shows them.
+pub fn workers_caught_up(proxy: &Proxy) {
+    let generation = proxy.admin().server_info()["snapshot_generation"]
+        .as_u64()
+        .unwrap_or(0);
+    eventually(
+        "every worker on the current snapshot",
+        Duration::from_secs(20),
+        || {
+            proxy.admin().server_info()["workers"]
+                .as_array()
+                .is_some_and(|ws| {
+                    ws.iter()
+                        .all(|w| w["snapshot_generation"].as_u64().unwrap_or(0) >= generation)
+                })
+                .then_some(())
+        },
+    );
+}

@@ -10,18 +10,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sluice_tests::lb::*;
-use sluice_tests::{Config, HttpClient, HttpUpstream, Proxy, Reply, eventually};
+use sluice_tests::{HttpClient, HttpUpstream, Proxy, Reply, eventually};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn start(clusters: Value) -> Proxy {
-    let doc = http_bootstrap(
-        json!([route("/", "web", json!({}))]),
-        clusters,
-        json!({}),
-        json!({}),
-    );
-    Proxy::start(Config::Json(json_text(&doc)))
+    start_routed("web", clusters)
 }
 
 /// An upstream answering `name` on every path but `/livez`, which answers `status` as it is
@@ -39,13 +33,7 @@ fn app(name: &'static str, status: &Arc<AtomicU16>) -> HttpUpstream {
 }
 
 fn health_flags(proxy: &Proxy, addr: SocketAddr) -> String {
-    let prefix = format!("web::{addr}::health_flags::");
-    proxy
-        .admin()
-        .clusters()
-        .iter()
-        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
-        .unwrap_or_else(|| panic!("no health_flags line for {addr}"))
+    host_health_flags(proxy, "web", addr)
 }
 
 fn wait_flags(proxy: &Proxy, addr: SocketAddr, want: &str) {
@@ -58,23 +46,6 @@ fn wait_flags(proxy: &Proxy, addr: SocketAddr, want: &str) {
     }));
     assert!(found.is_ok(), "{addr} never showed {want}; last {last}");
     workers_caught_up(proxy);
-}
-
-/// Waits until every worker serves the snapshot the control thread serves now: health changes
-/// reach workers a moment after `/clusters` shows them.
-fn workers_caught_up(proxy: &Proxy) {
-    let info = proxy.admin().server_info();
-    let generation = info["snapshot_generation"].as_u64().unwrap_or(0);
-    eventually("every worker on the current snapshot", WAIT, || {
-        let info = proxy.admin().server_info();
-        info["workers"]
-            .as_array()
-            .is_some_and(|ws| {
-                ws.iter()
-                    .all(|w| w["snapshot_generation"].as_u64().unwrap_or(0) >= generation)
-            })
-            .then_some(())
-    });
 }
 
 /// Bodies of `n` requests, each on its own connection.

@@ -10,37 +10,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sluice_tests::lb::*;
-use sluice_tests::{Config, HttpClient, HttpUpstream, Proxy, Reply, eventually};
+use sluice_tests::{HttpClient, HttpUpstream, Proxy, Reply, eventually};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn start(clusters: Value) -> Proxy {
-    let doc = http_bootstrap(
-        json!([route("/", "web", json!({}))]),
-        clusters,
-        json!({}),
-        json!({}),
-    );
-    Proxy::start(Config::Json(json_text(&doc)))
+    start_routed("web", clusters)
 }
 
 fn flags(proxy: &Proxy, addr: SocketAddr) -> String {
-    let prefix = format!("web::{addr}::health_flags::");
-    proxy
-        .admin()
-        .clusters()
-        .iter()
-        .find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
-        .unwrap_or_else(|| panic!("no health_flags line for {addr}"))
-}
-
-fn line(proxy: &Proxy, prefix: &str) -> String {
-    proxy
-        .admin()
-        .clusters()
-        .iter()
-        .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
-        .unwrap_or_else(|| panic!("no {prefix} line"))
+    host_health_flags(proxy, "web", addr)
 }
 
 /// Sends requests, thirty at a time on fresh connections, until `done` holds.
@@ -57,21 +36,6 @@ fn bodies(proxy: &Proxy, n: usize) -> Vec<String> {
     (0..n)
         .map(|_| HttpClient::connect(proxy.addr()).request(&get("/")).text())
         .collect()
-}
-
-fn workers_caught_up(proxy: &Proxy) {
-    let generation = proxy.admin().server_info()["snapshot_generation"]
-        .as_u64()
-        .unwrap_or(0);
-    eventually("every worker on the current snapshot", WAIT, || {
-        proxy.admin().server_info()["workers"]
-            .as_array()
-            .is_some_and(|ws| {
-                ws.iter()
-                    .all(|w| w["snapshot_generation"].as_u64().unwrap_or(0) >= generation)
-            })
-            .then_some(())
-    });
 }
 
 fn failing(name: &'static str) -> HttpUpstream {
@@ -274,10 +238,10 @@ fn the_success_rate_sweep_ejects_a_host_well_below_the_mean() {
         0
     );
     // /clusters prints the sweep's figures; the good host's rate is 100.
-    let threshold: f64 = line(&proxy, "web::outlier::success_rate_ejection_threshold::")
+    let threshold: f64 = clusters_line(&proxy, "web::outlier::success_rate_ejection_threshold::")
         .parse()
         .unwrap_or(-1.0);
-    let average: f64 = line(&proxy, "web::outlier::success_rate_average::")
+    let average: f64 = clusters_line(&proxy, "web::outlier::success_rate_average::")
         .parse()
         .unwrap_or(-1.0);
     assert!(

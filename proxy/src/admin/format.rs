@@ -251,26 +251,17 @@ pub fn clusters(c: &Control, params: &HashMap<String, String>) -> Response {
                 d.success_rate_numbers(Origin::External),
                 d.success_rate_numbers(Origin::Local),
             );
-            let _ = writeln!(
-                out,
-                "{n}::outlier::success_rate_average::{}",
-                Rate(ext.average)
-            );
-            let _ = writeln!(
-                out,
-                "{n}::outlier::success_rate_ejection_threshold::{}",
-                Rate(ext.ejection_threshold)
-            );
-            let _ = writeln!(
-                out,
-                "{n}::outlier::local_origin_success_rate_average::{}",
-                Rate(local.average)
-            );
-            let _ = writeln!(
-                out,
-                "{n}::outlier::local_origin_success_rate_ejection_threshold::{}",
-                Rate(local.ejection_threshold)
-            );
+            for (field, value) in [
+                ("success_rate_average", ext.average),
+                ("success_rate_ejection_threshold", ext.ejection_threshold),
+                ("local_origin_success_rate_average", local.average),
+                (
+                    "local_origin_success_rate_ejection_threshold",
+                    local.ejection_threshold,
+                ),
+            ] {
+                let _ = writeln!(out, "{n}::outlier::{field}::{}", Rate(value));
+            }
         }
         let _ = writeln!(out, "{n}::added_via_api::false");
         for h in &cluster.hosts {

@@ -76,16 +76,21 @@ impl HeaderMap {
 
     /// Adds a header after the others (name lower-cased).
     pub fn append(&mut self, name: &[u8], value: &[u8]) {
-        self.append_parts(name, &[value]);
+        self.append_line(name, None, &[value]);
     }
 
-    /// Adds a header whose value is `parts` joined, after the others (name lower-cased).
-    fn append_parts(&mut self, name: &[u8], parts: &[&[u8]]) {
-        let value_len: usize = parts.iter().map(|p| p.len()).sum();
+    /// Adds a header after the others (name lower-cased) whose value is the arena's bytes at
+    /// `kept` (an earlier value), if any, followed by `parts`.
+    fn append_line(&mut self, name: &[u8], kept: Option<std::ops::Range<usize>>, parts: &[&[u8]]) {
+        let value_len: usize = kept.as_ref().map_or(0, ExactSizeIterator::len)
+            + parts.iter().map(|p| p.len()).sum::<usize>();
         self.arena.reserve(name.len() + value_len + 4);
         let start = self.arena.len();
         self.arena.extend(name.iter().map(u8::to_ascii_lowercase));
         self.arena.extend_from_slice(b": ");
+        if let Some(kept) = kept {
+            self.arena.extend_from_within(kept);
+        }
         for p in parts {
             self.arena.extend_from_slice(p);
         }
@@ -118,21 +123,7 @@ impl HeaderMap {
         };
         self.remove(name);
         // The new line goes after the others; the old value is copied within the arena.
-        let start = self.arena.len();
-        self.arena.extend(name.iter().map(u8::to_ascii_lowercase));
-        self.arena.extend_from_slice(b": ");
-        self.arena.extend_from_within(old);
-        for p in parts {
-            self.arena.extend_from_slice(p);
-        }
-        self.arena.extend_from_slice(b"\r\n");
-        self.entries.push(Entry {
-            start: offset(start),
-            name_len: offset(name.len()),
-            end: offset(self.arena.len()),
-            is_live: true,
-        });
-        self.live += 1;
+        self.append_line(name, Some(old), parts);
     }
 
     /// The first value of `name` (lower case).
