@@ -989,6 +989,8 @@ pub struct ForwardAction {
     pub upgrade_configs: Vec<UpgradeConfig>,
     /// `hash_policy`, in order.
     pub hash_policy: Vec<HashPolicy>,
+    /// `priority`: which of the cluster's circuit-breaker thresholds the request is held to.
+    pub priority: sluice_lb::breaker::Priority,
     /// `metadata_match.filter_metadata["envoy.lb"]`, flattened to key -> value.
     pub metadata_match: BTreeMap<String, serde_json::Value>,
 }
@@ -1240,6 +1242,8 @@ pub struct Cluster {
     pub health_check: Option<HealthCheck>,
     /// `outlier_detection`; `None` when absent (no detector, as in Envoy).
     pub outlier_detection: Option<OutlierDetection>,
+    /// `circuit_breakers`, Envoy's defaults for what is not written.
+    pub circuit_breakers: sluice_lb::breaker::CircuitBreakers,
     /// Where the cluster was written.
     pub loc: Loc,
 }

@@ -16,6 +16,8 @@
 //!   counts: each worker writes only its own cache-line-aligned row, picks sum the rows.
 //! * [`hash`] computes the request hash from a route's `hash_policy` list, as Envoy does.
 //!
+//! * [`breaker`] holds circuit-breaker thresholds and the resource counts that keep them exact
+//!   across workers.
 //! * [`health`] and [`outlier`] hold Envoy's host health flags, the active health check
 //!   state machine of one host and the outlier detector of one cluster, for the control
 //!   thread to drive.
@@ -50,6 +52,7 @@
 #![warn(missing_docs)]
 
 mod active;
+pub mod breaker;
 mod cluster;
 mod config;
 mod edf;

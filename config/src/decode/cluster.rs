@@ -13,6 +13,7 @@ use crate::model::{
 };
 use crate::schema;
 use crate::tree::{Node as TNode, Value};
+use sluice_lb::breaker::{self, CircuitBreakers, Priority, RetryBudget, Thresholds};
 
 /// Envoy's default `connect_timeout`.
 const CONNECT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(5);
@@ -139,6 +140,10 @@ pub(super) fn cluster(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded>
         Some(v) => outlier_detection(cx, v, &m.path("outlier_detection")).map(Some),
         None => Some(None),
     };
+    let circuit_breakers = match m.get("circuit_breakers") {
+        Some(v) => circuit_breakers(cx, v, &m.path("circuit_breakers")),
+        None => Some(CircuitBreakers::default()),
+    };
     let name_loc = m.entry("name").map_or(m.loc, |e| e.value.loc);
     Some(Decoded {
         cluster: Cluster {
@@ -153,6 +158,7 @@ pub(super) fn cluster(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<Decoded>
             http_protocol: http_protocol?,
             health_check: health_check?,
             outlier_detection: outlier_detection?,
+            circuit_breakers: circuit_breakers?,
             loc: m.loc,
         },
         path: path.to_owned(),
@@ -1315,6 +1321,118 @@ fn status_range(cx: &mut Cx<'_>, n: &TNode, path: &str, what: &str) -> Option<(u
 }
 
 /// `config.cluster.v3.OutlierDetection`, with Envoy's defaults (`DetectorConfig`).
+/// `circuit_breakers`: thresholds per priority (the first entry naming a priority wins, as
+/// in Envoy; a priority no entry names keeps Envoy's defaults) and the per-host connection
+/// limits.
+fn circuit_breakers(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<CircuitBreakers> {
+    let m = cx.message(n, path, &schema::CIRCUIT_BREAKERS)?;
+    let mut out = CircuitBreakers::default();
+    let mut ok = true;
+    let mut seen = [false; 2];
+    if let Some(list) = m.get("thresholds") {
+        for (t, p) in cx.list(list, &m.path("thresholds")) {
+            match thresholds(cx, t, &p) {
+                Some((priority, th)) => {
+                    let i = usize::from(priority == Priority::High);
+                    if !std::mem::replace(&mut seen[i], true) {
+                        out.thresholds[i] = th;
+                    }
+                }
+                None => ok = false,
+            }
+        }
+    }
+    let mut seen = [false; 2];
+    if let Some(list) = m.get("per_host_thresholds") {
+        for (t, p) in cx.list(list, &m.path("per_host_thresholds")) {
+            let Some(h) = cx.message(t, &p, &schema::PER_HOST_THRESHOLDS) else {
+                ok = false;
+                continue;
+            };
+            let priority = match h.get("priority") {
+                Some(v) => super::route::routing_priority(cx, v, &h.path("priority")),
+                None => Some(Priority::Default),
+            };
+            let max = match h.get("max_connections") {
+                Some(v) => cx
+                    .u32_in(v, &h.path("max_connections"), 0, u32::MAX)
+                    .map(Some),
+                None => Some(None),
+            };
+            let (Some(priority), Some(max)) = (priority, max) else {
+                ok = false;
+                continue;
+            };
+            let i = usize::from(priority == Priority::High);
+            if !std::mem::replace(&mut seen[i], true) {
+                out.per_host_max_connections[i] = max.map(u64::from);
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+/// One `CircuitBreakers.Thresholds` entry.
+fn thresholds(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<(Priority, Thresholds)> {
+    let m = cx.message(n, path, &schema::CIRCUIT_BREAKER_THRESHOLDS)?;
+    let priority = match m.get("priority") {
+        Some(v) => super::route::routing_priority(cx, v, &m.path("priority")),
+        None => Some(Priority::Default),
+    };
+    let limit = |cx: &mut Cx<'_>, field: &str, default: u64| match m.get(field) {
+        Some(v) => cx.u32_in(v, &m.path(field), 0, u32::MAX).map(u64::from),
+        None => Some(default),
+    };
+    let max_connections = limit(cx, "max_connections", breaker::DEFAULT_MAX);
+    let max_pending_requests = limit(cx, "max_pending_requests", breaker::DEFAULT_MAX);
+    let max_requests = limit(cx, "max_requests", breaker::DEFAULT_MAX);
+    let max_retries = limit(cx, "max_retries", breaker::DEFAULT_MAX_RETRIES);
+    let max_connection_pools = match m.get("max_connection_pools") {
+        Some(v) => cx
+            .u32_in(v, &m.path("max_connection_pools"), 0, u32::MAX)
+            .map(|n| Some(u64::from(n))),
+        None => Some(None),
+    };
+    let track_remaining = match m.get("track_remaining") {
+        Some(v) => cx.boolean(v, &m.path("track_remaining")),
+        None => Some(false),
+    };
+    let retry_budget = match m.get("retry_budget") {
+        Some(v) => retry_budget(cx, v, &m.path("retry_budget")).map(Some),
+        None => Some(None),
+    };
+    Some((
+        priority?,
+        Thresholds {
+            max_connections: max_connections?,
+            max_pending_requests: max_pending_requests?,
+            max_requests: max_requests?,
+            max_retries: max_retries?,
+            retry_budget: retry_budget?,
+            track_remaining: track_remaining?,
+            max_connection_pools: max_connection_pools?,
+        },
+    ))
+}
+
+/// `Thresholds.retry_budget`, Envoy's defaults (20 %, 3) for what is not written.
+fn retry_budget(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<RetryBudget> {
+    let m = cx.message(n, path, &schema::RETRY_BUDGET)?;
+    let defaults = RetryBudget::default();
+    let budget_percent = match m.get("budget_percent") {
+        Some(v) => cx.percent(v, &m.path("budget_percent")),
+        None => Some(defaults.budget_percent),
+    };
+    let min_retry_concurrency = match m.get("min_retry_concurrency") {
+        Some(v) => cx.u32_in(v, &m.path("min_retry_concurrency"), 0, u32::MAX),
+        None => Some(defaults.min_retry_concurrency),
+    };
+    Some(RetryBudget {
+        budget_percent: budget_percent?,
+        min_retry_concurrency: min_retry_concurrency?,
+    })
+}
+
 fn outlier_detection(cx: &mut Cx<'_>, n: &TNode, path: &str) -> Option<OutlierDetection> {
     let m = cx.message(n, path, &schema::OUTLIER_DETECTION)?;
     let count = |cx: &mut Cx<'_>, field: &str, default: u32| match m.get(field) {

@@ -469,6 +469,10 @@ fn route_action(
             }
         }
     }
+    let priority = match m.get("priority") {
+        Some(v) => routing_priority(cx, v, &m.path("priority")),
+        None => Some(sluice_lb::breaker::Priority::Default),
+    };
     if !ok {
         return None;
     }
@@ -486,8 +490,22 @@ fn route_action(
         request_mirror_policies,
         upgrade_configs: upgrade_configs?,
         hash_policy,
+        priority: priority?,
         metadata_match,
     })
+}
+
+/// A `config.core.v3.RoutingPriority`.
+pub(super) fn routing_priority(
+    cx: &mut Cx<'_>,
+    n: &TNode,
+    path: &str,
+) -> Option<sluice_lb::breaker::Priority> {
+    use sluice_lb::breaker::Priority;
+    match cx.enumeration(n, path, &[("DEFAULT", 0), ("HIGH", 1)])? {
+        "HIGH" => Some(Priority::High),
+        _ => Some(Priority::Default),
+    }
 }
 
 /// `auto_host_rewrite`, `host_rewrite_header` or `host_rewrite_path_regex` of a route action.

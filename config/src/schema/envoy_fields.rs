@@ -701,6 +701,25 @@ pub(crate) const OUTLIER_DETECTION: &[&str] = &[
     "detect_degraded_hosts",
 ];
 
+/// All fields of `config.cluster.v3.CircuitBreakers`.
+pub(crate) const CIRCUIT_BREAKERS: &[&str] = &["thresholds", "per_host_thresholds"];
+
+/// All fields of `config.cluster.v3.Thresholds`.
+pub(crate) const CIRCUIT_BREAKER_THRESHOLDS: &[&str] = &[
+    "priority",
+    "max_connections",
+    "max_pending_requests",
+    "max_requests",
+    "max_retries",
+    "retry_budget",
+    "track_remaining",
+    "max_connection_pools",
+];
+
+/// All fields of `config.cluster.v3.RetryBudget`.
+pub(crate) const RETRY_BUDGET: &[&str] =
+    &["budget_percent", "budget_interval", "min_retry_concurrency"];
+
 /// All fields of `config.endpoint.v3.HealthCheckConfig`.
 pub(crate) const HEALTH_CHECK_CONFIG: &[&str] = &[
     "port_value",

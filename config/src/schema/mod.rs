@@ -383,7 +383,8 @@ spec!(
         "retry_policy",
         "request_mirror_policies",
         "upgrade_configs",
-        "hash_policy"
+        "hash_policy",
+        "priority"
     ],
     deprecated: [("cors", LEGACY_CORS)]
 );
@@ -529,7 +530,7 @@ spec!(CLUSTER, "Cluster", f::CLUSTER,
 ["name", "connect_timeout", "per_connection_buffer_limit_bytes", "lb_policy",
  "load_assignment", "lb_subset_config", "common_lb_config", "type", "ring_hash_lb_config",
  "maglev_lb_config", "least_request_lb_config", "round_robin_lb_config",
- "typed_extension_protocol_options", "health_checks", "outlier_detection"],
+ "typed_extension_protocol_options", "health_checks", "outlier_detection", "circuit_breakers"],
 removed: [
     ("hosts", "`hosts` is a v2 API field that Envoy v3 removed; v2 API is not supported; \
         write the endpoints under `load_assignment.endpoints[].lb_endpoints`"),
@@ -538,6 +539,47 @@ removed: [
     ("extension_protocol_options", "`extension_protocol_options` is a v2 API field that \
         Envoy v3 removed; v2 API is not supported"),
 ]);
+spec!(
+    CIRCUIT_BREAKERS,
+    "CircuitBreakers",
+    f::CIRCUIT_BREAKERS,
+    ["thresholds", "per_host_thresholds"]
+);
+spec!(
+    CIRCUIT_BREAKER_THRESHOLDS,
+    "CircuitBreakers.Thresholds",
+    f::CIRCUIT_BREAKER_THRESHOLDS,
+    [
+        "priority",
+        "max_connections",
+        "max_pending_requests",
+        "max_requests",
+        "max_retries",
+        "retry_budget",
+        "track_remaining",
+        "max_connection_pools"
+    ]
+);
+spec!(PER_HOST_THRESHOLDS, "CircuitBreakers.Thresholds", f::CIRCUIT_BREAKER_THRESHOLDS,
+["priority", "max_connections"],
+not_yet: [
+    ("max_requests", "a per-host `max_requests` is not supported yet; only `max_connections` \
+        limits each host"),
+    ("max_pending_requests", "Envoy applies only `max_connections` and `max_requests` per \
+        host, so a per-host `max_pending_requests` would have no effect"),
+    ("max_retries", "Envoy applies only `max_connections` and `max_requests` per host, so a \
+        per-host `max_retries` would have no effect"),
+    ("retry_budget", "Envoy applies only `max_connections` and `max_requests` per host, so a \
+        per-host `retry_budget` would have no effect"),
+    ("track_remaining", "Envoy applies only `max_connections` and `max_requests` per host, \
+        so a per-host `track_remaining` would have no effect"),
+    ("max_connection_pools", "Envoy applies only `max_connections` and `max_requests` per \
+        host, so a per-host `max_connection_pools` would have no effect"),
+]);
+spec!(RETRY_BUDGET, "CircuitBreakers.Thresholds.RetryBudget", f::RETRY_BUDGET,
+["budget_percent", "min_retry_concurrency"],
+not_yet: [("budget_interval", "a retry budget over a time window (`budget_interval`) is not \
+    supported yet; the budget counts the requests in flight and waiting")]);
 spec!(OUTLIER_DETECTION, "OutlierDetection", f::OUTLIER_DETECTION,
 ["consecutive_5xx", "interval", "base_ejection_time", "max_ejection_percent",
  "enforcing_consecutive_5xx", "enforcing_success_rate", "success_rate_minimum_hosts",
