@@ -232,6 +232,10 @@ fn handle(control: &Rc<RefCell<Control>>, request: &Request<'_>) -> (Response, A
         }
     };
     let c = control.borrow();
+    if path.starts_with("/stats") {
+        // Breaker gauges are read from the live counts, not kept per request.
+        crate::upstream::breaker::publish_gauges(&c.snapshot, &c.registry.control_shard());
+    }
     let response = match path {
         "/" => Response::text(200, format::help()),
         "/ready" => format::ready(&c),

@@ -45,6 +45,9 @@ pub enum ErrorKind {
     DurationTimeout,
     /// The request did not arrive within `request_timeout` (Envoy sets no flag).
     RequestTimeout,
+    /// `UO`: a circuit breaker refused the request (`max_pending_requests`,
+    /// `max_requests`).
+    Overflow,
 }
 
 impl ErrorKind {
@@ -62,6 +65,7 @@ impl ErrorKind {
             ErrorKind::StreamIdleTimeout => "SI",
             ErrorKind::DurationTimeout => "DT",
             ErrorKind::RequestTimeout => "-",
+            ErrorKind::Overflow => "UO",
         }
     }
 
@@ -79,7 +83,8 @@ impl ErrorKind {
             ErrorKind::NoHealthyUpstream
             | ErrorKind::ConnectFailed
             | ErrorKind::ConnectionTermination
-            | ErrorKind::NoCluster => 503,
+            | ErrorKind::NoCluster
+            | ErrorKind::Overflow => 503,
         }
     }
 
@@ -96,6 +101,9 @@ impl ErrorKind {
             ErrorKind::StreamIdleTimeout => b"stream timeout",
             ErrorKind::DurationTimeout => b"downstream duration timeout",
             ErrorKind::RequestTimeout => b"request timeout",
+            ErrorKind::Overflow => {
+                b"upstream connect error or disconnect/reset before headers. reset reason: overflow"
+            }
             ErrorKind::DownstreamDisconnect
             | ErrorKind::DownstreamProtocolError
             | ErrorKind::NoCluster => b"",
@@ -108,7 +116,9 @@ impl ErrorKind {
             ErrorKind::DownstreamDisconnect
             | ErrorKind::DownstreamProtocolError
             | ErrorKind::RequestTimeout => Side::Downstream,
-            ErrorKind::NoHealthyUpstream | ErrorKind::NoCluster => Side::Local,
+            ErrorKind::NoHealthyUpstream | ErrorKind::NoCluster | ErrorKind::Overflow => {
+                Side::Local
+            }
             _ => Side::Upstream,
         }
     }
@@ -176,6 +186,7 @@ mod tests {
             (ErrorKind::UpstreamProtocolError, "UPE", 502, Side::Upstream),
             (ErrorKind::DownstreamDisconnect, "DC", 0, Side::Downstream),
             (ErrorKind::NoCluster, "NC", 503, Side::Local),
+            (ErrorKind::Overflow, "UO", 503, Side::Local),
         ];
         for (kind, flag, status, side) in table {
             let e = ProxyError::new(kind);

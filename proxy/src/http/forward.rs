@@ -36,8 +36,9 @@ use crate::runtime::snapshot::{Cluster, Host, Snapshot};
 use crate::runtime::worker::Worker;
 use crate::upstream::lb::{PickContext, RequestHashInput};
 use crate::upstream::pool::PoolKey;
-use crate::upstream::{self, ActiveRequest, CodeStats, ConnectError};
+use crate::upstream::{self, ActiveRequest, CodeStats, ConnectError, Connection, breaker};
 use sluice_config::model::{self, HeaderMutations, ServerHeaderTransformation, StrictCheckHeader};
+use sluice_lb::breaker::Priority;
 use sluice_lb::hash;
 use sluice_lb::outlier::Report;
 
@@ -268,7 +269,10 @@ impl<T: Transport> Downstream<'_, T> {
         {
             // `connect_config`: the proxy is the CONNECT's end point, not the upstream. Boxed,
             // as a tunnel's future is large and the exception.
-            return Box::pin(self.terminate_connect(head_len, cluster, t.cluster, &ctx)).await;
+            return Box::pin(
+                self.terminate_connect(head_len, cluster, t.cluster, &ctx, f.priority),
+            )
+            .await;
         }
 
         // How much of the body is already here, and whether that is all of it.
@@ -373,6 +377,19 @@ impl<T: Transport> Downstream<'_, T> {
         let shard = &worker.shard;
         // Attempts made so far, the current one included (`x-envoy-attempt-count`).
         let mut attempts: u32 = 1;
+        // The retry in flight holds the cluster's retry budget from the decision to retry
+        // until the next decision, as Envoy's retry state does.
+        let mut _retry_budget: Option<breaker::RetryToken<'_>> = None;
+        // Takes the budget of one more retry; a refusal is counted and flagged `UO`, and the
+        // request ends with what it has.
+        let may_take_retry = |log: &mut crate::access_log::RequestState| {
+            let token = breaker::RetryToken::take(cluster, f.priority);
+            if token.is_none() {
+                shard.inc(cluster.stats.upstream_rq_retry_overflow);
+                log.flags.set(ErrorKind::Overflow.flag());
+            }
+            token
+        };
         loop {
             let now = if retried { Instant::now() } else { started };
             // The attempt count reported to the client with whatever ends the request here.
@@ -395,7 +412,7 @@ impl<T: Transport> Downstream<'_, T> {
                     )
                     .await;
             };
-            let active = ActiveRequest::begin(&worker, cluster, host_id, host);
+            let mut active = ActiveRequest::begin(&worker, cluster, host_id, host);
             self.log.upstream_host = Some(host.address);
             if f.auto_host_rewrite {
                 // `auto_host_rewrite`: the picked host's hostname, else its address.
@@ -415,7 +432,16 @@ impl<T: Transport> Downstream<'_, T> {
             }
 
             let end = self
-                .attempt(&worker, cluster, host, &mut body, &mut clock, now)
+                .attempt(
+                    &worker,
+                    cluster,
+                    host,
+                    &mut active,
+                    f.priority,
+                    &mut body,
+                    &mut clock,
+                    now,
+                )
                 .await;
             let may_retry =
                 body.is_complete && retry_state.as_ref().is_some_and(|s| s.retries_left() > 0);
@@ -446,16 +472,21 @@ impl<T: Transport> Downstream<'_, T> {
                             || (r.retry_on.has(RetryOn::ENVOY_RATELIMITED)
                                 && headers.get(b"x-envoy-ratelimited").is_some())
                     });
-                    if wants_retry && may_retry {
+                    let budget = (wants_retry && may_retry)
+                        .then(|| may_take_retry(&mut self.log))
+                        .flatten();
+                    let overflowed = wants_retry && may_retry && budget.is_none();
+                    if budget.is_some() {
+                        _retry_budget = budget;
                         // The response is discarded with its connection; the next attempt
                         // goes out after the back-off (below).
                         codes.count_retried(shard, cluster, status);
                         shard.inc(host.stats.rq_error);
                         drop(upstream);
                     } else {
-                        if wants_retry {
+                        if wants_retry && !overflowed {
                             shard.inc(cluster.stats.upstream_rq_retry_limit_exceeded);
-                        } else if retried {
+                        } else if retried && !wants_retry {
                             shard.inc(cluster.stats.upstream_rq_retry_success);
                         }
                         // The request is done: the buffered body leaves the downstream buffer.
@@ -505,8 +536,14 @@ impl<T: Transport> Downstream<'_, T> {
                         return Next::Close;
                     }
                     let retriable = retry.is_some_and(|r| r.retries_failure(error.retry));
-                    if !(retriable && may_retry) {
-                        if retriable {
+                    let budget = (retriable && may_retry)
+                        .then(|| may_take_retry(&mut self.log))
+                        .flatten();
+                    let overflowed = retriable && may_retry && budget.is_none();
+                    if budget.is_some() {
+                        _retry_budget = budget;
+                    } else {
+                        if retriable && !overflowed {
                             shard.inc(cluster.stats.upstream_rq_retry_limit_exceeded);
                         }
                         drop(active);
@@ -534,6 +571,104 @@ impl<T: Transport> Downstream<'_, T> {
             retried = true;
             attempts += 1;
         }
+    }
+
+    /// A new connection for an attempt that found no idle one. The request is pending
+    /// (`max_pending_requests`, `upstream_rq_pending_*`) until the connection is up: it opens
+    /// one when the cluster's and the host's `max_connections` allow, else waits for an idle
+    /// connection to its host or for budget, bounded by the route deadline (or the stream
+    /// idle timeout before the request is complete).
+    async fn open_connection(
+        &mut self,
+        worker: &Rc<Worker>,
+        cluster: &Cluster,
+        host: &Host,
+        priority: Priority,
+        clock: &Clock,
+    ) -> Result<Connection, AttemptEnd> {
+        let shard = &worker.shard;
+        let Some(pending) = breaker::PendingToken::take(worker, cluster, priority) else {
+            shard.inc(cluster.stats.upstream_rq_pending_overflow);
+            return Err(AttemptEnd::Failed(ProxyError::new(ErrorKind::Overflow)));
+        };
+        let key = PoolKey::new(cluster, host, priority);
+        let mut has_counted = false;
+        let budget = loop {
+            match breaker::ConnectionToken::take(worker, cluster, host, priority) {
+                Ok(budget) => break budget,
+                Err(breaker::NoConnection::Pools) => {
+                    // Envoy gets no pool for the host and answers as for no healthy host.
+                    shard.inc(cluster.stats.upstream_cx_pool_overflow);
+                    return Err(AttemptEnd::Failed(ProxyError::new(
+                        ErrorKind::NoHealthyUpstream,
+                    )));
+                }
+                Err(breaker::NoConnection::Connections) => {}
+            }
+            if !std::mem::replace(&mut has_counted, true) {
+                shard.inc(cluster.stats.upstream_cx_overflow);
+            }
+            // An idle connection of this cluster (to another host) holds budget this request
+            // can use.
+            if worker
+                .pool
+                .borrow_mut()
+                .close_one_idle(key.cluster, priority)
+            {
+                continue;
+            }
+            let now = Instant::now();
+            let bound = [
+                clock.deadline.map(|d| (d, Timer::Route)),
+                clock.idle.map(|t| (now + t, Timer::StreamIdle)),
+                clock.max_stream.map(|d| (d, Timer::MaxStream)),
+            ]
+            .into_iter()
+            .flatten()
+            .min_by_key(|(at, _)| *at);
+            let wait = worker.breakers.wait(key.cluster, &cluster.breakers);
+            let woken = self
+                .timer
+                .within(bound.map(|(at, _)| at), std::pin::pin!(wait))
+                .await;
+            if woken.is_none() {
+                let stats = &self.hcm.stats;
+                return Err(AttemptEnd::Failed(match bound.map(|(_, t)| t) {
+                    Some(Timer::StreamIdle) => {
+                        shard.inc(stats.downstream_rq_idle_timeout);
+                        ProxyError::new(ErrorKind::StreamIdleTimeout)
+                    }
+                    Some(Timer::MaxStream) => {
+                        shard.inc(stats.downstream_rq_max_duration_reached);
+                        ProxyError::new(ErrorKind::DurationTimeout)
+                    }
+                    _ => {
+                        shard.inc(cluster.stats.upstream_rq_timeout);
+                        ProxyError::new(ErrorKind::UpstreamTimeout)
+                    }
+                }));
+            }
+            // An idle connection to this host may have come back.
+            if let Some(c) = worker
+                .pool
+                .borrow_mut()
+                .take(key, cluster.reuse, Instant::now())
+            {
+                return Ok(c);
+            }
+        };
+        let connected = upstream::connect(worker, cluster, host, budget).await;
+        drop(pending);
+        connected.map_err(|e| {
+            if let ConnectError::Failed(err) = &e {
+                log::debug!("connect to {} failed: {err}", host.address);
+            }
+            worker.outliers.note(cluster, host, Report::ConnectFailed);
+            shard.inc(host.stats.rq_error);
+            AttemptEnd::Failed(
+                ProxyError::new(ErrorKind::ConnectFailed).retriable(RetryClass::ConnectFailure),
+            )
+        })
     }
 
     /// Updates the request headers that change per attempt (`x-envoy-attempt-count`, and
@@ -732,6 +867,12 @@ impl<T: Transport> Downstream<'_, T> {
         // The route's response headers (Envoy's router finalizes its own replies with them)
         // and the attempt count when the virtual host asks: built only on this error path.
         let mut extra = self.route_reply_headers(mutations);
+        if error.kind == ErrorKind::Overflow && !self.hcm.router.suppress_envoy_headers {
+            // Envoy marks a reply its circuit breakers caused.
+            extra
+                .get_or_insert_with(HeaderMap::new)
+                .append(b"x-envoy-overloaded", b"true");
+        }
         if let Some(n) = attempts {
             extra
                 .get_or_insert_with(HeaderMap::new)
@@ -750,21 +891,21 @@ impl<T: Transport> Downstream<'_, T> {
     }
 
     /// One try at `host`: connection, request, response head.
+    #[allow(clippy::too_many_arguments)]
     async fn attempt(
         &mut self,
         worker: &Rc<Worker>,
         cluster: &Cluster,
         host: &Host,
+        active: &mut ActiveRequest<'_>,
+        priority: Priority,
         body: &mut RequestBody,
         clock: &mut Clock,
         now: Instant,
     ) -> AttemptEnd {
         let (per_try, per_try_idle) = (clock.per_try, clock.per_try_idle);
         let shard = &worker.shard;
-        let key = PoolKey {
-            cluster: cluster.stats.upstream_cx_total,
-            address: host.address,
-        };
+        let key = PoolKey::new(cluster, host, priority);
         let limits = cluster.reuse;
         let pooled = worker.pool.borrow_mut().take(key, limits, now);
         // Whether the request leaves at once (a pooled connection, no body to stream): then
@@ -773,22 +914,23 @@ impl<T: Transport> Downstream<'_, T> {
         let mut conn = match pooled {
             Some(c) => c,
             // Boxed: a new connection is the exception on a pooled path, and its future (with
-            // the connect timeout's timer) would otherwise enlarge every request's.
-            None => match Box::pin(upstream::connect(worker, cluster, host)).await {
-                Ok(c) => c,
-                Err(e) => {
-                    if let ConnectError::Failed(err) = &e {
-                        log::debug!("connect to {} failed: {err}", host.address);
-                    }
-                    worker.outliers.note(cluster, host, Report::ConnectFailed);
-                    shard.inc(host.stats.rq_error);
-                    return AttemptEnd::Failed(
-                        ProxyError::new(ErrorKind::ConnectFailed)
-                            .retriable(RetryClass::ConnectFailure),
-                    );
+            // the connect timeout's timer and the breakers' wait) would otherwise enlarge
+            // every request's.
+            None => {
+                match Box::pin(self.open_connection(worker, cluster, host, priority, clock)).await {
+                    Ok(c) => c,
+                    Err(end) => return end,
                 }
-            },
+            }
         };
+        // `max_requests` is checked when the request has its connection, as Envoy's pool
+        // checks it when it attaches a stream to a connection.
+        if !active.admit(priority) {
+            shard.inc(cluster.stats.upstream_rq_pending_overflow);
+            // The connection carried nothing: it stays for the next request.
+            worker.pool_put(conn, limits, Instant::now());
+            return AttemptEnd::Failed(ProxyError::new(ErrorKind::Overflow));
+        }
         conn.requests += 1;
         worker.outliers.note_connected(cluster, host);
         // Head and the buffered body part go out in one write.
@@ -1093,10 +1235,7 @@ impl<T: Transport> Downstream<'_, T> {
                     && decoder.is_done()
                     && resp_body != BodyKind::CloseDelimited;
                 if reusable && !self.worker.drain.is_draining() {
-                    worker
-                        .pool
-                        .borrow_mut()
-                        .put(upstream, cluster.reuse, Instant::now());
+                    worker.pool_put(upstream, cluster.reuse, Instant::now());
                 }
                 if keep_downstream {
                     Next::KeepAlive

@@ -137,6 +137,7 @@ impl<T: crate::io::Transport> Downstream<'_, T> {
                 limits: self.limits,
                 timeout: f.timeout.unwrap_or(SHADOW_TIMEOUT_MAX),
                 codes,
+                priority: f.priority,
             };
             monoio::spawn(shadow.run(bytes));
         }
@@ -224,6 +225,8 @@ struct Shadow {
     /// The main request's status-code counters: Envoy's shadows run under its router's
     /// options.
     codes: CodeStats,
+    /// The main request's routing priority: shadows are held to the same breakers.
+    priority: sluice_lb::breaker::Priority,
 }
 
 /// Why a shadow exchange ended without a complete response.
@@ -244,17 +247,19 @@ impl Shadow {
         let worker = &*self.worker;
         let cluster = &*self.cluster;
         let shard = &worker.shard;
-        let active = ActiveRequest::begin(worker, cluster, self.host_id, host);
+        let mut active = ActiveRequest::begin(worker, cluster, self.host_id, host);
+        if !active.admit(self.priority) {
+            // `max_requests` reached: the shadow is dropped, as Envoy's would overflow.
+            shard.inc(cluster.stats.upstream_rq_pending_overflow);
+            return;
+        }
         // Set once the response head is counted, so a later timeout does not count a status.
         let has_head = Cell::new(false);
         let exchange = self.exchange(host, request, &has_head);
         match monoio::time::timeout(self.timeout, exchange).await {
             Ok(Ok(Some(conn))) => {
                 if !worker.drain.is_draining() {
-                    worker
-                        .pool
-                        .borrow_mut()
-                        .put(conn, cluster.reuse, Instant::now());
+                    worker.pool_put(conn, cluster.reuse, Instant::now());
                 }
             }
             Ok(Ok(None)) => {}
@@ -307,17 +312,14 @@ impl Shadow {
         let worker = &self.worker;
         let cluster = &*self.cluster;
         let shard = &worker.shard;
-        let key = PoolKey {
-            cluster: cluster.stats.upstream_cx_total,
-            address: host.address,
-        };
+        let key = PoolKey::new(cluster, host, self.priority);
         let pooled = worker
             .pool
             .borrow_mut()
             .take(key, cluster.reuse, Instant::now());
         let mut conn = match pooled {
             Some(c) => c,
-            None => upstream::connect(worker, cluster, host)
+            None => upstream::connect_now(worker, cluster, host, self.priority)
                 .await
                 .map_err(|_| Failure::Connect)?,
         };

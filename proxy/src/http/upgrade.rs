@@ -114,6 +114,7 @@ impl<T: Transport> Downstream<'_, T> {
         cluster: &Cluster,
         cluster_index: usize,
         ctx: &PickContext<'_>,
+        priority: sluice_lb::breaker::Priority,
     ) -> Next {
         let worker = std::rc::Rc::clone(self.worker);
         let shard = &worker.shard;
@@ -131,15 +132,20 @@ impl<T: Transport> Downstream<'_, T> {
         };
         let active = ActiveRequest::begin(&worker, cluster, host_id, host);
         self.log.upstream_host = Some(host.address);
-        let upstream = match upstream::connect(&worker, cluster, host).await {
+        let upstream = match upstream::connect_now(&worker, cluster, host, priority).await {
             Ok(c) => c,
-            Err(_) => {
-                shard.inc(host.stats.rq_error);
+            Err(e) => {
+                let kind = match e {
+                    upstream::ConnectError::Overflow => ErrorKind::Overflow,
+                    upstream::ConnectError::PoolOverflow => ErrorKind::NoHealthyUpstream,
+                    _ => {
+                        shard.inc(host.stats.rq_error);
+                        ErrorKind::ConnectFailed
+                    }
+                };
                 codes.count_status(shard, cluster, 503);
                 drop(active);
-                return self
-                    .fail(head_len, ProxyError::new(ErrorKind::ConnectFailed))
-                    .await;
+                return self.fail(head_len, ProxyError::new(kind)).await;
             }
         };
         upstream::count_response(shard, cluster, host, 200, codes);

@@ -132,6 +132,11 @@ pub struct Cluster {
     /// Whether its outlier detector counts connection results apart from responses
     /// (`split_external_local_origin_errors`), so workers report successful connects.
     pub outlier_counts_connects: bool,
+    /// Circuit-breaker counts, carried from the previous snapshot while `circuit_breakers`
+    /// is unchanged.
+    pub breakers: Arc<crate::upstream::breaker::Breakers>,
+    /// `circuit_breakers.<priority>.*` gauges, `default` then `high`.
+    pub breaker_stats: [crate::upstream::breaker::BreakerStats; 2],
     /// The description it was built from, to tell whether a rebuild is needed.
     pub source: model::Cluster,
 }
@@ -160,6 +165,9 @@ pub struct Host {
     pub metadata: model::FilterMetadata,
     /// Per-host stats shown by `/clusters`.
     pub stats: HostStats,
+    /// Open connections to the host across workers, when the cluster limits them per host
+    /// (`per_host_thresholds`); carried across snapshots by address.
+    pub connections: Option<Arc<sluice_lb::breaker::Gate>>,
 }
 
 macro_rules! stat_struct {
@@ -280,6 +288,12 @@ stat_struct!(
         upstream_cx_rx_bytes_total: Counter,
         upstream_cx_tx_bytes_total: Counter,
         upstream_cx_none_healthy: Counter,
+        upstream_cx_overflow: Counter,
+        upstream_cx_pool_overflow: Counter,
+        upstream_rq_pending_total: Counter,
+        upstream_rq_pending_active: Gauge,
+        upstream_rq_pending_overflow: Counter,
+        upstream_rq_retry_overflow: Counter,
         lb_healthy_panic: Counter,
         upstream_rq_total: Counter,
         upstream_rq_active: Gauge,
@@ -487,7 +501,7 @@ impl Snapshot {
                 _ => built.push(Arc::new(build_cluster(
                     c,
                     &ctx,
-                    same_name.map(|old| &*old.lb),
+                    same_name.map(|old| &**old),
                     registry,
                     health,
                 )?)),
@@ -608,10 +622,39 @@ fn creation_draw() -> u64 {
 fn build_cluster(
     c: &model::Cluster,
     ctx: &lb::Context<'_>,
-    previous: Option<&ClusterLb>,
+    previous: Option<&Cluster>,
     registry: &mut Registry,
     health: &HealthTable,
 ) -> Result<Cluster, BuildError> {
+    use crate::upstream::breaker::{BreakerStats, Breakers};
+    // Requests in flight hold budget in the counts they started with: keep them while the
+    // thresholds are the same.
+    let breakers = match previous {
+        Some(old) if old.breakers.resources.config == c.circuit_breakers => {
+            Arc::clone(&old.breakers)
+        }
+        _ => Arc::new(Breakers::new(&c.circuit_breakers, ctx.workers)),
+    };
+    let breaker_stats = BreakerStats::register(registry, &c.name, &c.circuit_breakers)?;
+    let limits_hosts = c.circuit_breakers.per_host_max_connections != [None, None];
+    let carried: std::collections::HashMap<SocketAddr, &Arc<sluice_lb::breaker::Gate>> =
+        match previous {
+            Some(old) if limits_hosts => old
+                .hosts
+                .iter()
+                .filter_map(|h| Some((h.address, h.connections.as_ref()?)))
+                .collect(),
+            _ => std::collections::HashMap::new(),
+        };
+    let host_connections = |address: SocketAddr| {
+        limits_hosts.then(|| {
+            carried.get(&address).map_or_else(
+                || Arc::new(sluice_lb::breaker::Gate::new(u64::MAX)),
+                |g| Arc::clone(g),
+            )
+        })
+    };
+    let previous = previous.map(|old| &*old.lb);
     let prefix = format!("cluster.{}.", c.name);
     let stats = ClusterStats::register(registry, &prefix)?;
     let retry_stats = RetryCodeStats::register(registry, &format!("{prefix}retry."))?;
@@ -649,6 +692,7 @@ fn build_cluster(
                 health_check_disabled: ep.health_check_config.disable_active_health_check,
                 metadata: ep.metadata.clone(),
                 stats: HostStats::register(registry, &host_prefix)?,
+                connections: host_connections(ep.address),
             });
         }
     }
@@ -671,6 +715,8 @@ fn build_cluster(
             .outlier_detection
             .as_ref()
             .is_some_and(|o| o.split_external_local_origin_errors),
+        breakers,
+        breaker_stats,
         source: c.clone(),
     })
 }

@@ -14,7 +14,7 @@ use super::drain::Drain;
 use super::snapshot::{ListenerKind, Snapshot};
 use crate::stats::Shard;
 use crate::upstream::lb::{PickContext, WorkerLb};
-use crate::upstream::pool::{Pool, PoolKey};
+use crate::upstream::pool::Pool;
 
 /// A message from the control thread.
 #[derive(Debug)]
@@ -61,6 +61,9 @@ pub struct Worker {
     pub outliers: crate::upstream::outlier::Reports,
     /// Buffers lent to requests in flight (see `crate::http::conn_manager::Scratch`).
     pub scratch: RefCell<Vec<crate::http::conn_manager::Scratch>>,
+    /// Requests waiting for an upstream connection, and this worker's connection pools,
+    /// for the circuit breakers.
+    pub breakers: Rc<crate::upstream::breaker::WorkerBreakers>,
 }
 
 impl Worker {
@@ -91,6 +94,7 @@ impl Worker {
             unix_secs: Cell::new(unix_now()),
             outliers: crate::upstream::outlier::Reports::new(outlier_tx),
             scratch: RefCell::new(Vec::new()),
+            breakers: Rc::default(),
             // A per-worker seed: distinct streams per worker, no shared RNG.
             rng: Cell::new(
                 0x9E37_79B9_7F4A_7C15 ^ ((index as u64 + 1) << 32) ^ u64::from(std::process::id()),
@@ -131,21 +135,71 @@ impl Worker {
             lbs.push(picker);
         }
         // Idle upstream connections to hosts (or clusters) that left the snapshot close now.
-        let live: std::collections::HashSet<PoolKey> = snapshot
+        let live: std::collections::HashSet<(crate::stats::StatId, SocketAddr)> = snapshot
             .clusters
             .iter()
             .flat_map(|c| {
-                c.hosts.iter().map(|h| PoolKey {
-                    cluster: c.stats.upstream_cx_total,
-                    address: h.address,
-                })
+                c.hosts
+                    .iter()
+                    .map(|h| (c.stats.upstream_cx_total, h.address))
             })
             .collect();
-        self.pool.borrow_mut().retain(|key| live.contains(key));
+        self.pool
+            .borrow_mut()
+            .retain(|key| live.contains(&(key.cluster, key.address)));
         if let Some(id) = snapshot.worker_generation.get(self.index) {
             self.shard.set(*id, snapshot.generation);
         }
         *self.snapshot.borrow_mut() = Rc::new(snapshot);
+    }
+
+    /// Returns a reusable upstream connection to the idle pool, and wakes a request of its
+    /// cluster waiting for a connection, if any.
+    pub fn pool_put(
+        &self,
+        conn: crate::upstream::Connection,
+        limits: crate::upstream::pool::ReuseLimits,
+        now: Instant,
+    ) {
+        let cluster = conn.key.cluster;
+        self.pool.borrow_mut().put(conn, limits, now);
+        if self.breakers.has_waiters() {
+            self.breakers.wake_one(cluster);
+        }
+    }
+
+    /// The circuit breakers' part of the tick: requests waiting for a connection try again
+    /// (budget may have come back on another worker), and idle connections of a cluster
+    /// whose requests wait on other workers give their budget back, one per waiting
+    /// request (this worker's own waiters take its idle connections themselves).
+    fn breaker_tick(&self) {
+        let has_waiters = self.breakers.has_waiters();
+        if has_waiters {
+            self.breakers.wake_all();
+        }
+        let snapshot = self.snapshot();
+        for c in &snapshot.clusters {
+            let mut waiting = c
+                .breakers
+                .waiting
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if waiting == 0 {
+                continue;
+            }
+            let cluster = c.stats.upstream_cx_total;
+            if has_waiters {
+                waiting = waiting.saturating_sub(self.breakers.waiters_of(cluster));
+            }
+            let mut pool = self.pool.borrow_mut();
+            for _ in 0..waiting {
+                let closed = sluice_lb::breaker::Priority::ALL
+                    .into_iter()
+                    .any(|p| pool.close_one_idle(cluster, p));
+                if !closed {
+                    break;
+                }
+            }
+        }
     }
 
     /// Picks a host of cluster `cluster` in the current snapshot.
@@ -246,6 +300,7 @@ pub async fn run(start: Start) {
         worker.unix_secs.set(unix_now());
         worker.outliers.flush();
         crate::access_log::tick(&worker.shard, Instant::now());
+        worker.breaker_tick();
         loop {
             match control.try_recv() {
                 Ok(ToWorker::Snapshot(s)) => worker.install(s),

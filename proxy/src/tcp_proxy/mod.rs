@@ -47,7 +47,8 @@ pub async fn serve<T: Transport>(
         writer: up_wr,
         accounting,
         ..
-    }) = upstream::connect::<monoio::net::TcpStream>(worker, cluster, host).await
+    }) = upstream::connect_now::<monoio::net::TcpStream>(worker, cluster, host, Default::default())
+        .await
     else {
         active.end(worker.index, ticket);
         return;

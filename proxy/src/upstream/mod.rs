@@ -1,6 +1,7 @@
 //! Upstream connections: connecting with the cluster's timeout, per-worker pools of idle
 //! keep-alive connections, and the load balancer adapter.
 
+pub mod breaker;
 pub mod health;
 pub mod lb;
 pub mod outlier;
@@ -42,13 +43,17 @@ pub struct Connection<U: Transport = TcpStream> {
     pub accounting: Accounting,
 }
 
-/// Decrements the active-connection gauges when the connection goes away.
+/// Decrements the active-connection gauges when the connection goes away, and gives back
+/// its circuit-breaker budget (which wakes a request of its cluster waiting to connect).
 #[derive(Debug)]
 pub struct Accounting {
     shard: Arc<Shard>,
     host_cx_active: StatId,
     cluster_cx_active: StatId,
     cluster_cx_destroy: StatId,
+    /// Boxed: taken once per connection, and it keeps `Connection` (moved on every
+    /// request) small.
+    budget: Option<Box<breaker::ConnectionToken>>,
 }
 
 impl Drop for Accounting {
@@ -56,6 +61,7 @@ impl Drop for Accounting {
         self.shard.dec(self.host_cx_active);
         self.shard.dec(self.cluster_cx_active);
         self.shard.inc(self.cluster_cx_destroy);
+        drop(self.budget.take());
     }
 }
 
@@ -66,14 +72,40 @@ pub enum ConnectError {
     Failed(io::Error),
     /// `connect_timeout` elapsed.
     Timeout,
+    /// The cluster's or the host's `max_connections` is reached (`upstream_cx_overflow`).
+    Overflow,
+    /// The cluster's `max_connection_pools` is reached (`upstream_cx_pool_overflow`).
+    PoolOverflow,
 }
 
-/// Opens a new connection to `host` of `cluster` over the transport `U`, counting it in the
-/// stats.
+/// Opens a new connection to `host` of `cluster` at `priority` if the circuit breakers allow
+/// one now, counting a refusal (for callers that do not wait: shadows, tunnels, tcp_proxy).
+pub async fn connect_now<U: Connect>(
+    worker: &Rc<Worker>,
+    cluster: &Cluster,
+    host: &Host,
+    priority: sluice_lb::breaker::Priority,
+) -> Result<Connection<U>, ConnectError> {
+    match breaker::ConnectionToken::take(worker, cluster, host, priority) {
+        Ok(budget) => connect(worker, cluster, host, budget).await,
+        Err(breaker::NoConnection::Connections) => {
+            worker.shard.inc(cluster.stats.upstream_cx_overflow);
+            Err(ConnectError::Overflow)
+        }
+        Err(breaker::NoConnection::Pools) => {
+            worker.shard.inc(cluster.stats.upstream_cx_pool_overflow);
+            Err(ConnectError::PoolOverflow)
+        }
+    }
+}
+
+/// Opens a new connection to `host` of `cluster` over the transport `U` with the circuit
+/// breaker budget already taken for it, counting it in the stats.
 pub async fn connect<U: Connect>(
     worker: &Rc<Worker>,
     cluster: &Cluster,
     host: &Host,
+    budget: breaker::ConnectionToken,
 ) -> Result<Connection<U>, ConnectError> {
     let shard = &worker.shard;
     shard.inc(cluster.stats.upstream_cx_total);
@@ -103,10 +135,7 @@ pub async fn connect<U: Connect>(
     Ok(Connection {
         reader,
         writer,
-        key: PoolKey {
-            cluster: cluster.stats.upstream_cx_total,
-            address: host.address,
-        },
+        key: budget.key(),
         requests: 0,
         idle_since: Instant::now(),
         accounting: Accounting {
@@ -114,6 +143,7 @@ pub async fn connect<U: Connect>(
             host_cx_active: host.stats.cx_active,
             cluster_cx_active: cluster.stats.upstream_cx_active,
             cluster_cx_destroy: cluster.stats.upstream_cx_destroy,
+            budget: Some(Box::new(budget)),
         },
     })
 }
@@ -121,14 +151,15 @@ pub async fn connect<U: Connect>(
 /// One request in flight to one host: counted in the cluster's and host's active-request
 /// gauges and in this worker's row of the least-request table from `begin` until dropped, so
 /// success, failure, retry and cancellation (the client went away and the request future was
-/// dropped) all release it exactly once. Circuit-breaker admission will live here too: a
-/// budget taken in `begin` and given back on drop.
+/// dropped) all release it exactly once, and so is its circuit-breaker request token
+/// (`max_requests`), taken once the attempt has a connection ([`ActiveRequest::admit`]).
 #[derive(Debug)]
 pub struct ActiveRequest<'a> {
     worker: &'a Worker,
     cluster: &'a Cluster,
     host: &'a Host,
     ticket: Option<ActiveTicket>,
+    budget: Option<breaker::RequestToken>,
 }
 
 impl<'a> ActiveRequest<'a> {
@@ -146,7 +177,15 @@ impl<'a> ActiveRequest<'a> {
             cluster,
             host,
             ticket: Some(ticket),
+            budget: None,
         }
+    }
+
+    /// Takes the request's `max_requests` token at `priority`; false (and nothing held) when
+    /// that many requests are in flight.
+    pub fn admit(&mut self, priority: sluice_lb::breaker::Priority) -> bool {
+        self.budget = breaker::RequestToken::take(self.worker, self.cluster, priority);
+        self.budget.is_some()
     }
 }
 

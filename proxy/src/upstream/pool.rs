@@ -20,22 +20,40 @@ use std::time::{Duration, Instant};
 
 use monoio::net::TcpStream;
 
+use sluice_lb::breaker::Priority;
+
 use super::Connection;
 use crate::io::Transport;
+use crate::runtime::snapshot::{Cluster, Host};
 use crate::stats::StatId;
 
 /// Idle connections kept per host at most; more are closed when returned. Bounds the file
 /// descriptors a worker holds for a host after a burst.
 pub const IDLE_PER_HOST_MAX: usize = 1024;
 
-/// Identifies one host of one cluster. The cluster part is the cluster's `upstream_cx_total`
-/// stat id: stable for a cluster name across snapshots, distinct between clusters.
+/// Identifies one host of one cluster at one routing priority. The cluster part is the
+/// cluster's `upstream_cx_total` stat id: stable for a cluster name across snapshots, distinct
+/// between clusters. Priorities keep their own connections, as Envoy keeps a pool per
+/// priority, since each connection holds its priority's circuit-breaker budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PoolKey {
     /// The cluster.
     pub cluster: StatId,
     /// The host's address.
     pub address: SocketAddr,
+    /// The routing priority of the requests it carries.
+    pub priority: Priority,
+}
+
+impl PoolKey {
+    /// The key of `host` of `cluster` at `priority`.
+    pub fn new(cluster: &Cluster, host: &Host, priority: Priority) -> Self {
+        PoolKey {
+            cluster: cluster.stats.upstream_cx_total,
+            address: host.address,
+            priority,
+        }
+    }
 }
 
 /// How long an idle connection may wait and how many requests it may carry, from the
@@ -147,6 +165,29 @@ impl<U: Transport> Pool<U> {
         if list.len() < IDLE_PER_HOST_MAX {
             list.push(conn);
         }
+    }
+
+    /// Closes the longest idle connection of `cluster` at `priority`, to any host, so the
+    /// circuit-breaker budget it holds can open another. Returns whether one was closed.
+    pub fn close_one_idle(&mut self, cluster: StatId, priority: Priority) -> bool {
+        let oldest = self
+            .idle
+            .iter_mut()
+            .filter(|(k, list)| k.cluster == cluster && k.priority == priority && !list.is_empty())
+            .min_by_key(|(_, list)| list.first().map(|c| c.idle_since));
+        match oldest {
+            Some((_, list)) => {
+                // Dropped here: closed and counted by its accounting guard.
+                list.remove(0);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Closes every idle connection of the cluster `cluster`.
+    pub fn close_cluster(&mut self, cluster: StatId) {
+        self.idle.retain(|k, _| k.cluster != cluster);
     }
 
     /// Closes every idle connection.

@@ -63,6 +63,8 @@ pub struct Forward {
     pub upgrade_configs: Vec<model::UpgradeConfig>,
     /// `hash_policy`, ready for `sluice-lb`.
     pub hash_policy: Vec<sluice_lb::hash::HashPolicy>,
+    /// `priority`: the circuit-breaker thresholds (and connection pools) the request uses.
+    pub priority: sluice_lb::breaker::Priority,
     /// `metadata_match` criteria for subset load balancing; `None` when the route has none.
     pub metadata_match: Option<sluice_lb::MetadataMatch>,
     /// The virtual host's `include_request_attempt_count` and
@@ -353,6 +355,7 @@ impl Forward {
             mirrors,
             upgrade_configs: f.upgrade_configs.clone(),
             hash_policy: crate::upstream::lb::hash_policies(&f.hash_policy),
+            priority: f.priority,
             metadata_match: (!f.metadata_match.is_empty())
                 .then(|| sluice_lb::MetadataMatch::from_json(&f.metadata_match)),
             attempt_count: AttemptCount::default(),

@@ -82,6 +82,7 @@ fn forward_action(cluster: model::ClusterSpecifier) -> model::ForwardAction {
         request_mirror_policies: Vec::new(),
         upgrade_configs: Vec::new(),
         hash_policy: Vec::new(),
+        priority: Default::default(),
         metadata_match: Default::default(),
     }
 }
